@@ -1,0 +1,67 @@
+"""`foikit` command line: argument parsing only; the work is done by the package API."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from foikit.exceptions import FoikitError
+
+
+def _run(args: argparse.Namespace) -> int:
+    from foikit.execute import run_request
+
+    result = run_request(args.params, reports_dir=args.reports_dir, notebooks_dir=args.notebooks,
+                         force=args.force, log=lambda msg: print(msg, file=sys.stderr))
+    if result.status == "reproduced":
+        print(f"{result.path}: already holds this response; reproduced byte for byte, nothing changed")
+    elif result.status == "superseded":
+        print(f"{result.path}: written; the earlier report is kept as {result.previous}")
+    else:
+        print(f"{result.path}: written")
+    return 0
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from foikit.synth import generate, write
+
+    path = write(generate(rows=args.rows, seed=args.seed), args.out)
+    print(f"{path}: wrote synthetic case data (seed {args.seed})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="foikit", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="answer a request: run its template and write reports/<ref>/")
+    run.add_argument("params", help="params/<ref>.yaml")
+    run.add_argument("--reports-dir", default="reports", help="where reports live (default: reports)")
+    run.add_argument("--notebooks", default=None, help="folder of templates (default: notebooks)")
+    run.add_argument("--force", action="store_true",
+                     help="supersede a differing earlier report (kept as <ref>.vN)")
+    run.set_defaults(func=_run)
+
+    synth = sub.add_parser("synth", help="write synthetic conduct-allegation case data")
+    synth.add_argument("--rows", type=int, default=None, help="number of rows (default: natural volumes)")
+    synth.add_argument("--seed", type=int, default=20231, help="random seed (default: 20231)")
+    synth.add_argument("--out", required=True, help="output file, .csv or .parquet")
+    synth.set_defaults(func=_synth)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except FoikitError as exc:
+        print(f"foikit: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("foikit: interrupted; nothing written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

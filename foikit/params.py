@@ -1,0 +1,151 @@
+"""The request schema: what a params/<ref>.yaml may hold, validated before anything runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+from foikit.exceptions import ParamsError
+
+# A ref names a directory under reports/: no separators, no leading dot.
+Ref = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,49}$")]
+FilterValue = str | int | list[str | int]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSource(_Strict):
+    """Where the case data comes from; both ``None`` means the template's embedded synthetic dataset."""
+
+    path: str | None = Field(None, description="CSV or Parquet file of case data, one row per counting unit")
+    dictionary: str | None = Field(None, description="data dictionary YAML (category order, units)")
+
+
+class Suppression(_Strict):
+    """Primary suppression: counts from 1 to ``threshold - 1`` are published as ``marker``; 0 is shown."""
+
+    threshold: int = Field(5, ge=1, description="smallest count that is published as it is")
+    marker: str = Field("[xx]", min_length=1, description="what a withheld small count is shown as")
+
+
+class Table(_Strict):
+    """One published table: counts by ``rows`` x ``columns``, with a Total row and a Total column."""
+
+    name: Name
+    title: str
+    rows: list[str] = []
+    columns: list[str] = []
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        return (*self.rows, *self.columns)
+
+    @model_validator(mode="after")
+    def _has_dims(self) -> Table:
+        if not self.dims:
+            raise ValueError("a table needs at least one dimension in rows or columns")
+        if len(set(self.dims)) != len(self.dims):
+            raise ValueError(f"a dimension appears twice in rows/columns: {list(self.dims)}")
+        return self
+
+
+class Part(_Strict):
+    """One population of the request (e.g. domestic-abuse allegations) and the tables published about it."""
+
+    name: Name
+    title: str
+    request_text: str = ""
+    filter: dict[str, FilterValue] = Field(default_factory=dict, description="column: value or [values]")
+    years: list[int] = Field(min_length=1, description="calendar years, by date_column")
+    date_column: str = Field("date_recorded", description="the date that places a case in a year")
+    counting_unit: str = Field("allegations", description="a unit named in the data dictionary")
+    tables: list[Table] = Field(min_length=1)
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        """Every dimension any table of this part uses, in order of first use."""
+        return tuple(dict.fromkeys(d for t in self.tables for d in t.dims))
+
+    @model_validator(mode="after")
+    def _unique(self) -> Part:
+        if len(set(self.years)) != len(self.years):
+            raise ValueError(f"years repeat: {self.years}")
+        names = [t.name for t in self.tables]
+        if len(set(names)) != len(names):
+            raise ValueError(f"table names repeat: {names}")
+        return self
+
+
+class Request(_Strict):
+    """A whole FOI request: its reference, text, data source, suppression policy and parts.
+
+    >>> r = Request.model_validate({"ref": "01.FOI.23.000001", "title": "t", "parts": [
+    ...     {"name": "p1", "title": "p", "years": [2020],
+    ...      "tables": [{"name": "by_year", "title": "By year", "columns": ["year"]}]}]})
+    >>> r.suppression.marker
+    '[xx]'
+    """
+
+    ref: Ref
+    title: str
+    template: Name = "conduct_allegations"
+    request_text: str = ""
+    data: DataSource = DataSource()
+    suppression: Suppression = Suppression()
+    parts: list[Part] = Field(min_length=1)
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        """Every dimension used anywhere in the response: the dimension columns of published.csv."""
+        return tuple(dict.fromkeys(d for p in self.parts for d in p.dims))
+
+    @model_validator(mode="after")
+    def _unique_parts(self) -> Request:
+        names = [p.name for p in self.parts]
+        if len(set(names)) != len(names):
+            raise ValueError(f"part names repeat: {names}")
+        return self
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = f"unknown key {err['loc'][-1]!r}"
+    elif "input" in err and err["type"] not in {"missing"}:
+        msg = f"{msg} (got {err['input']!r})"
+    more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"{source}: {field}: {msg}{more}"
+
+
+def parse_request(raw: Any, source: str = "<params>") -> Request:
+    """Validate a params mapping; a ``ParamsError`` names ``source`` and the offending field."""
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{source}: expected a mapping of request fields, got {type(raw).__name__}")
+    try:
+        return Request.model_validate(raw)
+    except ValidationError as exc:
+        raise ParamsError(_describe(exc, source)) from None
+
+
+def load_request(path: str | Path) -> Request:
+    """Load and validate ``params/<ref>.yaml``.
+
+    >>> load_request("params/01.FOI.23.032341.yaml").ref  # doctest: +SKIP
+    '01.FOI.23.032341'
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: params file not found") from None
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    return parse_request(raw, str(path))

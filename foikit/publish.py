@@ -1,0 +1,114 @@
+"""The publishable files: published.csv (long form) and the XLSX of tables, byte-identical per input."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.styles import Font
+
+from foikit.exceptions import DisclosureError
+from foikit.response import Response
+from foikit.suppress import is_small
+from foikit.tables import TOTAL
+
+PUBLISHED_CSV = "published.csv"
+TABLES_XLSX = "tables.xlsx"
+_FIXED_TIME = datetime(2000, 1, 1)  # stored in the XLSX instead of 'now', so the bytes do not vary
+
+
+def check_no_leak(published: pd.DataFrame, threshold: int) -> None:
+    """Refuse any published value from 1 to threshold-1, whatever code produced the table."""
+    values = pd.to_numeric(published["value"].replace("", np.nan), errors="coerce")
+    leaks = published.loc[is_small(values.fillna(0).to_numpy(), threshold)]
+    if len(leaks):
+        first = leaks.iloc[0].to_dict()
+        raise DisclosureError(f"leak check: {len(leaks)} published values are from 1 to {threshold - 1}, "
+                              f"first {first}; nothing was written")
+
+
+def write_published_csv(response: Response, out_dir: Path) -> Path:
+    published = response.published()
+    check_no_leak(published, response.request.suppression.threshold)
+    path = out_dir / PUBLISHED_CSV
+    published.to_csv(path, index=False, lineterminator="\n")
+    return path
+
+
+def _normalise_zip(data: bytes) -> bytes:
+    """Rewrite a zip with fixed timestamps and order, so the same workbook gives the same bytes."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = 0o600 << 16
+            content = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                # openpyxl stamps the save time here whatever the workbook says
+                content = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2000-01-01T00:00:00Z", content)
+            dst.writestr(fixed, content)
+    return out.getvalue()
+
+
+def _sheet_name(part: str, table: str, used: set[str]) -> str:
+    base = f"{part}_{table}"[:31]
+    name, n = base, 1
+    while name in used:
+        n += 1
+        name = f"{base[: 31 - len(str(n)) - 1]}~{n}"
+    used.add(name)
+    return name
+
+
+def write_xlsx(response: Response, out_dir: Path) -> Path:
+    """One sheet per table: title, the table as published (numbers as numbers, markers as text), notes."""
+    policy = response.request.suppression
+    check_no_leak(response.published(), policy.threshold)
+    wb = Workbook()
+    wb.remove(wb.active)
+    used: set[str] = set()
+    bold = Font(bold=True)
+    for part in response.parts:
+        for table in part.spec.tables:
+            ws = wb.create_sheet(_sheet_name(part.spec.name, table.name, used))
+            ws.append([f"{part.spec.title}: {table.title}"])
+            ws["A1"].font = bold
+            ws.append([])
+            grid = part.published_table(table.name)
+            n_row_dims = grid.index.nlevels
+            col_keys = [k if isinstance(k, tuple) else (k,) for k in grid.columns]
+            for level in range(grid.columns.nlevels):
+                name = grid.columns.names[level] or ""
+                ws.append([*([""] * (n_row_dims - 1)), name, *[str(k[level]) for k in col_keys]])
+            ws.append([*[n or "" for n in grid.index.names], *[""] * len(col_keys)])
+            for key, row in grid.iterrows():
+                labels = list(key) if isinstance(key, tuple) else [key]
+                ws.append([*map(str, labels), *[int(v) if str(v).isdigit() else str(v) for v in row]])
+            ws.append([])
+            ws.append([f"Counting unit: {part.cube.unit_description}."])
+            ws.append([f"Period: calendar years by {part.cube.date_column}; '{TOTAL}' sums over a dimension."])
+            ws.append([f"{policy.marker}: a count from 1 to {policy.threshold - 1}, withheld (s.40(2) FOIA)."])
+            ws.freeze_panes = ws.cell(row=3 + grid.columns.nlevels + 1, column=n_row_dims + 1)
+    wb.properties.created = _FIXED_TIME
+    wb.properties.modified = _FIXED_TIME
+    wb.properties.creator = "foikit"
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    path = out_dir / TABLES_XLSX
+    path.write_bytes(_normalise_zip(buffer.getvalue()))
+    return path
+
+
+def write_publishable(response: Response, out_dir: str | Path) -> list[Path]:
+    """Write every publishable file of ``response`` into ``out_dir``; returns their paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return [write_published_csv(response, out_dir), write_xlsx(response, out_dir)]

@@ -1,0 +1,109 @@
+"""A whole response: for each part, its cube, its tables and their suppression, from one request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from foikit.cube import Cube, count_cube
+from foikit.exceptions import FoikitError
+from foikit.params import Part, Request, Table
+from foikit.sources import CaseData, open_source
+from foikit.suppress import apply_primary
+from foikit.tables import pivot, reconcile, table_cells
+
+
+@dataclass(frozen=True)
+class PartResult:
+    """One part of a response: its cube and the long-form cells of all its tables."""
+
+    spec: Part
+    cube: Cube
+    cells: pd.DataFrame  # table, <part dims>, value, hidden, marker, reason, shown
+    data: CaseData = field(repr=False)
+
+    def table_cells(self, name: str) -> pd.DataFrame:
+        table = self.table_spec(name)
+        return self.cells.loc[self.cells["table"] == name, [*table.dims, "value", "hidden", "marker",
+                                                            "reason", "shown"]].reset_index(drop=True)
+
+    def table_spec(self, name: str) -> Table:
+        for table in self.spec.tables:
+            if table.name == name:
+                return table
+        raise KeyError(f"part {self.spec.name!r} has no table {name!r}")
+
+    def true_table(self, name: str) -> pd.DataFrame:
+        """The table's true counts, for the internal record (never published)."""
+        return self._pivot(name, "value")
+
+    def published_table(self, name: str) -> pd.DataFrame:
+        """The table as published: small counts replaced by their marker."""
+        return self._pivot(name, "shown")
+
+    def _pivot(self, name: str, column: str) -> pd.DataFrame:
+        return pivot(self.table_cells(name), self.table_spec(name), column, self.data.dictionary)
+
+
+@dataclass(frozen=True)
+class Response:
+    """Every part of an answered request. ``published()`` is the long-form published.csv."""
+
+    request: Request
+    data: CaseData
+    parts: list[PartResult]
+
+    def part(self, name: str) -> PartResult:
+        for part in self.parts:
+            if part.spec.name == name:
+                return part
+        raise KeyError(f"response has no part {name!r}")
+
+    def published(self) -> pd.DataFrame:
+        """One row per published cell: part, table, a column per dimension ('' = summed over), value
+        ('' when withheld) and marker."""
+        dims = list(self.request.dims)
+        frames = []
+        for part in self.parts:
+            cells = part.cells.reindex(columns=["table", *dims, "value", "hidden", "marker"], fill_value="")
+            cells.insert(0, "part", part.spec.name)
+            frames.append(cells)
+        out = pd.concat(frames, ignore_index=True)
+        out["value"] = out["value"].astype(str).where(~out["hidden"].astype(bool), "")
+        return out.drop(columns="hidden").astype(str)
+
+
+def answer_part(data: CaseData, part: Part, policy, where: str) -> PartResult:
+    cube = count_cube(data, part, where)
+    frames = []
+    for table in part.tables:
+        cells = table_cells(cube, table)
+        reconcile(cells, table, cube)
+        cells.insert(0, "table", table.name)
+        frames.append(cells)
+    cells = pd.concat(frames, ignore_index=True)
+    dims = list(part.dims)
+    cells[dims] = cells[dims].fillna("")
+    return PartResult(spec=part, cube=cube, cells=apply_primary(cells, policy), data=data)
+
+
+def answer(request: Request, data: CaseData | None = None, source: str = "params") -> Response:
+    """Count, tabulate and suppress every part of ``request``.
+
+    ``source`` names the params file in error messages.
+
+    >>> response = answer(load_request("params/01.FOI.23.032341.yaml"))  # doctest: +SKIP
+    >>> response.published().columns[:3].tolist()  # doctest: +SKIP
+    ['part', 'table', 'year']
+    """
+    if data is None:
+        try:
+            data = open_source(request.data, request.template)
+        except FoikitError as exc:
+            raise type(exc)(f"{source}: data: {exc}") from None
+    parts = [
+        answer_part(data, part, request.suppression, f"{source}: parts.{i}")
+        for i, part in enumerate(request.parts)
+    ]
+    return Response(request=request, data=data, parts=parts)

@@ -1,0 +1,103 @@
+"""Reading case data: the embedded synthetic dataset or a CSV/Parquet file, checked against its dictionary."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+from foikit.dictionary import Dictionary, embedded_dictionary, inferred_dictionary, load_dictionary
+from foikit.exceptions import DataError
+from foikit.params import DataSource
+
+READERS = {".csv", ".parquet"}
+
+
+@dataclass(frozen=True)
+class CaseData:
+    """Case-level rows (every value a string; '' where not recorded) with their provenance."""
+
+    frame: pd.DataFrame
+    path: Path
+    sha256: str
+    dictionary: Dictionary
+    embedded: bool
+
+    @property
+    def label(self) -> str:
+        kind = "embedded synthetic dataset" if self.embedded else "case data"
+        return f"{kind} {self.path.name}"
+
+
+def embedded_data_path(name: str = "conduct_allegations") -> Path:
+    """Path of an embedded synthetic dataset inside the installed package."""
+    return Path(str(resources.files("foikit") / "data" / f"{name}.csv"))
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_cases(path: str | Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file with every value as a string; empty or null values become ''."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in READERS:
+        raise DataError(f"{path}: unsupported data file type {path.suffix!r} (use .csv or .parquet)")
+    if not path.is_file():
+        raise DataError(f"{path}: data file not found")
+    if suffix == ".csv":
+        try:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{path}: not UTF-8 text (byte {exc.start}): re-save the file as UTF-8") from None
+        except pd.errors.ParserError as exc:
+            raise DataError(f"{path}: cannot parse CSV: {str(exc).splitlines()[0]}") from None
+    else:
+        frame = pd.read_parquet(path)
+        frame = frame.astype(object).where(frame.notna(), "").astype(str)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def open_source(source: DataSource, template: str = "conduct_allegations") -> CaseData:
+    """Load the case data a request names (or the template's embedded dataset) and fingerprint it."""
+    if source.path is None:
+        path = embedded_data_path(template)
+        dictionary = (
+            load_dictionary(source.dictionary) if source.dictionary else embedded_dictionary(template)
+        )
+        embedded = True
+    else:
+        path = Path(source.path)
+        dictionary = None if source.dictionary is None else load_dictionary(source.dictionary)
+        embedded = False
+    frame = read_cases(path)
+    if dictionary is None:
+        dictionary = inferred_dictionary(list(frame.columns), str(path))
+    check_categories(frame, dictionary, path)
+    return CaseData(frame=frame, path=path, sha256=sha256_file(path), dictionary=dictionary, embedded=embedded)
+
+
+def check_categories(frame: pd.DataFrame, dictionary: Dictionary, path: Path) -> None:
+    """Refuse values that the dictionary does not know, so that no row silently falls out of a table."""
+    for column, spec in dictionary.columns.items():
+        if spec.categories is None or column not in frame.columns:
+            continue
+        values = frame[column]
+        unknown = values[(values != "") & ~values.isin(spec.categories)]
+        if len(unknown):
+            counts = unknown.value_counts().sort_index()
+            listed = ", ".join(f"{v!r} ({n} rows)" for v, n in counts.items())
+            first = ", ".join(str(i + 1) for i in unknown.index[:5])
+            raise DataError(
+                f"{path}: column {column!r}: values not in dictionary {dictionary.source}: {listed}"
+                f" (first at data rows {first}, counting from 1 after the header)"
+            )

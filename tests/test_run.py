@@ -1,0 +1,137 @@
+"""`foikit run` end to end, plain papermill, and what happens to existing and failed reports."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from .conftest import EXAMPLE_PARAMS, EXAMPLE_REPORT, ROOT
+
+REF = "01.FOI.23.032341"
+
+
+def foikit(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "foikit.cli", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def fresh_report(tmp_path_factory) -> Path:
+    reports = tmp_path_factory.mktemp("run") / "reports"
+    done = foikit("run", str(EXAMPLE_PARAMS), "--reports-dir", str(reports))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"{reports / REF}: written"
+    return reports / REF
+
+
+def test_run_writes_the_whole_report(fresh_report):
+    assert sorted(p.name for p in fresh_report.iterdir()) == [
+        "notebook.ipynb", "published.csv", "report.html", "tables.xlsx",
+    ]
+    assert [p.name for p in fresh_report.parent.iterdir()] == [REF]  # no partial or failure left
+
+
+def test_run_reproduces_the_committed_example_byte_for_byte(fresh_report):
+    for name in ("published.csv", "tables.xlsx"):
+        assert (fresh_report / name).read_bytes() == (EXAMPLE_REPORT / name).read_bytes(), name
+    # The record differs only in where this run was told to write (its output_dir parameter).
+    for name in ("notebook.ipynb", "report.html"):
+        new = (fresh_report / name).read_text().replace(str(fresh_report.parent), "reports")
+        assert new == (EXAMPLE_REPORT / name).read_text(), name
+
+
+def test_executed_notebook_records_parameters_and_outputs(fresh_report):
+    nb = nbformat.read(fresh_report / "notebook.ipynb", as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and 'ref = "01.FOI.23.032341"' in injected[0].source
+    assert nb.metadata.papermill.parameters["parts"][0]["years"] == [2020, 2022, 2023]
+    assert "start_time" not in nb.metadata.papermill  # timings are not part of the record
+    assert not any(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", []))
+
+
+def test_xlsx_holds_numbers_as_numbers_and_markers_as_text(fresh_report):
+    from openpyxl import load_workbook
+
+    wb = load_workbook(fresh_report / "tables.xlsx")
+    assert wb.sheetnames[:2] == ["domestic_abuse_by_year", "domestic_abuse_by_outcome"]
+    assert len(wb.sheetnames) == 9
+    ws = wb["indecent_exposure_by_outcome"]
+    values = [c.value for row in ws.iter_rows() for c in row if c.value is not None]
+    assert "[xx]" in values
+    numbers = [v for v in values if isinstance(v, int)]
+    assert numbers and not any(1 <= v <= 4 for v in numbers)
+    assert ws["A1"].value.startswith("Officers investigated for indecent exposure")
+
+
+def test_rerun_reports_reproduced_and_touches_nothing(fresh_report):
+    before = {p.name: p.stat().st_mtime_ns for p in fresh_report.iterdir()}
+    done = foikit("run", str(EXAMPLE_PARAMS), "--reports-dir", str(fresh_report.parent))
+    assert done.returncode == 0, done.stderr
+    assert "reproduced byte for byte" in done.stdout
+    assert {p.name: p.stat().st_mtime_ns for p in fresh_report.iterdir()} == before
+
+
+def test_a_differing_run_is_refused_unless_forced(tmp_path):
+    reports = tmp_path / "reports"
+    shutil.copytree(EXAMPLE_REPORT, reports / REF)
+    raw = yaml.safe_load(EXAMPLE_PARAMS.read_text())
+    raw["suppression"]["threshold"] = 6
+    params = tmp_path / "p.yaml"
+    params.write_text(yaml.safe_dump(raw), encoding="utf-8")
+
+    refused = foikit("run", str(params), "--reports-dir", str(reports))
+    assert refused.returncode == 1
+    assert "published.csv, tables.xlsx differ; the earlier report is untouched" in refused.stderr
+    assert (reports / REF / "published.csv").read_bytes() == (EXAMPLE_REPORT / "published.csv").read_bytes()
+    assert sorted(p.name for p in reports.iterdir()) == [REF]
+
+    forced = foikit("run", str(params), "--reports-dir", str(reports), "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert (reports / f"{REF}.v1" / "published.csv").read_bytes() == \
+        (EXAMPLE_REPORT / "published.csv").read_bytes()
+    assert (reports / REF / "published.csv").read_bytes() != (EXAMPLE_REPORT / "published.csv").read_bytes()
+
+
+def test_a_failing_template_keeps_its_notebook_and_writes_no_report(tmp_path):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    nb = nbformat.read(ROOT / "notebooks" / "conduct_allegations.ipynb", as_version=4)
+    nb.cells.insert(4, nbformat.v4.new_code_cell("raise RuntimeError('source system offline')"))
+    nbformat.write(nb, notebooks / "conduct_allegations.ipynb")
+    reports = tmp_path / "reports"
+
+    done = foikit("run", str(EXAMPLE_PARAMS), "--reports-dir", str(reports), "--notebooks", str(notebooks))
+
+    assert done.returncode == 1
+    assert "RuntimeError: source system offline" in done.stderr.strip().splitlines()[-1]
+    assert not (reports / REF).exists()
+    kept = list((reports / ".failures").glob(f"{REF}-*.ipynb"))
+    assert len(kept) == 1
+    assert "source system offline" in kept[0].read_text()
+    assert sorted(p.name for p in reports.iterdir()) == [".failures"]
+
+
+def test_plain_papermill_runs_the_template_on_the_params_file(tmp_path):
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "papermill", "notebooks/conduct_allegations.ipynb", str(tmp_path / "x.ipynb"),
+         "-f", str(EXAMPLE_PARAMS), "-p", "output_dir", str(out), "--no-progress-bar"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (out / "published.csv").read_bytes() == (EXAMPLE_REPORT / "published.csv").read_bytes()
+
+
+def test_template_defaults_run_on_the_embedded_data_and_write_nothing():
+    nb = nbformat.read(ROOT / "notebooks" / "conduct_allegations.ipynb", as_version=4)
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1 and "output_dir = None" in params[0].source
+    last = nb.cells[-1].outputs[0]
+    assert json.dumps(last).count("nothing written") == 1
