@@ -31,7 +31,7 @@ def show_request(request: Request) -> None:
     if request.request_text:
         lines += [_quote(request.request_text), ""]
     params = yaml.dump(request.model_dump(mode="json"), Dumper=_BlockDumper, sort_keys=False,
-                       allow_unicode=True, width=100)
+                       default_flow_style=None, allow_unicode=True, width=100)
     lines += ["Parameters:", "", "```yaml", params.rstrip(), "```"]
     display(Markdown("\n".join(lines)))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from xml.etree import ElementTree
 from datetime import datetime
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from foikit.tables import TOTAL
 
 PUBLISHED_CSV = "published.csv"
 TABLES_XLSX = "tables.xlsx"
+_XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 _FIXED_TIME = datetime(2000, 1, 1)  # stored in the XLSX instead of 'now', so the bytes do not vary
 
 
@@ -54,6 +56,9 @@ def _normalise_zip(data: bytes) -> bytes:
             if info.filename == "docProps/core.xml":
                 # openpyxl stamps the save time here whatever the workbook says
                 content = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2000-01-01T00:00:00Z", content)
+            if info.filename.endswith((".xml", ".rels")):
+                # openpyxl serialises with lxml where installed, else ElementTree: canonical XML is the same
+                content = _XML_DECLARATION + ElementTree.canonicalize(content.decode("utf-8")).encode("utf-8")
             dst.writestr(fixed, content)
     return out.getvalue()
 
