@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from xml.etree import ElementTree
 from datetime import datetime
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import pandas as pd
