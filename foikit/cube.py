@@ -92,7 +92,24 @@ def select(data: CaseData, part: Part, where: str) -> pd.DataFrame:
     keep &= years.isin([str(y) for y in part.years]).to_numpy()
     rows = frame.loc[keep, [d for d in part.dims if d != YEAR]].copy()
     rows[YEAR] = years[keep]
+    for column, groups in part.merge.items():
+        if column not in part.dims or column == YEAR:
+            raise DataError(f"{where}.merge.{column}: not a dimension of any table of this part "
+                            f"(dimensions: {', '.join(part.dims)})")
+        known = set(data.dictionary.categories(column) or frame[column].unique())
+        for label, members in groups.items():
+            absent = [m for m in members if m not in known]
+            if absent:
+                raise DataError(f"{where}.merge.{column}.{label}: {absent} are not categories of {column!r}")
+        mapping = {old: new for new, olds in groups.items() for old in olds}
+        rows[column] = rows[column].replace(mapping)
     return rows
+
+
+def _merged(categories: list[str], groups: dict[str, list[str]]) -> list[str]:
+    """Categories with each merged group in place of its first member, its other members gone."""
+    label_of = {old: new for new, olds in groups.items() for old in olds}
+    return list(dict.fromkeys(label_of.get(c, c) for c in categories))
 
 
 def categories_for(data: CaseData, part: Part, rows: pd.DataFrame) -> dict[str, tuple[str, ...]]:
@@ -106,6 +123,8 @@ def categories_for(data: CaseData, part: Part, rows: pd.DataFrame) -> dict[str, 
         declared = data.dictionary.categories(dim)
         observed = set(rows[dim].unique())
         cats = list(declared) if declared else sorted(observed - {""})
+        if dim in part.merge:
+            cats = _merged(cats, part.merge[dim])
         if "" in observed and NOT_RECORDED not in cats:
             cats.append(NOT_RECORDED)
         out[dim] = tuple(cats)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import yaml
 from IPython.display import Markdown, display
@@ -61,37 +62,74 @@ def describe_part(part: PartResult) -> str:
     )
 
 
-def show_part(part: PartResult, marker_note: str = "") -> None:
+def show_part(part: PartResult) -> None:
     """Each table of a part as published, then its true counts (internal record only)."""
     display(Markdown(f"## {part.spec.title}\n\n" + (_quote(part.spec.request_text) + "\n\n"
                      if part.spec.request_text else "") + describe_part(part)))
     for table in part.spec.tables:
         display(Markdown(f"### {table.title}\n\nAs published ({part.cube.unit}; "
-                         f"{TOTAL!r} sums over a dimension{marker_note}):"))
+                         f"{TOTAL!r} sums over a dimension):"))
         display(part.published_table(table.name))
         display(Markdown("True counts (internal record, not for publication):"))
         display(part.true_table(table.name))
 
 
+def _range(lower: float, upper: float) -> str:
+    def fmt(v: float) -> str:
+        return "unbounded" if np.isinf(v) else str(int(v))
+    return f"{fmt(lower)} to {fmt(upper)}"
+
+
 def suppression_log(response: Response) -> pd.DataFrame:
-    """Every withheld cell: part, table, coordinates, true value, marker and why."""
+    """Every withheld cell: part, table, coordinates, true value, marker, why, and the range an intruder
+    can derive for it from everything the response publishes."""
     rows = []
     for part in response.parts:
-        hidden = part.cells.loc[part.cells["hidden"]]
-        for _, cell in hidden.iterrows():
+        passed = part.audit.cell_passed
+        for i in np.flatnonzero(part.cells["hidden"].to_numpy()):
+            cell = part.cells.iloc[i]
             table = part.table_spec(cell["table"])
             coords = ", ".join(f"{d}={cell[d] or TOTAL}" for d in table.dims)
             rows.append({"part": part.spec.name, "table": table.name, "cell": coords,
-                         "true value": int(cell["value"]), "marker": cell["marker"], "reason": cell["reason"]})
-    return pd.DataFrame(rows, columns=["part", "table", "cell", "true value", "marker", "reason"])
+                         "true value": int(cell["value"]), "marker": cell["marker"], "reason": cell["reason"],
+                         "derivable range": _range(cell["lower"], cell["upper"]),
+                         "protected": "yes" if passed[i] else "NO"})
+    return pd.DataFrame(rows, columns=["part", "table", "cell", "true value", "marker", "reason",
+                                       "derivable range", "protected"])
+
+
+def describe_policy(response: Response) -> str:
+    policy = response.request.suppression
+    t = policy.threshold
+    rule = {
+        "band": f"for every count from 1 to {t - 1}, the range an intruder can work out from everything "
+                f"this response publishes (every table, total and marker) still includes every value from "
+                f"1 to {t - 1}",
+        "not_exact": f"no count from 1 to {t - 1} can be worked out exactly from what this response publishes",
+        "min_width": f"for every count from 1 to {t - 1}, the range an intruder can work out is at least "
+                     f"{policy.min_width:g} wide",
+    }[policy.effective_rule]
+    if policy.rounding:
+        how = (f"Every figure is rounded to the nearest {policy.rounding.base}, totals independently. ")
+    else:
+        how = (f"`{policy.marker}`: a count from 1 to {t - 1}, withheld as personal data. "
+               f"`{policy.secondary.marker}`: {policy.secondary.note}. Zero is shown as 0. ")
+    return how + f"Audit rule ({policy.effective_rule}): {rule}."
 
 
 def show_suppression(response: Response) -> None:
-    policy = response.request.suppression
+    """The policy, every withheld cell with its derivable range, and the audit verdict."""
     log = suppression_log(response)
-    display(Markdown(
-        f"Rule: a count from 1 to {policy.threshold - 1} is withheld as `{policy.marker}`; 0 is shown. "
-        f"{len(log)} cells withheld (internal record: the true values are not published)."
-    ))
+    display(Markdown(describe_policy(response)))
     display(log)
-
+    lines = []
+    for part in response.parts:
+        s = part.stats
+        verdict = "passed" if part.audit.passed else "FAILED"
+        lines.append(f"- **{part.spec.name}**: audit {verdict} ({part.audit.model.kind} model); "
+                     f"{s.get('n_primary', 0)} cells with small counts withheld, {s.get('n_secondary', 0)} further "
+                     f"cells withheld to protect them, {s.get('n_marker_switched', 0)} small counts shown as "
+                     f"`{response.request.suppression.secondary.marker}`.")
+    overall = "**Audit passed: no small count can be worked out from this response.**" if response.passed \
+        else "**Audit FAILED: nothing will be published.**"
+    display(Markdown("\n".join([*lines, "", overall])))

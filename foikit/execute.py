@@ -19,13 +19,13 @@ import nbformat
 import papermill
 from papermill.exceptions import PapermillExecutionError
 
-from foikit.exceptions import FoikitError, ReportError
+from foikit.exceptions import ReportError
 from foikit.params import Request, load_request
-from foikit.publish import PUBLISHED_CSV, TABLES_XLSX
+from foikit.publish import AUDIT_JSON, PUBLISHED_CSV, TABLES_XLSX, check_audit
 from foikit.record import NOTEBOOK, REPORT_HTML, export_html, normalise_notebook
 from foikit.response import answer
 
-PUBLISHED_FILES = (PUBLISHED_CSV, TABLES_XLSX)
+PUBLISHED_FILES = (PUBLISHED_CSV, TABLES_XLSX, AUDIT_JSON)
 FAILURES = ".failures"
 
 
@@ -158,7 +158,8 @@ def run_request(params_path: str | Path, reports_dir: str | Path = "reports",
     """
     params_path = Path(params_path)
     request = load_request(params_path)
-    answer(request, source=str(params_path))  # preflight: every data error before anything runs
+    # preflight: every data error, and the disclosure audit, before anything runs
+    check_audit(answer(request, source=str(params_path)))
     template = find_template(request.template, notebooks_dir)
     reports_dir = Path(reports_dir)
     target = reports_dir / request.ref
@@ -192,5 +193,3 @@ def run_request(params_path: str | Path, reports_dir: str | Path = "reports",
             raise ReportError(f"{target}: another run wrote this report first; nothing written") from None
         return RunResult("written", target)
 
-
-__all__ = ["FoikitError", "RunResult", "execute_template", "find_template", "run_request"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
@@ -27,11 +27,50 @@ class DataSource(_Strict):
     dictionary: str | None = Field(None, description="data dictionary YAML (category order, units)")
 
 
+class Secondary(_Strict):
+    """Secondary suppression: extra cells withheld so that no small count can be worked out."""
+
+    method: Literal["fast", "exact"] = Field("fast", description="fast heuristic, or exact MILP for small responses")
+    cost: Literal["cells", "value"] = Field("cells", description="minimise the number of cells hidden, or their total")
+    total_factor: float = Field(3.0, ge=1, description="how much more hiding a total costs than an inner cell")
+    marker: str = Field("[c]", min_length=1, description="what a cell withheld to protect others is shown as")
+    note: str = "withheld to prevent the calculation of other withheld figures"
+    marker_switch: bool = Field(True, description="may show a small count as the secondary marker when the "
+                                "primary marker's band would let other cells be narrowed")
+    marker_cost: float = Field(1.5, gt=0, description="cost of showing a small count as the secondary marker")
+    time_limit: float = Field(60.0, gt=0, description="seconds allowed for the exact method")
+
+
+class Rounding(_Strict):
+    """Instead of withholding: every cell rounded to the nearest ``base``, totals rounded independently."""
+
+    base: int = Field(5, ge=2)
+
+
 class Suppression(_Strict):
-    """Primary suppression: counts from 1 to ``threshold - 1`` are published as ``marker``; 0 is shown."""
+    """Primary suppression: counts from 1 to ``threshold - 1`` are published as ``marker``; 0 is shown.
+
+    The disclosure audit then requires ``rule`` of every such count, and secondary suppression withholds
+    more cells until it holds."""
 
     threshold: int = Field(5, ge=1, description="smallest count that is published as it is")
     marker: str = Field("[xx]", min_length=1, description="what a withheld small count is shown as")
+    rule: Literal["band", "not_exact", "min_width"] | None = Field(
+        None, description="band: an intruder cannot narrow a small count below 1..threshold-1 (default); "
+        "not_exact: cannot pin it down; min_width: range at least min_width wide. Rounding defaults to not_exact")
+    min_width: float = Field(1.0, gt=0, description="for rule min_width")
+    secondary: Secondary = Secondary()
+    rounding: Rounding | None = Field(None, description="round every cell instead of withholding")
+
+    @model_validator(mode="after")
+    def _markers_differ(self) -> Suppression:
+        if self.marker == self.secondary.marker:
+            raise ValueError(f"marker and secondary.marker must differ (both {self.marker!r})")
+        return self
+
+    @property
+    def effective_rule(self) -> str:
+        return self.rule or ("not_exact" if self.rounding else "band")
 
 
 class Table(_Strict):
@@ -65,6 +104,9 @@ class Part(_Strict):
     years: list[int] = Field(min_length=1, description="calendar years, by date_column")
     date_column: str = Field("date_recorded", description="the date that places a case in a year")
     counting_unit: str = Field("allegations", description="a unit named in the data dictionary")
+    merge: dict[str, dict[str, list[str]]] = Field(
+        default_factory=dict, description="column: {new label: [categories merged into it]}, before counting")
+    withhold_tables: list[str] = Field(default_factory=list, description="tables withheld as a whole")
     tables: list[Table] = Field(min_length=1)
 
     @property
@@ -79,6 +121,9 @@ class Part(_Strict):
         names = [t.name for t in self.tables]
         if len(set(names)) != len(names):
             raise ValueError(f"table names repeat: {names}")
+        unknown = sorted(set(self.withhold_tables) - set(names))
+        if unknown:
+            raise ValueError(f"withhold_tables names tables the part does not have: {unknown}")
         return self
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 import zipfile
 from datetime import datetime
@@ -21,6 +22,7 @@ from foikit.tables import TOTAL
 
 PUBLISHED_CSV = "published.csv"
 TABLES_XLSX = "tables.xlsx"
+AUDIT_JSON = "audit.json"
 _XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 _FIXED_TIME = datetime(2000, 1, 1)  # stored in the XLSX instead of 'now', so the bytes do not vary
 
@@ -33,6 +35,57 @@ def check_no_leak(published: pd.DataFrame, threshold: int) -> None:
         first = leaks.iloc[0].to_dict()
         raise DisclosureError(f"leak check: {len(leaks)} published values are from 1 to {threshold - 1}, "
                               f"first {first}; nothing was written")
+
+
+def check_audit(response: Response) -> None:
+    """The publication gate: refuse unless the disclosure audit passes for every part."""
+    failing = [f"{part.spec.name}.{f}" for part in response.parts for f in part.audit.failures()]
+    if failing:
+        policy = response.request.suppression
+        raise DisclosureError(f"disclosure audit failed for {len(failing)} cells (rule {policy.effective_rule}, "
+                              f"threshold {policy.threshold}), first {failing[0]}; nothing was written\n"
+                              + "\n".join(failing))
+
+
+def _number(v: float) -> int | None:
+    return None if np.isnan(v) or np.isinf(v) else int(v)
+
+
+def audit_record(response: Response) -> dict:
+    """The audit as data (audit.json): policy, verdict and every withheld cell's derivable range.
+    It holds no true value of a withheld cell, so it can be published beside published.csv."""
+    policy = response.request.suppression
+    parts = []
+    for part in response.parts:
+        result = part.audit
+        cells = []
+        for i in np.flatnonzero(part.cells["hidden"].to_numpy()):
+            cell = part.cells.iloc[i]
+            dims = part.table_spec(cell["table"]).dims
+            cells.append({
+                "table": cell["table"], "cell": {d: cell[d] for d in dims}, "marker": cell["marker"],
+                "reason": cell["reason"], "derivable_lower": _number(result.lower[i]),
+                "derivable_upper": _number(result.upper[i]), "protected": bool(result.cell_passed[i]),
+            })
+        stats = {k: part.stats[k] for k in ("n_primary", "n_secondary", "n_marker_switched") if k in part.stats}
+        parts.append({"part": part.spec.name, "passed": result.passed, "model": result.model.kind,
+                      "withheld_cells": cells, "counts": stats})
+    return {
+        "ref": response.request.ref,
+        "rule": policy.effective_rule,
+        "threshold": policy.threshold,
+        "markers": {policy.marker: f"a count from 1 to {policy.threshold - 1} (personal data)",
+                    policy.secondary.marker: policy.secondary.note},
+        "rounding": policy.rounding.base if policy.rounding else None,
+        "passed": response.passed,
+        "parts": parts,
+    }
+
+
+def write_audit_json(response: Response, out_dir: Path) -> Path:
+    path = out_dir / AUDIT_JSON
+    path.write_text(json.dumps(audit_record(response), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
 
 
 def write_published_csv(response: Response, out_dir: Path) -> Path:
@@ -101,6 +154,10 @@ def write_xlsx(response: Response, out_dir: Path) -> Path:
             ws.append([f"Counting unit: {part.cube.unit_description}."])
             ws.append([f"Period: calendar years by {part.cube.date_column}; '{TOTAL}' sums over a dimension."])
             ws.append([f"{policy.marker}: a count from 1 to {policy.threshold - 1}, withheld (s.40(2) FOIA)."])
+            ws.append([f"{policy.secondary.marker}: {policy.secondary.note}."])
+            if policy.rounding:
+                ws.append([f"Every figure is rounded to the nearest {policy.rounding.base}; totals are rounded "
+                           "independently, so they may not equal the sum of the rounded figures."])
             ws.freeze_panes = ws.cell(row=3 + grid.columns.nlevels + 1, column=n_row_dims + 1)
     wb.properties.created = _FIXED_TIME
     wb.properties.modified = _FIXED_TIME
@@ -113,7 +170,10 @@ def write_xlsx(response: Response, out_dir: Path) -> Path:
 
 
 def write_publishable(response: Response, out_dir: str | Path) -> list[Path]:
-    """Write every publishable file of ``response`` into ``out_dir``; returns their paths."""
+    """Write every publishable file of ``response`` into ``out_dir``, only if the disclosure audit passes
+    and the leak check finds no small count; returns their paths."""
+    check_audit(response)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return [write_published_csv(response, out_dir), write_xlsx(response, out_dir)]
+    return [write_published_csv(response, out_dir), write_xlsx(response, out_dir),
+            write_audit_json(response, out_dir)]

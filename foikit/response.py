@@ -6,11 +6,12 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from foikit.audit import AuditResult
 from foikit.cube import Cube, count_cube
 from foikit.exceptions import FoikitError
-from foikit.params import Part, Request, Table
+from foikit.params import Part, Request, Suppression, Table
 from foikit.sources import CaseData, open_source
-from foikit.suppress import apply_primary
+from foikit.suppress import protect_part
 from foikit.tables import pivot, reconcile, table_cells
 
 
@@ -20,13 +21,16 @@ class PartResult:
 
     spec: Part
     cube: Cube
-    cells: pd.DataFrame  # table, <part dims>, value, hidden, marker, reason, shown
+    cells: pd.DataFrame  # table, <part dims>, value, hidden, marker, reason, shown, lower, upper
     data: CaseData = field(repr=False)
+    audit: AuditResult = field(repr=False)
+    stats: dict = field(default_factory=dict, repr=False)
 
     def table_cells(self, name: str) -> pd.DataFrame:
         table = self.table_spec(name)
         return self.cells.loc[self.cells["table"] == name, [*table.dims, "value", "hidden", "marker",
-                                                            "reason", "shown"]].reset_index(drop=True)
+                                                            "reason", "shown", "lower", "upper"]
+                              ].reset_index(drop=True)
 
     def table_spec(self, name: str) -> Table:
         for table in self.spec.tables:
@@ -60,6 +64,11 @@ class Response:
                 return part
         raise KeyError(f"response has no part {name!r}")
 
+    @property
+    def passed(self) -> bool:
+        """True when the disclosure audit passes for every part: the gate for publishing."""
+        return all(part.audit.passed for part in self.parts)
+
     def published(self) -> pd.DataFrame:
         """One row per published cell: part, table, a column per dimension ('' = summed over), value
         ('' when withheld) and marker."""
@@ -70,11 +79,13 @@ class Response:
             cells.insert(0, "part", part.spec.name)
             frames.append(cells)
         out = pd.concat(frames, ignore_index=True)
-        out["value"] = out["value"].astype(str).where(~out["hidden"].astype(bool), "")
+        shown = pd.concat([part.cells["shown"] for part in self.parts], ignore_index=True)
+        # a rounded cell is published as its rounded value; a withheld one with no value
+        out["value"] = shown.where(~out["hidden"].astype(bool), "")
         return out.drop(columns="hidden").astype(str)
 
 
-def answer_part(data: CaseData, part: Part, policy, where: str) -> PartResult:
+def answer_part(data: CaseData, part: Part, policy: Suppression, where: str) -> PartResult:
     cube = count_cube(data, part, where)
     frames = []
     for table in part.tables:
@@ -85,7 +96,10 @@ def answer_part(data: CaseData, part: Part, policy, where: str) -> PartResult:
     cells = pd.concat(frames, ignore_index=True)
     dims = list(part.dims)
     cells[dims] = cells[dims].fillna("")
-    return PartResult(spec=part, cube=cube, cells=apply_primary(cells, policy), data=data)
+    protection = protect_part(cells, cube.categories, {t.name: t.dims for t in part.tables}, policy,
+                              withhold=part.withhold_tables, where=where)
+    return PartResult(spec=part, cube=cube, cells=protection.cells, data=data, audit=protection.audit,
+                      stats=protection.stats)
 
 
 def answer(request: Request, data: CaseData | None = None, source: str = "params") -> Response:

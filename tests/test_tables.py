@@ -9,6 +9,7 @@ import foikit
 from foikit.tables import reconcile
 
 from .conftest import hand_request
+from .intruder import Intruder
 
 
 @pytest.fixture
@@ -27,14 +28,30 @@ def test_outcome_by_year_true_counts(response):
     pd.testing.assert_frame_equal(table.astype(int), expected)
 
 
-def test_outcome_by_year_published(response):
-    table = response.part("da").published_table("by_outcome")
-    assert table.values.tolist() == [
+def test_outcome_by_year_primary_suppression(response):
+    cells = response.part("da").table_cells("by_outcome")
+    primary = foikit.apply_primary(cells[["outcome", "year", "value"]], foikit.params.Suppression(threshold=3,
+                                                                                                marker="[x]"))
+    grid = primary.pivot_table(index="outcome", columns="year", values="shown", aggfunc="first", sort=False)
+    # By hand: counts 1 and 2 are withheld at threshold 3, zero is shown.
+    assert grid.values.tolist() == [
         ["[x]", "[x]", "3"],
         ["5", "[x]", "6"],
         ["0", "[x]", "[x]"],
         ["6", "4", "10"],
     ]
+
+
+def test_published_tables_withhold_every_small_count_and_pass_an_independent_intruder(response):
+    pub = response.published()
+    part = response.part("da")
+    true = part.cells["value"].to_numpy()
+    small = (true >= 1) & (true <= 2)
+    assert (pub.loc[small, "value"] == "").all()
+    assert pub.loc[small, "marker"].isin(["[x]", "[c]"]).all()
+    intruder = Intruder(pub, "da", {"[x]": (1, 2), "[c]": (0, float("inf"))})
+    for i in pub.index[small]:
+        assert intruder.can_be(i, 1) and intruder.can_be(i, 2), pub.loc[i].to_dict()
 
 
 def test_two_row_dimensions_with_not_recorded(response):
@@ -86,11 +103,14 @@ def test_published_long_form(response):
         "part", "table", "outcome", "year", "officer_sex", "complainant_sex", "value", "marker",
     ]
     by_outcome = pub[pub["table"] == "by_outcome"]
-    # Worked out by hand: a hidden cell has an empty value and its marker; '' dims are totals.
-    assert by_outcome[["outcome", "year", "value", "marker"]].values.tolist() == [
-        ["Dismissed", "2020", "", "[x]"], ["Dismissed", "2021", "", "[x]"], ["Dismissed", "", "3", ""],
-        ["No case", "2020", "5", ""], ["No case", "2021", "", "[x]"], ["No case", "", "6", ""],
-        ["Ongoing", "2020", "0", ""], ["Ongoing", "2021", "", "[x]"], ["Ongoing", "", "", "[x]"],
-        ["", "2020", "6", ""], ["", "2021", "4", ""], ["", "", "10", ""],
+    # Cells in display order; '' dims are totals; a hidden cell has no value and a marker.
+    assert by_outcome[["outcome", "year"]].values.tolist() == [
+        ["Dismissed", "2020"], ["Dismissed", "2021"], ["Dismissed", ""],
+        ["No case", "2020"], ["No case", "2021"], ["No case", ""],
+        ["Ongoing", "2020"], ["Ongoing", "2021"], ["Ongoing", ""],
+        ["", "2020"], ["", "2021"], ["", ""],
     ]
+    true = [1, 2, 3, 5, 1, 6, 0, 1, 1, 6, 4, 10]
+    for (value, marker), t in zip(by_outcome[["value", "marker"]].values.tolist(), true, strict=True):
+        assert (value == "" and marker in {"[x]", "[c]"}) or (value == str(t) and marker == "")
     assert set(by_outcome["officer_sex"]) == {""}
