@@ -7,6 +7,8 @@ The public API, in the order a template uses it:
 >>> data = foikit.open_source(request.data, request.template)        # doctest: +SKIP
 >>> response = foikit.answer(request, data)                          # doctest: +SKIP
 >>> response.part("domestic_abuse").published_table("by_outcome")    # doctest: +SKIP
+>>> response.passed            # the disclosure audit: no small count can be worked out  # doctest: +SKIP
+True
 >>> foikit.write_publishable(response, "out/")                      # doctest: +SKIP
 
 ``foikit.run_request("params/<ref>.yaml")`` does all of it through the notebook template and writes
@@ -17,15 +19,18 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from foikit.audit import AuditResult, ProtectionRule, audit
 from foikit.cube import Cube, count_cube
 from foikit.dictionary import Dictionary, load_dictionary
 from foikit.display import show_part, show_request, show_source, show_suppression, suppression_log
 from foikit.exceptions import DataError, DisclosureError, FoikitError, ParamsError, ReportError
+from foikit.linear import LinearModel, build_model
 from foikit.params import Request, load_request, parse_request
-from foikit.publish import check_no_leak, write_publishable
+from foikit.publish import audit_record, check_audit, check_no_leak, write_publishable
 from foikit.response import PartResult, Response, answer
+from foikit.secondary import Pattern, SecondaryPolicy, UnprotectableError, protect
 from foikit.sources import CaseData, open_source, read_cases
-from foikit.suppress import apply_primary, is_small
+from foikit.suppress import Protection, apply_primary, is_small, protect_part
 from foikit.tables import pivot, table_cells
 
 try:
@@ -34,9 +39,11 @@ except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0+unknown"
 
 __all__ = [
-    "CaseData", "Cube", "DataError", "Dictionary", "DisclosureError", "FoikitError", "ParamsError",
-    "PartResult", "ReportError", "Request", "Response", "__version__", "answer", "apply_primary",
-    "check_no_leak", "count_cube", "is_small", "load_dictionary", "load_request", "open_source",
-    "parse_request", "pivot", "read_cases", "show_part", "show_request", "show_source", "show_suppression",
-    "suppression_log", "table_cells", "write_publishable",
+    "AuditResult", "CaseData", "Cube", "DataError", "Dictionary", "DisclosureError", "FoikitError",
+    "LinearModel", "ParamsError", "PartResult", "Pattern", "Protection", "ProtectionRule", "ReportError",
+    "Request", "Response", "SecondaryPolicy", "UnprotectableError", "__version__", "answer", "apply_primary",
+    "audit", "audit_record", "build_model", "check_audit", "check_no_leak", "count_cube", "is_small",
+    "load_dictionary", "load_request", "open_source", "parse_request", "pivot", "protect", "protect_part",
+    "read_cases", "show_part", "show_request", "show_source", "show_suppression", "suppression_log",
+    "table_cells", "write_publishable",
 ]
