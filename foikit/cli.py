@@ -13,7 +13,8 @@ def _run(args: argparse.Namespace) -> int:
     from foikit.execute import run_request
 
     result = run_request(args.params, reports_dir=args.reports_dir, notebooks_dir=args.notebooks,
-                         force=args.force, log=lambda msg: print(msg, file=sys.stderr))
+                         force=args.force, snapshot=not args.no_snapshot,
+                         log=lambda msg: print(msg, file=sys.stderr))
     if result.status == "reproduced":
         print(f"{result.path}: already holds this response; reproduced byte for byte, nothing changed")
     elif result.status == "superseded":
@@ -21,6 +22,32 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print(f"{result.path}: written")
     return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from foikit.verify import verify_all, verify_report
+
+    if not args.all:
+        result = verify_report(args.report, notebooks_dir=args.notebooks)
+        print("\n".join(result.lines()))
+        return 0 if result.ok else 1
+    from tqdm import tqdm
+
+    from foikit.verify import find_reports
+
+    with tqdm(total=len(find_reports(args.report)), desc="verifying", unit="report", file=sys.stderr) as bar:
+        results = verify_all(args.report, jobs=args.jobs, notebooks_dir=args.notebooks,
+                             progress=lambda _r: bar.update())
+    width = max([len(str(r.report)) for r in results] + [6])
+    print(f"{'report':<{width}}  status      details")
+    for r in results:
+        detail = (r.problems + r.differences + [f"note: {n}" for n in r.notes])
+        print(f"{r.report!s:<{width}}  {r.status:<10}  {detail[0] if detail else ''}")
+        for more in detail[1:]:
+            print(f"{'':<{width}}  {'':<10}  {more}")
+    bad = sum(not r.ok for r in results)
+    print(f"{len(results) - bad} reproduced, {bad} not reproduced")
+    return 0 if results and not bad else 1
 
 
 def _synth(args: argparse.Namespace) -> int:
@@ -42,6 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true",
                      help="supersede a differing earlier report (kept as <ref>.vN)")
     run.set_defaults(func=_run)
+
+    run.add_argument("--no-snapshot", action="store_true",
+                     help="store only the hash of the input extract, not the extract itself")
+
+    verify = sub.add_parser("verify", help="re-execute a past report and compare every published cell")
+    verify.add_argument("report", help="reports/<ref> (or, with --all, the reports folder)")
+    verify.add_argument("--all", action="store_true", help="verify every report under the folder")
+    verify.add_argument("--jobs", type=int, default=1, help="reports verified in parallel (with --all)")
+    verify.add_argument("--notebooks", default=None, help="folder of templates (default: notebooks)")
+    verify.set_defaults(func=_verify)
 
     synth = sub.add_parser("synth", help="write synthetic conduct-allegation case data")
     synth.add_argument("--rows", type=int, default=None, help="number of rows (default: natural volumes)")

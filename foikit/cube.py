@@ -82,7 +82,8 @@ def select(data: CaseData, part: Part, where: str) -> pd.DataFrame:
         keep &= frame[column].isin(wanted).to_numpy()
 
     years = _years(frame, part.date_column, where, data)
-    covered = set(years.unique())
+    recorded = (data.coverage or {}).get(part.date_column)
+    covered = set(recorded) if recorded else set(years.unique())
     missing = [y for y in part.years if str(y) not in covered]
     if missing:
         raise DataError(

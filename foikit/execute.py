@@ -1,7 +1,8 @@
-"""Run a request: validate, execute its template with papermill into a private directory, move it into place.
+"""Run a request: validate, execute its template with papermill into a private folder, move it into place.
 
-A report directory is written once, completely, or not at all: the run works in ``reports/.partial-<ref>``
-and renames it to ``reports/<ref>`` only when every file is there. An earlier report is never modified.
+A report folder is written once, completely, or not at all. The run works in ``.foikit-work/<ref>.partial``
+beside the reports folder and renames it to ``reports/<ref>`` only when every file is there, so a failed,
+interrupted or killed run leaves reports/ exactly as it was. An earlier report is never modified.
 """
 
 from __future__ import annotations
@@ -14,19 +15,25 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import papermill
+import yaml
 from papermill.exceptions import PapermillExecutionError
 
 from foikit.exceptions import ReportError
-from foikit.params import Request, load_request
+from foikit.manifest import DICTIONARY_COPY, PARAMS_COPY, build_manifest, provenance, write_manifest
+from foikit.params import load_request
 from foikit.publish import AUDIT_JSON, PUBLISHED_CSV, TABLES_XLSX, check_audit
 from foikit.record import NOTEBOOK, REPORT_HTML, export_html, normalise_notebook
-from foikit.response import answer
+from foikit.response import Response, answer
+from foikit.snapshot import SNAPSHOT, content_sha256, coverage, extract, write_snapshot
+from foikit.sources import sha256_file
 
 PUBLISHED_FILES = (PUBLISHED_CSV, TABLES_XLSX, AUDIT_JSON)
 FAILURES = ".failures"
+WORK = ".foikit-work"
 
 
 @dataclass(frozen=True)
@@ -62,33 +69,44 @@ def _pid_alive(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def _partial_dir(reports_dir: Path, ref: str) -> Iterator[Path]:
-    """Claim ``reports/.partial-<ref>`` for this process; removed on any exit unless handed over."""
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    partial = reports_dir / f".partial-{ref}"
-    owner = partial / ".owner-pid"
-    if partial.exists():
-        try:
-            pid = int(owner.read_text())
-        except (OSError, ValueError):
-            pid = -1
-        if pid > 0 and _pid_alive(pid):
-            raise ReportError(f"{partial}: another run of {ref} is in progress (process {pid}); nothing written")
-        shutil.rmtree(partial)  # left behind by a run that was killed
+def claim_workspace(reports_dir: Path, ref: str) -> Iterator[Path]:
+    """Claim ``.foikit-work/<ref>.partial`` beside ``reports_dir`` for this process; it is removed on any
+    exit, and a copy left by a killed run is cleared by the next one. A second concurrent run of the same
+    ref fails here, before doing anything."""
+    work = reports_dir.resolve().parent / WORK
+    work.mkdir(parents=True, exist_ok=True)
+    partial = work / f"{ref}.partial"
+    owner = work / f"{ref}.owner"
     try:
-        partial.mkdir()
+        fd = os.open(owner, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
-        raise ReportError(f"{partial}: another run of {ref} started at the same time; nothing written") from None
-    owner.write_text(str(os.getpid()))
+        try:
+            pid = int(owner.read_text() or "0")
+        except (OSError, ValueError):
+            pid = 0
+        if pid and _pid_alive(pid):
+            raise ReportError(f"{reports_dir / ref}: another run of {ref} is in progress (process {pid}); "
+                              "nothing written") from None
+        owner.unlink(missing_ok=True)  # left by a run that was killed
+        try:
+            fd = os.open(owner, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            raise ReportError(f"{reports_dir / ref}: another run of {ref} started at the same time; "
+                              "nothing written") from None
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
     try:
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
         yield partial
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+        owner.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
-def _terminate_as_exit() -> Iterator[None]:
-    """Let SIGTERM unwind like Ctrl-C, so the partial directory and the kernel are cleaned up."""
+def terminate_as_interrupt() -> Iterator[None]:
+    """Let SIGTERM unwind like Ctrl-C, so the workspace and the kernel are cleaned up."""
     def handler(signum: int, frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
@@ -108,14 +126,14 @@ def _keep_failure(reports_dir: Path, ref: str, notebook: Path) -> Path | None:
         return None
     folder = reports_dir / FAILURES
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     kept = folder / f"{ref}-{stamp}.ipynb"
     shutil.copyfile(notebook, kept)
     return kept
 
 
-def _same_published(a: Path, b: Path) -> list[str]:
-    """Names of the published files that differ between report directories ``a`` and ``b``."""
+def differing_published(a: Path, b: Path) -> list[str]:
+    """Names of the published files that differ between report folders ``a`` and ``b``."""
     return [n for n in PUBLISHED_FILES if not ((a / n).is_file() and (b / n).is_file()
                                                 and (a / n).read_bytes() == (b / n).read_bytes())]
 
@@ -127,69 +145,115 @@ def _next_version(target: Path) -> Path:
     return candidate
 
 
-def execute_template(request: Request, template: Path, out_dir: Path, cwd: Path) -> None:
-    """Execute ``template`` with the request's fields as parameters; write the record into ``out_dir``."""
+def execute_notebook(template: Path, parameters: dict[str, Any], out_dir: Path, cwd: Path,
+                     title: str) -> nbformat.NotebookNode:
+    """Execute ``template`` with ``parameters`` (plus ``output_dir``) into ``out_dir/notebook.ipynb``.
+
+    Raises ``ReportError`` naming the failing cell; the failed notebook stays in ``out_dir``."""
     executed = out_dir / NOTEBOOK
     out_rel = os.path.relpath(out_dir, cwd) if out_dir.is_relative_to(cwd) else str(out_dir)
-    parameters = {**request.model_dump(mode="json"), "output_dir": out_rel}
-    papermill.execute_notebook(
-        str(template), str(executed), parameters=parameters, kernel_name="python3",
-        progress_bar=False, cwd=str(cwd),
-    )
-    nb = normalise_notebook(nbformat.read(executed, as_version=4), title=request.ref)
+    try:
+        papermill.execute_notebook(
+            str(template), str(executed), parameters={**parameters, "output_dir": out_rel},
+            kernel_name="python3", progress_bar=False, cwd=str(cwd),
+        )
+    except PapermillExecutionError as exc:
+        first = str(exc.evalue).splitlines()[0] if exc.evalue else ""
+        raise ReportError(f"{template}: cell {exc.exec_count} failed: {exc.ename}: {first}") from None
+    nb = normalise_notebook(nbformat.read(executed, as_version=4), title=title)
     nbformat.write(nb, executed)
-    export_html(nb, out_dir / REPORT_HTML, title=request.ref)
     missing = [n for n in PUBLISHED_FILES if not (out_dir / n).is_file()]
     if missing:
         raise ReportError(f"{template}: the template did not write {', '.join(missing)} into output_dir")
+    return nb
+
+
+def _relative(path: Path, cwd: Path) -> str:
+    """``path`` relative to the project folder where it lies inside it, so records do not name the machine."""
+    resolved = path.resolve()
+    return os.path.relpath(resolved, cwd) if resolved.is_relative_to(cwd) else str(resolved)
+
+
+def _record_inputs(params_path: Path, template: Path, response: Response, folder: Path,
+                   snapshot: bool, cwd: Path) -> dict[str, Any]:
+    """Copy the params and dictionary into the report, store the extract, and describe all inputs."""
+    request, data = response.request, response.data
+    shutil.copyfile(params_path, folder / PARAMS_COPY)
+    dictionary = data.dictionary
+    if dictionary.source and Path(dictionary.source).is_file():
+        shutil.copyfile(dictionary.source, folder / DICTIONARY_COPY)
+    else:  # inferred from the data: record what was inferred
+        body = dictionary.model_dump(mode="json", exclude={"source"})
+        (folder / DICTIONARY_COPY).write_text(yaml.safe_dump(body, sort_keys=False), encoding="utf-8")
+    rows = extract(data, request)
+    snapshot_name = None
+    if snapshot:
+        write_snapshot(rows, coverage(data, request), folder / SNAPSHOT)
+        snapshot_name = SNAPSHOT
+    return {
+        "params": {"path": _relative(params_path, cwd), "sha256": sha256_file(params_path)},
+        "template": {"path": _relative(template, cwd), "sha256": sha256_file(template)},
+        "data": {"source": _relative(data.path, cwd) if not data.embedded else f"embedded:{data.path.name}",
+                 "source_sha256": data.sha256, "rows": len(rows), "extract_sha256": content_sha256(rows),
+                 "snapshot": snapshot_name},
+        "dictionary": {"name": dictionary.name, "version": dictionary.version,
+                       "sha256": sha256_file(folder / DICTIONARY_COPY)},
+    }
 
 
 def run_request(params_path: str | Path, reports_dir: str | Path = "reports",
-                notebooks_dir: str | Path | None = None, force: bool = False,
+                notebooks_dir: str | Path | None = None, force: bool = False, snapshot: bool = True,
                 log: Callable[[str], None] = lambda _msg: None) -> RunResult:
-    """Validate ``params_path``, run its template and write ``reports/<ref>/``.
+    """Validate ``params_path``, run its template and write ``reports/<ref>/`` with its manifest.
 
-    Bad params or data raise before anything is written. An existing report is left untouched: a run that
-    reproduces it byte for byte reports 'reproduced'; a different one is refused unless ``force``, which
-    keeps the earlier report as ``<ref>.vN``.
+    Bad params or data, or a failing disclosure audit, raise before anything is written. An existing report
+    is left untouched: a run that reproduces it byte for byte reports 'reproduced'; a different one is
+    refused unless ``force``, which keeps the earlier report as ``<ref>.vN``.
 
     >>> run_request("params/01.FOI.23.032341.yaml").path  # doctest: +SKIP
     PosixPath('reports/01.FOI.23.032341')
     """
     params_path = Path(params_path)
     request = load_request(params_path)
-    # preflight: every data error, and the disclosure audit, before anything runs
-    check_audit(answer(request, source=str(params_path)))
+    response = answer(request, source=str(params_path))  # every data error before anything runs
+    check_audit(response)
     template = find_template(request.template, notebooks_dir)
     reports_dir = Path(reports_dir)
     target = reports_dir / request.ref
-    cwd = Path.cwd()
+    cwd = Path.cwd().resolve()
     log(f"running {template} for {request.ref}")
-    with _terminate_as_exit(), _partial_dir(reports_dir, request.ref) as partial:
+    with terminate_as_interrupt(), claim_workspace(reports_dir, request.ref) as partial:
+        started = datetime.now(UTC)
+        inputs = _record_inputs(params_path, template, response, partial, snapshot, cwd)
         try:
-            execute_template(request, template, partial, cwd)
-        except PapermillExecutionError as exc:
+            nb = execute_notebook(template, request.model_dump(mode="json"), partial, cwd, request.ref)
+        except ReportError as exc:
             kept = _keep_failure(reports_dir, request.ref, partial / NOTEBOOK)
-            where = f"; failed notebook kept at {kept}" if kept else ""
-            raise ReportError(f"{template}: cell {exc.exec_count} failed: {exc.ename}: "
-                              f"{str(exc.evalue).splitlines()[0] if exc.evalue else ''}{where}") from None
-        (partial / ".owner-pid").unlink()
-        if target.exists():
-            differing = _same_published(target, partial)
-            if not differing:
-                return RunResult("reproduced", target)
-            if not force:
-                raise ReportError(
-                    f"{target}: a report exists and this run's {', '.join(differing)} differ; the earlier "
-                    f"report is untouched. Use --force to supersede it (it is kept as {_next_version(target)})"
-                )
-            previous = _next_version(target)
-            target.rename(previous)
-            partial.rename(target)
-            return RunResult("superseded", target, previous)
-        try:
-            partial.rename(target)
-        except OSError:
-            raise ReportError(f"{target}: another run wrote this report first; nothing written") from None
-        return RunResult("written", target)
+            raise ReportError(f"{exc}" + (f"; failed notebook kept at {kept}" if kept else "")) from None
+        policy = request.suppression.model_dump(mode="json")
+        export_html(nb, partial / REPORT_HTML, title=request.ref, provenance=provenance(inputs, policy))
+        write_manifest(build_manifest(ref=request.ref, inputs=inputs, policy=policy, folder=partial,
+                                      started=started, ended=datetime.now(UTC), project=cwd), partial)
+        return _move_into_place(partial, target, force)
 
+
+def _move_into_place(partial: Path, target: Path, force: bool) -> RunResult:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        differing = differing_published(target, partial)
+        if not differing:
+            return RunResult("reproduced", target)
+        if not force:
+            raise ReportError(
+                f"{target}: a report exists and this run's {', '.join(differing)} differ; the earlier "
+                f"report is untouched. Use --force to supersede it (it is kept as {_next_version(target)})"
+            )
+        previous = _next_version(target)
+        target.rename(previous)
+        partial.rename(target)
+        return RunResult("superseded", target, previous)
+    try:
+        partial.rename(target)
+    except OSError:
+        raise ReportError(f"{target}: another run wrote this report first; nothing written") from None
+    return RunResult("written", target)

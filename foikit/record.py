@@ -32,14 +32,17 @@ def normalise_notebook(nb: nbformat.NotebookNode, title: str) -> nbformat.Notebo
     return nb
 
 
-def export_html(nb: nbformat.NotebookNode, path: Path, title: str) -> Path:
-    """HTML with the code shown and no script loaded from the network (renders offline)."""
+def export_html(nb: nbformat.NotebookNode, path: Path, title: str,
+                provenance: list[tuple[str, str]] | None = None) -> Path:
+    """HTML with the code shown, no script loaded from the network (renders offline), and the run's
+    provenance (inputs' hashes, versions, policy) in a block at the top."""
     exporter = HTMLExporter(
         template_name="foikit_html",
         extra_template_basedirs=[str(TEMPLATES)],
         exclude_input=False,
     )
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    resources = {"metadata": {"name": title}, "foikit_provenance": provenance or []}
+    body, _ = exporter.from_notebook_node(nb, resources=resources)
     path.write_text(body, encoding="utf-8")
     return path
 

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from foikit.dictionary import Dictionary, embedded_dictionary, inferred_dictionary, load_dictionary
 from foikit.exceptions import DataError
 from foikit.params import DataSource
 
 READERS = {".csv", ".parquet"}
+COVERAGE_KEY = b"foikit.coverage"  # in a snapshot: the years the original source covered, by date column
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,7 @@ class CaseData:
     sha256: str
     dictionary: Dictionary
     embedded: bool
+    coverage: dict[str, list[str]] | None = None  # years covered by date column, when a snapshot says so
 
     @property
     def label(self) -> str:
@@ -83,7 +87,16 @@ def open_source(source: DataSource, template: str = "conduct_allegations") -> Ca
     if dictionary is None:
         dictionary = inferred_dictionary(list(frame.columns), str(path))
     check_categories(frame, dictionary, path)
-    return CaseData(frame=frame, path=path, sha256=sha256_file(path), dictionary=dictionary, embedded=embedded)
+    return CaseData(frame=frame, path=path, sha256=sha256_file(path), dictionary=dictionary, embedded=embedded,
+                    coverage=read_coverage(path))
+
+
+def read_coverage(path: Path) -> dict[str, list[str]] | None:
+    """The years a snapshot's original source covered (None for any other file)."""
+    if path.suffix.lower() != ".parquet":
+        return None
+    raw = (pq.read_schema(path).metadata or {}).get(COVERAGE_KEY)
+    return json.loads(raw) if raw else None
 
 
 def check_categories(frame: pd.DataFrame, dictionary: Dictionary, path: Path) -> None:

@@ -33,9 +33,11 @@ def fresh_report(tmp_path_factory) -> Path:
 
 def test_run_writes_the_whole_report(fresh_report):
     assert sorted(p.name for p in fresh_report.iterdir()) == [
-        "audit.json", "notebook.ipynb", "published.csv", "report.html", "tables.xlsx",
+        "audit.json", "dictionary.yaml", "input.parquet", "manifest.json", "notebook.ipynb", "params.yaml",
+        "published.csv", "report.html", "tables.xlsx",
     ]
     assert [p.name for p in fresh_report.parent.iterdir()] == [REF]  # no partial or failure left
+    assert list((fresh_report.parent.parent / ".foikit-work").iterdir()) == []
 
 
 def test_run_reproduces_the_committed_example_byte_for_byte(fresh_report):
@@ -43,7 +45,7 @@ def test_run_reproduces_the_committed_example_byte_for_byte(fresh_report):
         assert (fresh_report / name).read_bytes() == (EXAMPLE_REPORT / name).read_bytes(), name
     # The record differs only in where this run was told to write (its output_dir parameter).
     for name in ("notebook.ipynb", "report.html"):
-        new = (fresh_report / name).read_text().replace(str(fresh_report.parent), "reports")
+        new = (fresh_report / name).read_text().replace(f"{fresh_report.parent.parent}/", "")
         assert new == (EXAMPLE_REPORT / name).read_text(), name
 
 
@@ -116,6 +118,7 @@ def test_a_failing_template_keeps_its_notebook_and_writes_no_report(tmp_path):
     assert len(kept) == 1
     assert "source system offline" in kept[0].read_text()
     assert sorted(p.name for p in reports.iterdir()) == [".failures"]
+    assert list((tmp_path / ".foikit-work").iterdir()) == []
 
 
 def test_plain_papermill_runs_the_template_on_the_params_file(tmp_path):

@@ -1,0 +1,62 @@
+"""The input snapshot: the exact extract a response used, stored with its report so that re-execution never
+depends on a live system. It is case-level data: part of the internal record, never published."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from foikit.dictionary import YEAR
+from foikit.params import Request
+from foikit.sources import COVERAGE_KEY, CaseData
+
+SNAPSHOT = "input.parquet"
+
+
+def _as_list(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def extract(data: CaseData, request: Request) -> pd.DataFrame:
+    """The rows any part of ``request`` counts, with only the columns the response uses, in source order."""
+    frame = data.frame
+    keep = np.zeros(len(frame), dtype=bool)
+    columns: dict[str, None] = {}
+    for part in request.parts:
+        rows = np.ones(len(frame), dtype=bool)
+        for column, value in part.filter.items():
+            rows &= frame[column].isin(_as_list(value)).to_numpy()
+            columns[column] = None
+        rows &= frame[part.date_column].str[:4].isin([str(y) for y in part.years]).to_numpy()
+        columns[part.date_column] = None
+        columns.update({d: None for d in part.dims if d != YEAR})
+        keep |= rows
+    return frame.loc[keep, list(columns)].reset_index(drop=True)
+
+
+def coverage(data: CaseData, request: Request) -> dict[str, list[str]]:
+    """Years present in the whole source by each date column the request uses: the snapshot keeps this so
+    that a re-run checks requested years exactly as the original run did."""
+    if data.coverage is not None:
+        return data.coverage
+    columns = dict.fromkeys(part.date_column for part in request.parts)
+    return {c: sorted(set(data.frame[c].str[:4]) - {""}) for c in columns}
+
+
+def content_sha256(frame: pd.DataFrame) -> str:
+    """Hash of the extract's content (column names and values as CSV), independent of the file format."""
+    return hashlib.sha256(frame.to_csv(index=False, lineterminator="\n").encode("utf-8")).hexdigest()
+
+
+def write_snapshot(frame: pd.DataFrame, years: dict[str, list[str]], path: Path) -> Path:
+    """Parquet without pandas' metadata (which names the pandas version), so the bytes depend on the data."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.replace_schema_metadata({COVERAGE_KEY: json.dumps(years, sort_keys=True).encode()})
+    pq.write_table(table, path, compression="zstd")
+    return path
