@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,14 +23,15 @@ import papermill
 import yaml
 from papermill.exceptions import PapermillExecutionError
 
+from foikit.cube import count_cube
 from foikit.exceptions import ReportError
 from foikit.manifest import DICTIONARY_COPY, PARAMS_COPY, build_manifest, provenance, write_manifest
-from foikit.params import load_request
+from foikit.params import Request, load_request
 from foikit.publish import AUDIT_JSON, PUBLISHED_CSV, TABLES_XLSX, check_audit
 from foikit.record import NOTEBOOK, REPORT_HTML, export_html, normalise_notebook
-from foikit.response import Response, answer
+from foikit.response import answer, open_source_for
 from foikit.snapshot import SNAPSHOT, content_sha256, coverage, extract, write_snapshot
-from foikit.sources import sha256_file
+from foikit.sources import CaseData, sha256_file
 
 PUBLISHED_FILES = (PUBLISHED_CSV, TABLES_XLSX, AUDIT_JSON)
 FAILURES = ".failures"
@@ -174,10 +176,9 @@ def _relative(path: Path, cwd: Path) -> str:
     return os.path.relpath(resolved, cwd) if resolved.is_relative_to(cwd) else str(resolved)
 
 
-def _record_inputs(params_path: Path, template: Path, response: Response, folder: Path,
+def _record_inputs(params_path: Path, template: Path, request: Request, data: CaseData, folder: Path,
                    snapshot: bool, cwd: Path) -> dict[str, Any]:
     """Copy the params and dictionary into the report, store the extract, and describe all inputs."""
-    request, data = response.request, response.data
     shutil.copyfile(params_path, folder / PARAMS_COPY)
     dictionary = data.dictionary
     if dictionary.source and Path(dictionary.source).is_file():
@@ -215,21 +216,28 @@ def run_request(params_path: str | Path, reports_dir: str | Path = "reports",
     """
     params_path = Path(params_path)
     request = load_request(params_path)
-    response = answer(request, source=str(params_path))  # every data error before anything runs
-    check_audit(response)
+    source = str(params_path)
+    data = open_source_for(request, source)
+    for i, part in enumerate(request.parts):  # every data error before anything runs
+        count_cube(data, part, f"{source}: parts.{i}")
     template = find_template(request.template, notebooks_dir)
     reports_dir = Path(reports_dir)
     target = reports_dir / request.ref
     cwd = Path.cwd().resolve()
     log(f"running {template} for {request.ref}")
-    with terminate_as_interrupt(), claim_workspace(reports_dir, request.ref) as partial:
+    with terminate_as_interrupt(), claim_workspace(reports_dir, request.ref) as partial, \
+            ThreadPoolExecutor(max_workers=1) as pool:
         started = datetime.now(UTC)
-        inputs = _record_inputs(params_path, template, response, partial, snapshot, cwd)
+        # The gate: the disclosure audit, computed here while the kernel works, so it costs no extra time.
+        gate = pool.submit(lambda: check_audit(answer(request, data, source)))
+        inputs = _record_inputs(params_path, template, request, data, partial, snapshot, cwd)
         try:
             nb = execute_notebook(template, request.model_dump(mode="json"), partial, cwd, request.ref)
         except ReportError as exc:
+            gate.result()  # an audit failure explains a failed run better than the failing cell does
             kept = _keep_failure(reports_dir, request.ref, partial / NOTEBOOK)
             raise ReportError(f"{exc}" + (f"; failed notebook kept at {kept}" if kept else "")) from None
+        gate.result()
         policy = request.suppression.model_dump(mode="json")
         export_html(nb, partial / REPORT_HTML, title=request.ref, provenance=provenance(inputs, policy))
         write_manifest(build_manifest(ref=request.ref, inputs=inputs, policy=policy, folder=partial,

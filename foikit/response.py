@@ -102,6 +102,14 @@ def answer_part(data: CaseData, part: Part, policy: Suppression, where: str) -> 
                       stats=protection.stats)
 
 
+def open_source_for(request: Request, source: str = "params") -> CaseData:
+    """The case data ``request`` names; errors are prefixed with ``source`` and the field ``data``."""
+    try:
+        return open_source(request.data, request.template)
+    except FoikitError as exc:
+        raise type(exc)(f"{source}: data: {exc}") from None
+
+
 def answer(request: Request, data: CaseData | None = None, source: str = "params") -> Response:
     """Count, tabulate and suppress every part of ``request``.
 
@@ -112,10 +120,7 @@ def answer(request: Request, data: CaseData | None = None, source: str = "params
     ['part', 'table', 'year']
     """
     if data is None:
-        try:
-            data = open_source(request.data, request.template)
-        except FoikitError as exc:
-            raise type(exc)(f"{source}: data: {exc}") from None
+        data = open_source_for(request, source)
     parts = [
         answer_part(data, part, request.suppression, f"{source}: parts.{i}")
         for i, part in enumerate(request.parts)
