@@ -1,20 +1,28 @@
 """The count cube of a part: filter the case data to the part's population, then one group-by.
 
 Every published cell, totals included, is a sum of cube cells, so everything downstream (tables,
-suppression, audit, published files) works from the cube and never from case-level rows.
+suppression, audit, published files) works from the cube and never from case-level rows. The group-by is
+described once (:class:`foikit.cubespec.CubeSpec`) and computed where the data lives: here with pandas, or
+in the database (:mod:`foikit.sql`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
 
-from foikit.dictionary import NOT_RECORDED, YEAR
+from foikit.cubespec import AFFECTED, COUNT, CubeSpec, DimSpec, PeriodSpec, empty_result
+from foikit.dictionary import NOT_RECORDED, Dictionary
 from foikit.exceptions import DataError
 from foikit.params import Part
 from foikit.sources import CaseData
+
+PERIOD_WORDS = {"calendar_year": "calendar years", "financial_year": "financial years (April to March)",
+                "range": "date ranges"}
 
 
 @dataclass(frozen=True)
@@ -23,10 +31,15 @@ class Cube:
 
     counts: pd.Series  # MultiIndex over ``dims``; int64
     categories: dict[str, tuple[str, ...]]
-    n_rows: int  # filtered rows that went into the counts
+    n_rows: int  # rows (or distinct units) that went into the counts
     unit: str  # counting unit name, from the data dictionary
     unit_description: str
     date_column: str
+    period_words: str = "calendar years"
+    periods: tuple[str, ...] = ()
+    rule: str = ""  # for distinct units: how a unit with several values of a breakdown is placed
+    affected: int = 0  # units that rule placed
+    query: str | None = None  # the SQL that ran, when the count ran in a database
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -37,74 +50,23 @@ def _as_list(value: object) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
-def _years(frame: pd.DataFrame, column: str, where: str, data: CaseData) -> pd.Series:
-    raw = frame[column]
-    dates = pd.to_datetime(raw, format="%Y-%m-%d", errors="coerce")
-    bad = raw[dates.isna()]
-    if len(bad):
-        rows = ", ".join(f"row {i + 1} ({v!r})" for i, v in bad.head(5).items())
-        raise DataError(
-            f"{where}.date_column: column {column!r} of {data.path} has {len(bad)} values that are not "
-            f"dates (YYYY-MM-DD): {rows}"
-        )
-    return dates.dt.year.astype(str)
-
-
-def select(data: CaseData, part: Part, where: str) -> pd.DataFrame:
-    """Rows of the part's population with a ``year`` column; errors name ``where`` (file and part)."""
-    frame = data.frame
-    columns = set(frame.columns)
-    needed = {part.date_column: f"{where}.date_column"}
-    needed.update({c: f"{where}.filter.{c}" for c in part.filter})
-    for i, table in enumerate(part.tables):
-        needed.update({d: f"{where}.tables.{i}" for d in table.dims if d != YEAR})
-    for column, field in needed.items():
-        if column not in columns:
-            raise DataError(
-                f"{field}: column {column!r} is not in {data.path} (columns: {', '.join(frame.columns)})"
-            )
-    if part.counting_unit not in data.dictionary.units:
-        raise DataError(
-            f"{where}.counting_unit: {part.counting_unit!r} is not a unit of dictionary "
-            f"{data.dictionary.source} (units: {', '.join(data.dictionary.units)})"
-        )
-
-    keep = np.ones(len(frame), dtype=bool)
-    for column, value in part.filter.items():
-        wanted = _as_list(value)
-        present = set(frame[column].unique())
-        absent = [v for v in wanted if v not in present]
-        if absent:
-            raise DataError(
-                f"{where}.filter.{column}: {absent} not found in column {column!r} of {data.path} "
-                f"(values: {sorted(present)[:20]})"
-            )
-        keep &= frame[column].isin(wanted).to_numpy()
-
-    years = _years(frame, part.date_column, where, data)
-    recorded = (data.coverage or {}).get(part.date_column)
-    covered = set(recorded) if recorded else set(years.unique())
-    missing = [y for y in part.years if str(y) not in covered]
-    if missing:
-        raise DataError(
-            f"{where}.years: no data for {missing} in {data.path} by {part.date_column} "
-            f"(data covers {min(covered)}-{max(covered)})"
-        )
-    keep &= years.isin([str(y) for y in part.years]).to_numpy()
-    rows = frame.loc[keep, [d for d in part.dims if d != YEAR]].copy()
-    rows[YEAR] = years[keep]
-    for column, groups in part.merge.items():
-        if column not in part.dims or column == YEAR:
-            raise DataError(f"{where}.merge.{column}: not a dimension of any table of this part "
-                            f"(dimensions: {', '.join(part.dims)})")
-        known = set(data.dictionary.categories(column) or frame[column].unique())
-        for label, members in groups.items():
-            absent = [m for m in members if m not in known]
-            if absent:
-                raise DataError(f"{where}.merge.{column}.{label}: {absent} are not categories of {column!r}")
-        mapping = {old: new for new, olds in groups.items() for old in olds}
-        rows[column] = rows[column].replace(mapping)
-    return rows
+def period_spec(part: Part) -> PeriodSpec:
+    """Labels and [start, end) bounds of every period the part asks for."""
+    if part.period == "range":
+        labels = tuple(r.label for r in part.ranges)
+        starts = tuple(r.start for r in part.ranges)
+        ends = tuple(r.end + timedelta(days=1) for r in part.ranges)
+    elif part.period == "financial_year":
+        labels = tuple(f"{y}/{(y + 1) % 100:02d}" for y in part.years)
+        starts = tuple(date(y, 4, 1) for y in part.years)
+        ends = tuple(date(y + 1, 4, 1) for y in part.years)
+    else:
+        labels = tuple(str(y) for y in part.years)
+        starts = tuple(date(y, 1, 1) for y in part.years)
+        ends = tuple(date(y + 1, 1, 1) for y in part.years)
+    return PeriodSpec(name=part.period_dim, column=part.date_column, kind={"calendar_year": "calendar",
+                      "financial_year": "financial", "range": "range"}[part.period],
+                      labels=labels, starts=starts, ends=ends)
 
 
 def _merged(categories: list[str], groups: dict[str, list[str]]) -> list[str]:
@@ -113,23 +75,150 @@ def _merged(categories: list[str], groups: dict[str, list[str]]) -> list[str]:
     return list(dict.fromkeys(label_of.get(c, c) for c in categories))
 
 
-def categories_for(data: CaseData, part: Part, rows: pd.DataFrame) -> dict[str, tuple[str, ...]]:
-    """Categories of each dimension in table order: the dictionary's, else sorted observed values;
-    'Not recorded' is added last where the data has missing values, so that no row is dropped."""
-    out: dict[str, tuple[str, ...]] = {}
+def build_spec(part: Part, dictionary: Dictionary, observed: Callable[[str], list[str]], where: str) -> CubeSpec:
+    """The part's group-by. ``observed(column)`` lists a column's distinct raw values ('' for missing);
+    it supplies the categories of columns the dictionary does not describe."""
+    if part.counting_unit not in dictionary.units:
+        raise DataError(f"{where}.counting_unit: {part.counting_unit!r} is not a unit of dictionary "
+                        f"{dictionary.source} (units: {', '.join(dictionary.units)})")
+    period = period_spec(part)
+    dims = []
     for dim in part.dims:
-        if dim == YEAR:
-            out[dim] = tuple(str(y) for y in part.years)
+        if dim == period.name:
             continue
-        declared = data.dictionary.categories(dim)
-        observed = set(rows[dim].unique())
-        cats = list(declared) if declared else sorted(observed - {""})
+        spec = dictionary.columns.get(dim)
+        raw = observed(dim)
+        if spec is not None and spec.categories is not None:
+            codes, categories, other = spec.code_map(), list(spec.categories), spec.other
+        else:
+            values = sorted(set(raw) - {""})
+            codes, categories, other = {v: v for v in values}, values, None
         if dim in part.merge:
-            cats = _merged(cats, part.merge[dim])
-        if "" in observed and NOT_RECORDED not in cats:
-            cats.append(NOT_RECORDED)
-        out[dim] = tuple(cats)
-    return out
+            groups = part.merge[dim]
+            absent = {label: [m for m in members if m not in categories] for label, members in groups.items()}
+            for label, members in absent.items():
+                if members:
+                    raise DataError(f"{where}.merge.{dim}.{label}: {members} are not categories of {dim!r}")
+            into = {m: label for label, members in groups.items() for m in members}
+            codes = {k: into.get(v, v) for k, v in codes.items()}
+            other = into.get(other, other) if other else None
+            categories = _merged(categories, groups)
+        if "" in raw and NOT_RECORDED not in categories:
+            categories.append(NOT_RECORDED)
+        resolve = part.resolve.get(dim, "first")
+        if isinstance(resolve, list):  # a priority order: compute in that order, first wins
+            unknown = [c for c in resolve if c not in categories]
+            if unknown:
+                raise DataError(f"{where}.resolve.{dim}: {unknown} are not categories of {dim!r}")
+            categories = [*resolve, *(c for c in categories if c not in resolve)]
+            resolve = "first"
+        dims.append(DimSpec(name=dim, column=dim, codes=codes, categories=tuple(categories), other=other,
+                            missing=NOT_RECORDED, resolve=resolve))
+    return CubeSpec(filters={c: tuple(_as_list(v)) for c, v in part.filter.items()}, period=period,
+                    dims=tuple(dims), unit_key=tuple(dictionary.units[part.counting_unit].key))
+
+
+def _period_codes(spec: PeriodSpec, raw: pd.Series, where: str, source: str) -> np.ndarray:
+    """Index of the period each row falls in, -1 for none; unparseable dates are an error."""
+    dates = pd.to_datetime(raw, format="%Y-%m-%d", errors="coerce")
+    bad = raw[dates.isna() & (raw != "")]
+    if len(bad):
+        rows = ", ".join(f"row {i + 1} ({v!r})" for i, v in bad.head(5).items())
+        raise DataError(f"{where}.date_column: column {spec.column!r} of {source} has {len(bad)} values that "
+                        f"are not dates (YYYY-MM-DD): {rows}")
+    codes = np.full(len(raw), -1, dtype=np.int64)
+    values = dates.to_numpy()
+    for i, (start, end) in enumerate(zip(spec.starts, spec.ends, strict=True)):
+        codes[(values >= np.datetime64(start)) & (values < np.datetime64(end))] = i
+    return codes
+
+
+def _dim_codes(dim: DimSpec, raw: pd.Series, where: str, source: str) -> np.ndarray:
+    mapping = dim.code_of()
+    codes = raw.map(mapping)
+    missing = raw == ""
+    if dim.missing in dim.categories:
+        codes[missing] = dim.categories.index(dim.missing)
+    unknown = codes.isna() & ~missing
+    if unknown.any():
+        if dim.other is None:
+            counts = raw[unknown].value_counts().sort_index()
+            listed = ", ".join(f"{v!r} ({n} rows)" for v, n in counts.head(20).items())
+            first = ", ".join(str(i + 1) for i in raw.index[unknown][:5])
+            raise DataError(f"{where}: column {dim.column!r} of {source} has values that are not in the data "
+                            f"dictionary: {listed} (first at data rows {first})")
+        codes[unknown] = dim.categories.index(dim.other)
+    return codes.to_numpy(dtype=np.int64)
+
+
+def population(spec: CubeSpec, frame: pd.DataFrame, where: str, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Which rows the part counts (filters passed, inside a period), and each row's period code."""
+    keep = np.ones(len(frame), dtype=bool)
+    for column, values in spec.filters.items():
+        keep &= frame[column].isin(values).to_numpy()
+    period = _period_codes(spec.period, frame[spec.period.column], where, source)
+    return keep & (period >= 0), period
+
+
+def pandas_cube(spec: CubeSpec, frame: pd.DataFrame, where: str, source: str = "data") -> pd.DataFrame:
+    """Compute ``spec`` on case rows held in pandas (every value a string, '' for missing); the result is
+    in codes, in the shape of :func:`foikit.cubespec.empty_result`."""
+    keep, period = population(spec, frame, where, source)
+    rows = frame.loc[keep]
+    coded = pd.DataFrame({spec.period.name: period[keep]}, index=rows.index)
+    for dim in spec.dims:
+        coded[dim.name] = _dim_codes(dim, rows[dim.column], where, source)
+    by = [spec.period.name, *(d.name for d in spec.dims)]
+    if not spec.unit_key:
+        out = coded.groupby(by, sort=True).size().rename(COUNT).reset_index()
+        out[AFFECTED] = 0
+        return out.astype("int64") if len(out) else empty_result(spec)
+    for key in spec.unit_key:
+        coded[f"key:{key}"] = rows[key]
+    keys = [f"key:{k}" for k in spec.unit_key]
+    grouped = coded.groupby([*keys, spec.period.name], sort=True)
+    units = grouped.agg({d.name: ("min" if d.resolve == "first" else "max") for d in spec.dims}) \
+        if spec.dims else grouped.size().to_frame().iloc[:, :0]
+    several = grouped.nunique()[[d.name for d in spec.dims]].gt(1).any(axis=1) if spec.dims else False
+    units[AFFECTED] = np.asarray(several, dtype=np.int64) if spec.dims else 0
+    units = units.reset_index()
+    out = units.groupby(by, sort=True).agg(n=(AFFECTED, "size"), affected=(AFFECTED, "sum")).reset_index()
+    return out.astype("int64") if len(out) else empty_result(spec)
+
+
+def check_frame(spec: CubeSpec, part: Part, data: CaseData, where: str) -> None:
+    """Refuse a request that does not fit the data: every error names the field, the column and values."""
+    frame = data.frame
+    needed = {spec.period.column: f"{where}.date_column", **{c: f"{where}.filter.{c}" for c in spec.filters}}
+    for i, table in enumerate(part.tables):
+        needed.update({d: f"{where}.tables.{i}" for d in table.dims if d != spec.period.name})
+    needed.update({k: f"{where}.counting_unit" for k in spec.unit_key})
+    for column, field in needed.items():
+        if column not in frame.columns:
+            raise DataError(f"{field}: column {column!r} is not in {data.path} "
+                            f"(columns: {', '.join(frame.columns)})")
+    for column, wanted in spec.filters.items():
+        present = set(frame[column].unique())
+        absent = [v for v in wanted if v not in present]
+        if absent:
+            raise DataError(f"{where}.filter.{column}: {absent} not found in column {column!r} of {data.path} "
+                            f"(values: {sorted(present)[:20]})")
+    recorded = (data.coverage or {}).get(spec.period.column)
+    if recorded is not None:
+        covered = {i for i, label in enumerate(spec.period.labels) if _label_year(spec.period, i) in recorded}
+    else:
+        covered = set(np.unique(_period_codes(spec.period, frame[spec.period.column], where, str(data.path))))
+    missing = [label for i, label in enumerate(spec.period.labels) if i not in covered]
+    if missing:
+        years = sorted(set(frame[spec.period.column].str[:4]) - {""})
+        span = f"{years[0]}-{years[-1]}" if years else "nothing"
+        field = "ranges" if spec.period.kind == "range" else "years"
+        raise DataError(f"{where}.{field}: no data for {', '.join(missing)} in {data.path} by "
+                        f"{spec.period.column} (data covers {span})")
+
+
+def _label_year(period: PeriodSpec, i: int) -> str:
+    return str(period.starts[i].year)
 
 
 def count_cube(data: CaseData, part: Part, where: str = "params") -> Cube:
@@ -139,23 +228,55 @@ def count_cube(data: CaseData, part: Part, where: str = "params") -> Cube:
     >>> int(cube.counts.sum()) == cube.n_rows
     True
     """
-    rows = select(data, part, where)
-    categories = categories_for(data, part, rows)
-    dims = list(categories)
-    for dim in dims:
-        rows[dim] = pd.Categorical(rows[dim].replace("", NOT_RECORDED), categories=categories[dim])
-    grouped = rows.groupby(dims, observed=False).size()
-    index = grouped.index
-    if not isinstance(index, pd.MultiIndex):
-        index = pd.MultiIndex.from_arrays([index], names=dims)
-    grouped.index = pd.MultiIndex.from_arrays([index.get_level_values(d).astype(str) for d in dims], names=dims)
-    full = pd.MultiIndex.from_product([list(categories[d]) for d in dims], names=dims)
-    counts = grouped.reindex(full, fill_value=0).astype(np.int64)
+    spec = build_spec(part, data.dictionary, lambda c: sorted(set(data.frame[c].unique()))
+                      if c in data.frame.columns else [], where)
+    check_frame(spec, part, data, where)
+    result = pandas_cube(spec, data.frame, where, str(data.path))
+    if result.empty:
+        raise DataError(f"{where}: no rows of {data.path} match the filter in the periods asked for "
+                        f"(filter {dict(spec.filters)}, periods {', '.join(spec.period.labels)})")
+    return cube_from_codes(spec, result, part, data.dictionary)
+
+
+def cube_from_codes(spec: CubeSpec, result: pd.DataFrame, part: Part, dictionary: Dictionary,
+                    query: str | None = None) -> Cube:
+    """The full cube (every category combination, zeros kept, in the part's dimension order) from a
+    backend's coded result."""
+    dim_of = {d.name: d for d in spec.dims}
+    labels = {spec.period.name: spec.period.labels, **{d.name: d.categories for d in spec.dims}}
+    # categories in published order: the dictionary's, not a resolve priority order
+    order = {}
+    for dim in part.dims:
+        if dim in dim_of and dim in part.resolve and isinstance(part.resolve[dim], list):
+            cats = list(dim_of[dim].categories)
+            declared = dictionary.categories(dim)
+            base = _merged(list(declared) if declared else sorted(c for c in cats if c != NOT_RECORDED),
+                           part.merge.get(dim, {}))
+            order[dim] = tuple([c for c in base if c in cats] + [c for c in cats if c not in base])
+        else:
+            order[dim] = tuple(labels[dim])
+    dims = list(part.dims)
+    computed = [spec.period.name, *dim_of]
+    counts = pd.Series(result[COUNT].to_numpy(dtype=np.int64), index=pd.MultiIndex.from_arrays(
+        [np.asarray(labels[d], dtype=object)[result[d].to_numpy(dtype=np.int64)] for d in computed],
+        names=computed))
+    if spec.period.name not in dims:  # no table breaks down by period: sum over it
+        counts = counts.groupby(level=dims).sum() if len(counts) else counts.droplevel(spec.period.name)
+        if not isinstance(counts.index, pd.MultiIndex):
+            counts.index = pd.MultiIndex.from_arrays([counts.index], names=dims)
+    full = pd.MultiIndex.from_product([list(order[d]) for d in dims], names=dims)
+    cube = counts.reorder_levels(dims).reindex(full, fill_value=0).astype(np.int64)
+    unit = dictionary.units[part.counting_unit]
+    rule = ""
+    if spec.unit_key:
+        rules = [f"{d.name}: " + (", ".join(part.resolve[d.name]) + " first" if isinstance(
+            part.resolve.get(d.name), list) else f"the {d.resolve} in the dictionary's order") for d in spec.dims]
+        rule = (f"one {part.counting_unit[:-1] if part.counting_unit.endswith('s') else part.counting_unit} "
+                f"counts once per period; where it has several values of a breakdown in a period it is counted "
+                f"under one: " + "; ".join(rules))
     return Cube(
-        counts=counts,
-        categories=categories,
-        n_rows=len(rows),
-        unit=part.counting_unit,
-        unit_description=data.dictionary.units[part.counting_unit],
-        date_column=part.date_column,
+        counts=cube, categories={d: order[d] for d in dims}, n_rows=int(result[COUNT].sum()),
+        unit=part.counting_unit, unit_description=unit.description, date_column=spec.period.column,
+        period_words=PERIOD_WORDS[part.period], periods=spec.period.labels, rule=rule,
+        affected=int(result[AFFECTED].sum()), query=query,
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from foikit.exceptions import ParamsError
 
@@ -16,12 +16,44 @@ YEAR = "year"
 
 
 class ColumnSpec(BaseModel):
+    """A column: its type and label; for categories, their published order, the raw codes that map to each
+    (several codes may map to one label: a merge), and the bucket for codes the dictionary does not know."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["string", "category", "date"]
     label: str
     categories: tuple[str, ...] | None = None
+    codes: dict[str, str] | None = None
+    other: str | None = None
     nullable: bool = False
+
+    @model_validator(mode="after")
+    def _codes_map_to_categories(self) -> ColumnSpec:
+        if self.codes is not None:
+            if self.categories is None:
+                raise ValueError("codes need categories: the published labels, in order")
+            unknown = sorted(set(self.codes.values()) - set(self.categories))
+            if unknown:
+                raise ValueError(f"codes map to labels that are not categories: {unknown}")
+        if self.other is not None and self.other not in (self.categories or ()):
+            raise ValueError(f"other bucket {self.other!r} is not one of the categories")
+        return self
+
+    def code_map(self) -> dict[str, str]:
+        """Raw value -> published label (identity for each category when no codes are given)."""
+        if self.codes is not None:
+            return dict(self.codes)
+        return {c: c for c in self.categories or ()}
+
+
+class Unit(BaseModel):
+    """A counting unit: rows (no key) or distinct values of ``key`` (e.g. officers: officer_id)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    description: str
+    key: tuple[str, ...] = ()
 
 
 class Dictionary(BaseModel):
@@ -33,9 +65,17 @@ class Dictionary(BaseModel):
     version: int
     description: str = ""
     key: tuple[str, ...] = ()
-    units: dict[str, str] = Field(min_length=1)
+    units: dict[str, Unit] = Field(min_length=1)
     columns: dict[str, ColumnSpec]
     source: str = ""
+
+    @field_validator("units", mode="before")
+    @classmethod
+    def _unit_shorthand(cls, value: object) -> object:
+        # "unit: description" is a unit that counts rows
+        if isinstance(value, dict):
+            return {k: {"description": v} if isinstance(v, str) else v for k, v in value.items()}
+        return value
 
     def label(self, dim: str) -> str:
         """Human label of a dimension (a column, or the derived ``year``)."""
@@ -77,7 +117,7 @@ def inferred_dictionary(columns: list[str], source: str) -> Dictionary:
     return Dictionary(
         name=Path(source).stem,
         version=0,
-        units={"rows": "rows of the source data"},
+        units={"rows": Unit(description="rows of the source data")},
         columns={c: ColumnSpec(type="category", label=c.replace("_", " ").capitalize()) for c in columns},
         source="(inferred from the data)",
     )

@@ -54,12 +54,17 @@ def describe_part(part: PartResult) -> str:
         f"{part.data.dictionary.label(c)} = {', '.join(map(str, v)) if isinstance(v, list) else v}"
         for c, v in spec.filter.items()
     ) or "all rows"
-    return (
+    periods = ", ".join(cube.periods)
+    text = (
         f"**Population:** {where}  \n"
-        f"**Years:** {', '.join(map(str, spec.years))} (calendar years, by {cube.date_column})  \n"
+        f"**Periods:** {periods} ({cube.period_words}, by {cube.date_column})  \n"
         f"**Counting unit:** {cube.unit_description}  \n"
-        f"**Rows counted:** {cube.n_rows:,}; every table's grand total equals this (reconciled)."
     )
+    if cube.rule:
+        text += f"**Rule:** {cube.rule}; it placed {cube.affected:,} units.  \n"
+    if cube.query:
+        text += f"**Counted in the database by:** `{cube.query}`  \n"
+    return text + f"**Counted:** {cube.n_rows:,}; every table's grand total equals this (reconciled)."
 
 
 def show_part(part: PartResult) -> None:

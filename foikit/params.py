@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -94,6 +96,23 @@ class Table(_Strict):
         return self
 
 
+class DateRange(_Strict):
+    """An explicit period: ``start`` to ``end``, both days included."""
+
+    label: str
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DateRange:
+        if self.end < self.start:
+            raise ValueError(f"range {self.label!r} ends ({self.end}) before it starts ({self.start})")
+        return self
+
+
+Resolve = Literal["first", "last"] | list[str]
+
+
 class Part(_Strict):
     """One population of the request (e.g. domestic-abuse allegations) and the tables published about it."""
 
@@ -101,9 +120,16 @@ class Part(_Strict):
     title: str
     request_text: str = ""
     filter: dict[str, FilterValue] = Field(default_factory=dict, description="column: value or [values]")
-    years: list[int] = Field(min_length=1, description="calendar years, by date_column")
-    date_column: str = Field("date_recorded", description="the date that places a case in a year")
+    period: Literal["calendar_year", "financial_year", "range"] = Field(
+        "calendar_year", description="calendar years; financial years April-March (labelled 2022/23, given by "
+        "their first year); or explicit date ranges")
+    years: list[int] = Field(default_factory=list, description="the years asked for (calendar or financial)")
+    ranges: list[DateRange] = Field(default_factory=list, description="for period: range")
+    date_column: str = Field("date_recorded", description="the date that places a case in a period")
     counting_unit: str = Field("allegations", description="a unit named in the data dictionary")
+    resolve: dict[str, Resolve] = Field(
+        default_factory=dict, description="for distinct units: where one unit has several values of a "
+        "dimension in a period, which wins: first or last in the dictionary's order, or the first of a list")
     merge: dict[str, dict[str, list[str]]] = Field(
         default_factory=dict, description="column: {new label: [categories merged into it]}, before counting")
     withhold_tables: list[str] = Field(default_factory=list, description="tables withheld as a whole")
@@ -114,8 +140,25 @@ class Part(_Strict):
         """Every dimension any table of this part uses, in order of first use."""
         return tuple(dict.fromkeys(d for t in self.tables for d in t.dims))
 
+    @property
+    def period_dim(self) -> str:
+        """The name of the period dimension in tables: ``year``, or ``period`` for explicit ranges."""
+        return "period" if self.period == "range" else "year"
+
     @model_validator(mode="after")
     def _unique(self) -> Part:
+        if self.period == "range":
+            if not self.ranges or self.years:
+                raise ValueError("period: range needs ranges (and no years)")
+            spans = sorted(self.ranges, key=lambda r: r.start)
+            for a, b in itertools.pairwise(spans):
+                if b.start <= a.end:
+                    raise ValueError(f"ranges {a.label!r} and {b.label!r} overlap: a case would count twice")
+        elif not self.years or self.ranges:
+            raise ValueError(f"period: {self.period} needs years (and no ranges)")
+        other = "year" if self.period == "range" else "period"
+        if other in self.dims:
+            raise ValueError(f"tables use {other!r} but this part's period dimension is {self.period_dim!r}")
         if len(set(self.years)) != len(self.years):
             raise ValueError(f"years repeat: {self.years}")
         names = [t.name for t in self.tables]

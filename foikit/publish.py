@@ -152,7 +152,10 @@ def write_xlsx(response: Response, out_dir: Path) -> Path:
                 ws.append([*map(str, labels), *[int(v) if str(v).isdigit() else str(v) for v in row]])
             ws.append([])
             ws.append([f"Counting unit: {part.cube.unit_description}."])
-            ws.append([f"Period: calendar years by {part.cube.date_column}; '{TOTAL}' sums over a dimension."])
+            ws.append([f"Periods: {', '.join(part.cube.periods)} ({part.cube.period_words}, by "
+                       f"{part.cube.date_column}); '{TOTAL}' sums over a dimension."])
+            if part.cube.rule:
+                ws.append([f"Rule: {part.cube.rule}."])
             ws.append([f"{policy.marker}: a count from 1 to {policy.threshold - 1}, withheld (s.40(2) FOIA)."])
             ws.append([f"{policy.secondary.marker}: {policy.secondary.note}."])
             if policy.rounding:

@@ -12,15 +12,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from foikit.dictionary import YEAR
+from foikit.cube import build_spec, population
 from foikit.params import Request
 from foikit.sources import COVERAGE_KEY, CaseData
 
 SNAPSHOT = "input.parquet"
-
-
-def _as_list(value: object) -> list[str]:
-    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
 def extract(data: CaseData, request: Request) -> pd.DataFrame:
@@ -29,13 +25,9 @@ def extract(data: CaseData, request: Request) -> pd.DataFrame:
     keep = np.zeros(len(frame), dtype=bool)
     columns: dict[str, None] = {}
     for part in request.parts:
-        rows = np.ones(len(frame), dtype=bool)
-        for column, value in part.filter.items():
-            rows &= frame[column].isin(_as_list(value)).to_numpy()
-            columns[column] = None
-        rows &= frame[part.date_column].str[:4].isin([str(y) for y in part.years]).to_numpy()
-        columns[part.date_column] = None
-        columns.update({d: None for d in part.dims if d != YEAR})
+        spec = build_spec(part, data.dictionary, lambda c: sorted(set(frame[c])) if c in frame else [], "params")
+        rows, _ = population(spec, frame, "params", str(data.path))
+        columns.update(dict.fromkeys(spec.columns))
         keep |= rows
     return frame.loc[keep, list(columns)].reset_index(drop=True)
 

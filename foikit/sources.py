@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -15,7 +16,7 @@ from foikit.dictionary import Dictionary, embedded_dictionary, inferred_dictiona
 from foikit.exceptions import DataError
 from foikit.params import DataSource
 
-READERS = {".csv", ".parquet"}
+READERS = {".csv", ".parquet", ".xlsx"}
 COVERAGE_KEY = b"foikit.coverage"  # in a snapshot: the years the original source covered, by date column
 
 
@@ -64,11 +65,38 @@ def read_cases(path: str | Path) -> pd.DataFrame:
             raise DataError(f"{path}: not UTF-8 text (byte {exc.start}): re-save the file as UTF-8") from None
         except pd.errors.ParserError as exc:
             raise DataError(f"{path}: cannot parse CSV: {str(exc).splitlines()[0]}") from None
+    elif suffix == ".xlsx":
+        frame = pd.read_excel(path, dtype=object, engine="openpyxl").map(_cell_text)
     else:
         frame = pd.read_parquet(path)
         frame = frame.astype(object).where(frame.notna(), "").astype(str)
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
+
+
+def _cell_text(value: object) -> str:
+    """A spreadsheet cell as the text a CSV would hold: dates as YYYY-MM-DD, whole numbers without '.0'."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    if hasattr(value, "date") and hasattr(value, "year"):  # datetime / Timestamp
+        return value.date().isoformat() if callable(value.date) else str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def check_keys(frame: pd.DataFrame, dictionary: Dictionary, path: Path) -> None:
+    """Refuse duplicate keys: the same row twice would be counted twice."""
+    key = [k for k in dictionary.key if k in frame.columns]
+    if not key or len(key) != len(dictionary.key):
+        return
+    dup = frame.duplicated(key, keep=False)
+    if dup.any():
+        rows = frame.loc[dup, key].assign(row=np.flatnonzero(dup) + 1)
+        first = rows.groupby(key, sort=False)["row"].apply(list).head(3)
+        shown = "; ".join(f"({', '.join(k if isinstance(k, tuple) else (k,))}) at data rows {r}"
+                          for k, r in first.items())
+        raise DataError(f"{path}: duplicate keys ({', '.join(key)}) in {int(dup.sum())} rows: {shown}")
 
 
 def open_source(source: DataSource, template: str = "conduct_allegations") -> CaseData:
@@ -87,6 +115,7 @@ def open_source(source: DataSource, template: str = "conduct_allegations") -> Ca
     if dictionary is None:
         dictionary = inferred_dictionary(list(frame.columns), str(path))
     check_categories(frame, dictionary, path)
+    check_keys(frame, dictionary, path)
     return CaseData(frame=frame, path=path, sha256=sha256_file(path), dictionary=dictionary, embedded=embedded,
                     coverage=read_coverage(path))
 
@@ -102,10 +131,10 @@ def read_coverage(path: Path) -> dict[str, list[str]] | None:
 def check_categories(frame: pd.DataFrame, dictionary: Dictionary, path: Path) -> None:
     """Refuse values that the dictionary does not know, so that no row silently falls out of a table."""
     for column, spec in dictionary.columns.items():
-        if spec.categories is None or column not in frame.columns:
+        if spec.categories is None or spec.other is not None or column not in frame.columns:
             continue
         values = frame[column]
-        unknown = values[(values != "") & ~values.isin(spec.categories)]
+        unknown = values[(values != "") & ~values.isin(list(spec.code_map()))]
         if len(unknown):
             counts = unknown.value_counts().sort_index()
             listed = ", ".join(f"{v!r} ({n} rows)" for v, n in counts.items())

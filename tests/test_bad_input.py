@@ -27,7 +27,7 @@ CASES = [
                  r"params\.yaml: parts\.0\.filter\.allegation_category: \['Domestic abuse'\] not found",
                  id="absent-category"),
     pytest.param(("parts", 0, "years"), [2020, 2031],
-                 r"params\.yaml: parts\.0\.years: no data for \[2031\] .*covers 2020-2021", id="year-without-data"),
+                 r"params\.yaml: parts\.0\.years: no data for 2031 in .*covers 2020-2021", id="year-without-data"),
     pytest.param(("suppression", "threshold"), 0,
                  r"params\.yaml: suppression\.threshold: .*greater than or equal to 1", id="threshold-below-1"),
     pytest.param(("data", "path"), "missing/cases.csv",
