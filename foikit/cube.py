@@ -195,25 +195,25 @@ def check_frame(spec: CubeSpec, part: Part, data: CaseData, where: str) -> None:
     needed.update({k: f"{where}.counting_unit" for k in spec.unit_key})
     for column, field in needed.items():
         if column not in frame.columns:
-            raise DataError(f"{field}: column {column!r} is not in {data.path} "
+            raise DataError(f"{field}: column {column!r} is not in {data.where} "
                             f"(columns: {', '.join(frame.columns)})")
     for column, wanted in spec.filters.items():
         present = set(frame[column].unique())
         absent = [v for v in wanted if v not in present]
         if absent:
-            raise DataError(f"{where}.filter.{column}: {absent} not found in column {column!r} of {data.path} "
+            raise DataError(f"{where}.filter.{column}: {absent} not found in column {column!r} of {data.where} "
                             f"(values: {sorted(present)[:20]})")
     recorded = (data.coverage or {}).get(spec.period.column)
     if recorded is not None:
         covered = {i for i, label in enumerate(spec.period.labels) if _label_year(spec.period, i) in recorded}
     else:
-        covered = set(np.unique(_period_codes(spec.period, frame[spec.period.column], where, str(data.path))))
+        covered = set(np.unique(_period_codes(spec.period, frame[spec.period.column], where, data.where)))
     missing = [label for i, label in enumerate(spec.period.labels) if i not in covered]
     if missing:
         years = sorted(set(frame[spec.period.column].str[:4]) - {""})
         span = f"{years[0]}-{years[-1]}" if years else "nothing"
         field = "ranges" if spec.period.kind == "range" else "years"
-        raise DataError(f"{where}.{field}: no data for {', '.join(missing)} in {data.path} by "
+        raise DataError(f"{where}.{field}: no data for {', '.join(missing)} in {data.where} by "
                         f"{spec.period.column} (data covers {span})")
 
 
@@ -228,14 +228,37 @@ def count_cube(data: CaseData, part: Part, where: str = "params") -> Cube:
     >>> int(cube.counts.sum()) == cube.n_rows
     True
     """
+    if data.relation is not None:
+        return _count_in_database(data, part, where)
     spec = build_spec(part, data.dictionary, lambda c: sorted(set(data.frame[c].unique()))
                       if c in data.frame.columns else [], where)
     check_frame(spec, part, data, where)
-    result = pandas_cube(spec, data.frame, where, str(data.path))
+    result = pandas_cube(spec, data.frame, where, data.where)
     if result.empty:
-        raise DataError(f"{where}: no rows of {data.path} match the filter in the periods asked for "
+        raise DataError(f"{where}: no rows of {data.where} match the filter in the periods asked for "
                         f"(filter {dict(spec.filters)}, periods {', '.join(spec.period.labels)})")
     return cube_from_codes(spec, result, part, data.dictionary)
+
+
+def _count_in_database(data: CaseData, part: Part, where: str) -> Cube:
+    """The same cube, counted by one query where the rows live (:mod:`foikit.sql`)."""
+    from foikit import sql
+
+    rel = data.relation
+    spec = build_spec(part, data.dictionary, lambda c: sql.observed_values(rel, c) if c in rel.names else [],
+                      where)
+    sql.check(spec, rel, where)
+    covered = sql.covered_periods(spec, rel)
+    missing = [label for i, label in enumerate(spec.period.labels) if i not in covered]
+    if missing:
+        field = "ranges" if spec.period.kind == "range" else "years"
+        raise DataError(f"{where}.{field}: no data for {', '.join(missing)} in {data.where} by "
+                        f"{spec.period.column}")
+    result, query = sql.sql_cube(spec, rel, where, validate=False, allow_empty=True)
+    if result.empty:
+        raise DataError(f"{where}: no rows of {data.where} match the filter in the periods asked for "
+                        f"(filter {dict(spec.filters)}, periods {', '.join(spec.period.labels)})")
+    return cube_from_codes(spec, result, part, data.dictionary, query=query)
 
 
 def cube_from_codes(spec: CubeSpec, result: pd.DataFrame, part: Part, dictionary: Dictionary,
@@ -269,11 +292,11 @@ def cube_from_codes(spec: CubeSpec, result: pd.DataFrame, part: Part, dictionary
     unit = dictionary.units[part.counting_unit]
     rule = ""
     if spec.unit_key:
-        rules = [f"{d.name}: " + (", ".join(part.resolve[d.name]) + " first" if isinstance(
+        rules = [f"{d.name}: " + (f"the first of {', '.join(part.resolve[d.name])}" if isinstance(
             part.resolve.get(d.name), list) else f"the {d.resolve} in the dictionary's order") for d in spec.dims]
-        rule = (f"one {part.counting_unit[:-1] if part.counting_unit.endswith('s') else part.counting_unit} "
-                f"counts once per period; where it has several values of a breakdown in a period it is counted "
-                f"under one: " + "; ".join(rules))
+        singular = part.counting_unit.removesuffix("s")
+        rule = (f"each {singular} counts once per period; one with several values of a breakdown in a period "
+                f"is counted under one of them — " + "; ".join(rules))
     return Cube(
         counts=cube, categories={d: order[d] for d in dims}, n_rows=int(result[COUNT].sum()),
         unit=part.counting_unit, unit_description=unit.description, date_column=spec.period.column,

@@ -42,7 +42,7 @@ def show_source(data: CaseData) -> None:
     d = data.dictionary
     display(Markdown(
         f"**Data:** {data.label}  \n"
-        f"**Rows:** {len(data.frame):,}  \n"
+        f"**Rows:** {data.rows:,}  \n"
         f"**sha256:** `{data.sha256}`  \n"
         f"**Dictionary:** {d.name} version {d.version}"
     ))
@@ -63,7 +63,7 @@ def describe_part(part: PartResult) -> str:
     if cube.rule:
         text += f"**Rule:** {cube.rule}; it placed {cube.affected:,} units.  \n"
     if cube.query:
-        text += f"**Counted in the database by:** `{cube.query}`  \n"
+        text += f"**Counted where the data lives, by:**\n\n```sql\n{cube.query}\n```\n\n"
     return text + f"**Counted:** {cube.n_rows:,}; every table's grand total equals this (reconciled)."
 
 

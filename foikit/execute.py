@@ -194,7 +194,8 @@ def _record_inputs(params_path: Path, template: Path, request: Request, data: Ca
     return {
         "params": {"path": _relative(params_path, cwd), "sha256": sha256_file(params_path)},
         "template": {"path": _relative(template, cwd), "sha256": sha256_file(template)},
-        "data": {"source": _relative(data.path, cwd) if not data.embedded else f"embedded:{data.path.name}",
+        "data": {"source": (f"embedded:{data.path.name}" if data.embedded else _relative(data.path, cwd)
+                            if data.path.is_file() else data.label),
                  "source_sha256": data.sha256, "rows": len(rows), "extract_sha256": content_sha256(rows),
                  "snapshot": snapshot_name},
         "dictionary": {"name": dictionary.name, "version": dictionary.version,
@@ -229,15 +230,19 @@ def run_request(params_path: str | Path, reports_dir: str | Path = "reports",
             ThreadPoolExecutor(max_workers=1) as pool:
         started = datetime.now(UTC)
         # The gate: the disclosure audit, computed here while the kernel works, so it costs no extra time.
-        gate = pool.submit(lambda: check_audit(answer(request, data, source)))
+        gate = pool.submit(answer, request, data, source)
         inputs = _record_inputs(params_path, template, request, data, partial, snapshot, cwd)
         try:
             nb = execute_notebook(template, request.model_dump(mode="json"), partial, cwd, request.ref)
         except ReportError as exc:
-            gate.result()  # an audit failure explains a failed run better than the failing cell does
+            check_audit(gate.result())  # an audit failure explains a failed run better than a failing cell
             kept = _keep_failure(reports_dir, request.ref, partial / NOTEBOOK)
             raise ReportError(f"{exc}" + (f"; failed notebook kept at {kept}" if kept else "")) from None
-        gate.result()
+        response = gate.result()
+        check_audit(response)
+        queries = {p.spec.name: p.cube.query for p in response.parts if p.cube.query}
+        if queries:  # the exact SQL that counted, where the data lives
+            inputs["data"]["queries"] = queries
         policy = request.suppression.model_dump(mode="json")
         export_html(nb, partial / REPORT_HTML, title=request.ref, provenance=provenance(inputs, policy))
         write_manifest(build_manifest(ref=request.ref, inputs=inputs, policy=policy, folder=partial,

@@ -23,10 +23,31 @@ class _Strict(BaseModel):
 
 
 class DataSource(_Strict):
-    """Where the case data comes from; both ``None`` means the template's embedded synthetic dataset."""
+    """Where the case data comes from: a file (``path``), a database (``url`` or ``url_env``, with ``table`` or
+    ``query``), or, when none is given, the template's embedded synthetic dataset."""
 
-    path: str | None = Field(None, description="CSV or Parquet file of case data, one row per counting unit")
-    dictionary: str | None = Field(None, description="data dictionary YAML (category order, units)")
+    path: str | None = Field(None, description="CSV, XLSX or Parquet file of case data, one row per unit")
+    url: str | None = Field(None, description="SQLAlchemy URL of a database holding the case data")
+    url_env: str | None = Field(None, description="name of an environment variable holding the URL (keeps "
+                                "passwords out of params files)")
+    table: str | None = Field(None, description="table (or schema.table) of case data in the database")
+    query: str | None = Field(None, description="a SELECT giving the case data, instead of a table")
+    engine: Literal["pandas", "duckdb"] = Field("pandas", description="for files: count with pandas, or in "
+                                                "DuckDB without loading the rows into Python")
+    dictionary: str | None = Field(None, description="data dictionary YAML (category order, codes, units)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataSource:
+        database = self.url is not None or self.url_env is not None
+        if self.url is not None and self.url_env is not None:
+            raise ValueError("give url or url_env, not both")
+        if database and self.path is not None:
+            raise ValueError("give path (a file) or url (a database), not both")
+        if database and (self.table is None) == (self.query is None):
+            raise ValueError("a database source needs exactly one of table or query")
+        if not database and (self.table is not None or self.query is not None):
+            raise ValueError("table and query need url (a database)")
+        return self
 
 
 class Secondary(_Strict):

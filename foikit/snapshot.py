@@ -22,6 +22,13 @@ SNAPSHOT = "input.parquet"
 def extract(data: CaseData, request: Request) -> pd.DataFrame:
     """The rows any part of ``request`` counts, with only the columns the response uses, in source order."""
     frame = data.frame
+    if data.relation is not None:
+        from foikit import sql
+
+        rel = data.relation
+        specs = [build_spec(part, data.dictionary, lambda c: sql.observed_values(rel, c), "params")
+                 for part in request.parts]
+        return sql.extract_rows(specs, rel, "params")
     keep = np.zeros(len(frame), dtype=bool)
     columns: dict[str, None] = {}
     for part in request.parts:
@@ -38,6 +45,10 @@ def coverage(data: CaseData, request: Request) -> dict[str, list[str]]:
     if data.coverage is not None:
         return data.coverage
     columns = dict.fromkeys(part.date_column for part in request.parts)
+    if data.relation is not None:
+        from foikit import sql
+
+        return {c: sorted({v[:4] for v in sql.observed_values(data.relation, c)} - {""}) for c in columns}
     return {c: sorted(set(data.frame[c].str[:4]) - {""}) for c in columns}
 
 

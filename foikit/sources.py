@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,7 +24,9 @@ COVERAGE_KEY = b"foikit.coverage"  # in a snapshot: the years the original sourc
 
 @dataclass(frozen=True)
 class CaseData:
-    """Case-level rows (every value a string; '' where not recorded) with their provenance."""
+    """Case-level rows with their provenance: held in pandas (``frame``, every value a string, '' where not
+    recorded), or left where they live (``relation``: a database, or a file read by DuckDB), where only
+    counts are computed."""
 
     frame: pd.DataFrame
     path: Path
@@ -30,11 +34,24 @@ class CaseData:
     dictionary: Dictionary
     embedded: bool
     coverage: dict[str, list[str]] | None = None  # years covered by date column, when a snapshot says so
+    relation: Any = None  # foikit.sql.SqlRelation when the rows stay in the database
+    n_rows: int | None = None
 
     @property
     def label(self) -> str:
+        if self.relation is not None and not self.path.is_file():
+            return f"database {self.relation.label}"
         kind = "embedded synthetic dataset" if self.embedded else "case data"
-        return f"{kind} {self.path.name}"
+        return f"{kind} {self.path.name}" + (" (counted in DuckDB)" if self.relation is not None else "")
+
+    @property
+    def where(self) -> str:
+        """The source as named in messages (never with a password)."""
+        return self.relation.label if self.relation is not None else str(self.path)
+
+    @property
+    def rows(self) -> int:
+        return self.n_rows if self.n_rows is not None else len(self.frame)
 
 
 def embedded_data_path(name: str = "conduct_allegations") -> Path:
@@ -99,8 +116,32 @@ def check_keys(frame: pd.DataFrame, dictionary: Dictionary, path: Path) -> None:
         raise DataError(f"{path}: duplicate keys ({', '.join(key)}) in {int(dup.sum())} rows: {shown}")
 
 
+def _open_database(source: DataSource) -> CaseData:
+    from foikit import sql
+
+    url = source.url
+    if source.url_env is not None:
+        url = os.environ.get(source.url_env)
+        if not url:
+            raise DataError(f"url_env: environment variable {source.url_env} is not set")
+    relation = sql.open_relation(url, table=source.table, query=source.query)
+    dictionary = (load_dictionary(source.dictionary) if source.dictionary
+                  else inferred_dictionary(relation.columns(), relation.label))
+    if dictionary.key and all(k in relation.names for k in dictionary.key):
+        found = sql.duplicate_keys(relation, list(dictionary.key), "data")
+        if found:
+            raise DataError(found[0])
+    identity = f"{relation.label}\n{source.table or source.query}".encode()
+    return CaseData(frame=pd.DataFrame(columns=relation.columns()), path=Path(source.table or "query"),
+                    sha256=hashlib.sha256(identity).hexdigest(), dictionary=dictionary, embedded=False,
+                    relation=relation, n_rows=sql.count_rows(relation))
+
+
 def open_source(source: DataSource, template: str = "conduct_allegations") -> CaseData:
-    """Load the case data a request names (or the template's embedded dataset) and fingerprint it."""
+    """Load the case data a request names (or the template's embedded dataset) and fingerprint it. Database
+    sources, and files with ``engine: duckdb``, are opened where they are: only counts come back."""
+    if source.url is not None or source.url_env is not None:
+        return _open_database(source)
     if source.path is None:
         path = embedded_data_path(template)
         dictionary = (
@@ -111,6 +152,15 @@ def open_source(source: DataSource, template: str = "conduct_allegations") -> Ca
         path = Path(source.path)
         dictionary = None if source.dictionary is None else load_dictionary(source.dictionary)
         embedded = False
+    if source.engine == "duckdb":
+        from foikit import sql
+
+        relation = sql.file_relation(path)
+        if dictionary is None:
+            dictionary = inferred_dictionary(relation.columns(), str(path))
+        return CaseData(frame=pd.DataFrame(columns=relation.columns()), path=path, sha256=sha256_file(path),
+                        dictionary=dictionary, embedded=embedded, relation=relation,
+                        n_rows=sql.count_rows(relation))
     frame = read_cases(path)
     if dictionary is None:
         dictionary = inferred_dictionary(list(frame.columns), str(path))

@@ -82,9 +82,11 @@ def _database(label: str, doing: str, secret: str | None = None) -> Iterator[Non
         raise DataError(f"{label}: {doing}: {message}") from None
 
 
-def _probe(engine: Engine, source: sa.FromClause, label: str, secret: str | None) -> tuple[str, ...]:
-    with _database(label, "cannot connect", secret), engine.connect() as conn:
-        pass
+def _probe(engine: Engine, source: sa.FromClause, label: str, secret: str | None,
+           opening: str = "cannot connect") -> tuple[str, ...]:
+    """Connect once (errors name ``opening``), then the relation's column names."""
+    with _database(label, opening, secret):
+        engine.connect().close()
     with _database(label, "cannot read the relation", secret), engine.connect() as conn:
         result = conn.execute(sa.select(sa.text("*")).select_from(source).limit(0))
         return tuple(result.keys())
@@ -100,7 +102,7 @@ def open_relation(url: str, table: str | None = None, query: str | None = None) 
         raise ValueError("open_relation: give exactly one of table= and query=")
     try:
         parsed = sa.make_url(url)
-    except sa.exc.ArgumentError:
+    except (sa.exc.ArgumentError, ValueError):
         raise DataError("cannot parse the database URL (expected dialect+driver://user:password@host/db)") \
             from None
     shown = parsed.render_as_string(hide_password=True)
@@ -112,7 +114,7 @@ def open_relation(url: str, table: str | None = None, query: str | None = None) 
         probe_source: sa.FromClause = sa.table(name, schema=schema or None)
     else:
         body = query.strip().rstrip(";")  # type: ignore[union-attr]
-        probe_source = sa.text(body).columns().subquery("src")
+        probe_source = sa.text(body).columns().subquery("foikit_query")
     try:
         names = _probe(engine, probe_source, label, parsed.password)
     except DataError:
@@ -121,7 +123,7 @@ def open_relation(url: str, table: str | None = None, query: str | None = None) 
     if table is not None:
         source: sa.FromClause = sa.table(name, *(sa.column(n) for n in names), schema=schema or None)
     else:
-        source = sa.text(body).columns(*(sa.column(n) for n in names)).subquery("src")
+        source = sa.text(body).columns(*(sa.column(n) for n in names)).subquery("foikit_query")
     return SqlRelation(engine=engine, source=source, label=label, names=names, secret=parsed.password)
 
 
@@ -153,7 +155,7 @@ def file_relation(path: str | Path) -> SqlRelation:
         cursor.close()
 
     try:
-        names = _probe(engine, sa.table(FILE_VIEW), str(path), None)
+        names = _probe(engine, sa.table(FILE_VIEW), str(path), None, "cannot read the file")
     except DataError:
         engine.dispose()
         raise
@@ -173,7 +175,7 @@ def _source_cte(spec: CubeSpec, rel: SqlRelation) -> sa.CTE:
     src = rel.source
     cols = [_text(src.c[c]).label(c) for c in spec.columns]
     conds = [_text(src.c[c]).in_(list(values)) for c, values in spec.filters.items()]
-    return sa.select(*cols).select_from(src).where(*conds).cte("src")
+    return sa.select(*cols).select_from(src).where(*conds).cte("foikit_rows")
 
 
 def _period_case(period: PeriodSpec, value: sa.ColumnElement) -> sa.ColumnElement:
@@ -205,26 +207,28 @@ def cube_query(spec: CubeSpec, rel: SqlRelation) -> sa.Select:
     coded = [_period_case(spec.period, src.c[spec.period.column]).label("p")]
     coded += [_dim_case(d, src.c[d.column]).label(f"d{i}") for i, d in enumerate(spec.dims)]
     coded += [src.c[k].label(f"k{i}") for i, k in enumerate(spec.unit_key)]
-    base = sa.select(*coded).select_from(src).cte("base")
+    base = sa.select(*coded).select_from(src).cte("foikit_coded")
     dims = [f"d{i}" for i in range(len(spec.dims))]
-    if not spec.unit_key:
-        rows = sa.select(base).where(base.c.p.is_not(None)).subquery("rows")
-        cells = [rows.c.p, *(rows.c[d] for d in dims)]
+    names = [spec.period.name, *(d.name for d in spec.dims)]
+    if not spec.unit_key:  # count rows
+        cells = [base.c.p, *(base.c[d] for d in dims)]
         affected: sa.ColumnElement = sa.literal_column("0")
-    else:
+        counted: sa.FromClause = base
+        inside: list[sa.ColumnElement] = [base.c.p.is_not(None)]
+    else:  # one row per unit and period first, its codes resolved, then count units
         keys = [base.c[f"k{i}"] for i in range(len(spec.unit_key))]
         picked = [(sa.func.min if d.resolve == "first" else sa.func.max)(base.c[f"d{i}"]).label(f"d{i}")
                   for i, d in enumerate(spec.dims)]
         several = [sa.func.min(base.c[d]) != sa.func.max(base.c[d]) for d in dims]
         flag = sa.case((sa.or_(*several), 1), else_=0) if several else sa.literal_column("0")
-        rows = (sa.select(*keys, base.c.p, *picked, flag.label(AFFECTED)).where(base.c.p.is_not(None))
-                .group_by(*keys, base.c.p).cte("units"))
-        cells = [rows.c.p, *(rows.c[d] for d in dims)]
-        affected = sa.cast(sa.func.sum(rows.c[AFFECTED]), sa.BigInteger)
-    names = [spec.period.name, *(d.name for d in spec.dims)]
+        counted = (sa.select(*keys, base.c.p, *picked, flag.label(AFFECTED)).where(base.c.p.is_not(None))
+                   .group_by(*keys, base.c.p).cte("foikit_units"))
+        cells = [counted.c.p, *(counted.c[d] for d in dims)]
+        affected = sa.cast(sa.func.sum(counted.c[AFFECTED]), sa.BigInteger)
+        inside = []
     return (sa.select(*(c.label(n) for c, n in zip(cells, names, strict=True)),
                       sa.func.count().label(COUNT), affected.label(AFFECTED))
-            .group_by(*cells).order_by(*cells))
+            .select_from(counted).where(*inside).group_by(*cells).order_by(*cells))
 
 
 def literal_sql(statement: sa.Executable, rel: SqlRelation) -> str:
@@ -344,7 +348,8 @@ def _is_day(text: str) -> bool:
 
 def unknown_values(spec: CubeSpec, rel: SqlRelation, where: str) -> list[str]:
     """Per dimension without ``other``: raw values (of the rows counted) not in its codes, each with its
-    count, at most 20; and missing values where ``missing`` is not a category."""
+    count, the first 20 in sorted order (as the pandas backend); and missing values where ``missing`` is not a
+    category."""
     out = []
     src = _source_cte(spec, rel)
     in_period = _period_case(spec.period, src.c[spec.period.column]).is_not(None)
@@ -364,7 +369,7 @@ def unknown_values(spec: CubeSpec, rel: SqlRelation, where: str) -> list[str]:
             n = sa.func.count().label("n")
             unknown = sa.and_(in_period, sa.not_(empty), value.not_in(known) if known else sa.true())
             found = _rows(conn, sa.select(value, n).select_from(src).where(unknown).group_by(value)
-                          .order_by(n.desc(), value).limit(SHOW_VALUES + 1))
+                          .order_by(value).limit(SHOW_VALUES + 1))
             if found:
                 more = ""
                 if len(found) > SHOW_VALUES:
@@ -449,3 +454,29 @@ __all__ = [
     "sql_cube",
     "unknown_values",
 ]
+
+
+def extract_query(specs: Sequence[CubeSpec], rel: SqlRelation) -> sa.Select:
+    """The rows any of ``specs`` counts, with only the columns they read (as text): the input snapshot."""
+    src = rel.source
+    columns = list(dict.fromkeys(c for spec in specs for c in spec.columns))
+    wanted = []
+    for spec in specs:
+        conds = [_text(src.c[c]).in_(list(values)) for c, values in spec.filters.items()]
+        conds.append(_period_case(spec.period, _text(src.c[spec.period.column])).is_not(None))
+        wanted.append(sa.and_(*conds))
+    return sa.select(*(_text(src.c[c]).label(c) for c in columns)).select_from(src).where(sa.or_(*wanted))
+
+
+def extract_rows(specs: Sequence[CubeSpec], rel: SqlRelation, where: str) -> pd.DataFrame:
+    """Run :func:`extract_query`; every value a string, '' where missing."""
+    statement = extract_query(specs, rel)
+    with _database(rel.label, f"{where}: reading the extract", rel.secret), rel.engine.connect() as conn:
+        result = conn.execute(statement)
+        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    return frame.astype(object).where(frame.notna(), "").astype(str)
+
+
+def count_rows(rel: SqlRelation) -> int:
+    with _database(rel.label, "counting rows", rel.secret), rel.engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(rel.source)).scalar_one())

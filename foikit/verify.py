@@ -109,11 +109,11 @@ def _reexecute(report: Path, manifest: dict, result: Verification, notebooks_dir
                cwd: Path) -> None:
     raw = yaml.safe_load((report / PARAMS_COPY).read_text(encoding="utf-8"))
     request = parse_request(raw, str(report / PARAMS_COPY))
-    data = dict(raw.get("data") or {})
-    data["dictionary"] = str((report / DICTIONARY_COPY).resolve())
-    if (report / SNAPSHOT).is_file():
-        data["path"] = str((report / SNAPSHOT).resolve())
-    else:  # --no-snapshot: the original source must still hold the same extract
+    dictionary = str((report / DICTIONARY_COPY).resolve())
+    if (report / SNAPSHOT).is_file():  # the recorded extract replaces the source, whatever kind it was
+        data: dict = {"path": str((report / SNAPSHOT).resolve()), "dictionary": dictionary}
+    else:  # --no-snapshot: the original source must still give the same extract
+        data = {**(raw.get("data") or {}), "dictionary": dictionary}
         rows = extract(open_source(parse_request({**raw, "data": data}).data, request.template), request)
         if content_sha256(rows) != manifest["inputs"]["data"]["extract_sha256"]:
             result.problems.append(f"{manifest['inputs']['data']['source']}: the extract it now gives differs "
