@@ -50,6 +50,26 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if results and not bad else 1
 
 
+def _templates(args: argparse.Namespace) -> int:
+    from foikit.scaffold import list_templates
+
+    for info in list_templates(args.notebooks):
+        print(f"{info.name}: {info.title}")
+        for name, value in info.defaults.items():
+            shown = repr(value)
+            print(f"    {name} = {shown if len(shown) < 70 else shown[:67] + '...'}")
+    return 0
+
+
+def _new(args: argparse.Namespace) -> int:
+    from foikit.scaffold import scaffold
+
+    path = scaffold(args.ref, args.template, notebooks_dir=args.notebooks, params_dir=args.params_dir,
+                    force=args.force)
+    print(f"{path}: written from template {args.template}; edit it, then: foikit run {path}")
+    return 0
+
+
 def _synth(args: argparse.Namespace) -> int:
     from foikit.synth import generate, write
 
@@ -79,6 +99,18 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--jobs", type=int, default=1, help="reports verified in parallel (with --all)")
     verify.add_argument("--notebooks", default=None, help="folder of templates (default: notebooks)")
     verify.set_defaults(func=_verify)
+
+    templates = sub.add_parser("templates", help="list the request types (templates) and their parameters")
+    templates.add_argument("--notebooks", default=None, help="folder of templates (default: notebooks)")
+    templates.set_defaults(func=_templates)
+
+    new = sub.add_parser("new", help="write params/<ref>.yaml for a new request, every field commented")
+    new.add_argument("ref", help="the request reference, e.g. 01.FOI.25.000123")
+    new.add_argument("--template", required=True, help="the request type (see foikit templates)")
+    new.add_argument("--params-dir", default="params", help="where params files live (default: params)")
+    new.add_argument("--notebooks", default=None, help="folder of templates (default: notebooks)")
+    new.add_argument("--force", action="store_true", help="overwrite an existing params file")
+    new.set_defaults(func=_new)
 
     synth = sub.add_parser("synth", help="write synthetic conduct-allegation case data")
     synth.add_argument("--rows", type=int, default=None, help="number of rows (default: natural volumes)")

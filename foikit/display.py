@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import yaml
-from IPython.display import Markdown, display
+from IPython.display import Image, Markdown, display
 
+from foikit.charts import chart_png
 from foikit.params import Request
 from foikit.response import PartResult, Response
 from foikit.sources import CaseData
@@ -74,7 +75,9 @@ def show_part(part: PartResult) -> None:
     for table in part.spec.tables:
         display(Markdown(f"### {table.title}\n\nAs published ({part.cube.unit}; "
                          f"{TOTAL!r} sums over a dimension):"))
-        display(part.published_table(table.name))
+        published = part.published_table(table.name)
+        display(published)
+        display(Image(data=chart_png(published, table.title), format="png"))
         display(Markdown("True counts (internal record, not for publication):"))
         display(part.true_table(table.name))
 

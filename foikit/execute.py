@@ -25,6 +25,7 @@ from papermill.exceptions import PapermillExecutionError
 
 from foikit.cube import count_cube
 from foikit.exceptions import ReportError
+from foikit.letter import LETTER_DOCX, LETTER_HTML
 from foikit.manifest import DICTIONARY_COPY, PARAMS_COPY, build_manifest, provenance, write_manifest
 from foikit.params import Request, load_request
 from foikit.publish import AUDIT_JSON, PUBLISHED_CSV, TABLES_XLSX, check_audit
@@ -33,7 +34,7 @@ from foikit.response import answer, open_source_for
 from foikit.snapshot import SNAPSHOT, content_sha256, coverage, extract, write_snapshot
 from foikit.sources import CaseData, sha256_file
 
-PUBLISHED_FILES = (PUBLISHED_CSV, TABLES_XLSX, AUDIT_JSON)
+PUBLISHED_FILES = (PUBLISHED_CSV, TABLES_XLSX, AUDIT_JSON, LETTER_HTML, LETTER_DOCX)
 FAILURES = ".failures"
 WORK = ".foikit-work"
 

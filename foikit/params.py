@@ -57,7 +57,8 @@ class Secondary(_Strict):
     cost: Literal["cells", "value"] = Field("cells", description="minimise the number of cells hidden, or their total")
     total_factor: float = Field(3.0, ge=1, description="how much more hiding a total costs than an inner cell")
     marker: str = Field("[c]", min_length=1, description="what a cell withheld to protect others is shown as")
-    note: str = "withheld to prevent the calculation of other withheld figures"
+    note: str = Field("withheld to prevent the calculation of other withheld figures",
+                      description="what the secondary marker means, printed in the key")
     marker_switch: bool = Field(True, description="may show a small count as the secondary marker when the "
                                 "primary marker's band would let other cells be narrowed")
     marker_cost: float = Field(1.5, gt=0, description="cost of showing a small count as the secondary marker")
@@ -99,10 +100,10 @@ class Suppression(_Strict):
 class Table(_Strict):
     """One published table: counts by ``rows`` x ``columns``, with a Total row and a Total column."""
 
-    name: Name
-    title: str
-    rows: list[str] = []
-    columns: list[str] = []
+    name: Name = Field(description="an identifier: lower case, digits, _")
+    title: str = Field(description="the table's title")
+    rows: list[str] = Field(default_factory=list, description="dimensions down the side (data columns or the period)")
+    columns: list[str] = Field(default_factory=list, description="dimensions across the top")
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -137,9 +138,9 @@ Resolve = Literal["first", "last"] | list[str]
 class Part(_Strict):
     """One population of the request (e.g. domestic-abuse allegations) and the tables published about it."""
 
-    name: Name
-    title: str
-    request_text: str = ""
+    name: Name = Field(description="an identifier: lower case, digits, _")
+    title: str = Field(description="heading of this part in the record and the letter")
+    request_text: str = Field("", description="this part of the request, quoted")
     filter: dict[str, FilterValue] = Field(default_factory=dict, description="column: value or [values]")
     period: Literal["calendar_year", "financial_year", "range"] = Field(
         "calendar_year", description="calendar years; financial years April-March (labelled 2022/23, given by "
@@ -154,7 +155,7 @@ class Part(_Strict):
     merge: dict[str, dict[str, list[str]]] = Field(
         default_factory=dict, description="column: {new label: [categories merged into it]}, before counting")
     withhold_tables: list[str] = Field(default_factory=list, description="tables withheld as a whole")
-    tables: list[Table] = Field(min_length=1)
+    tables: list[Table] = Field(min_length=1, description="the tables published about this population")
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -201,13 +202,14 @@ class Request(_Strict):
     '[xx]'
     """
 
-    ref: Ref
-    title: str
-    template: Name = "conduct_allegations"
-    request_text: str = ""
-    data: DataSource = DataSource()
-    suppression: Suppression = Suppression()
-    parts: list[Part] = Field(min_length=1)
+    ref: Ref = Field(description="the request's reference; names the report folder")
+    title: str = Field(description="a short title, shown on the record, the letter and the XLSX")
+    template: Name = Field("conduct_allegations", description="the request type: a notebook in notebooks/")
+    organisation: str = Field("the force", description="who answers, as named in the letter")
+    request_text: str = Field("", description="the request, quoted as received")
+    data: DataSource = Field(DataSource(), description="where the case data comes from")
+    suppression: Suppression = Field(Suppression(), description="how small counts are protected")
+    parts: list[Part] = Field(min_length=1, description="the populations asked about, each with its tables")
 
     @property
     def dims(self) -> tuple[str, ...]:

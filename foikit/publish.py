@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-import re
-import zipfile
 from datetime import datetime
 from pathlib import Path
-from xml.etree import ElementTree
 
 import numpy as np
 import pandas as pd
@@ -16,6 +13,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from foikit.exceptions import DisclosureError
+from foikit.letter import write_letter
+from foikit.ooxml import normalise_package
 from foikit.response import Response
 from foikit.suppress import is_small
 from foikit.tables import TOTAL
@@ -23,7 +22,6 @@ from foikit.tables import TOTAL
 PUBLISHED_CSV = "published.csv"
 TABLES_XLSX = "tables.xlsx"
 AUDIT_JSON = "audit.json"
-_XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 _FIXED_TIME = datetime(2000, 1, 1)  # stored in the XLSX instead of 'now', so the bytes do not vary
 
 
@@ -96,26 +94,6 @@ def write_published_csv(response: Response, out_dir: Path) -> Path:
     return path
 
 
-def _normalise_zip(data: bytes) -> bytes:
-    """Rewrite a zip with fixed timestamps and order, so the same workbook gives the same bytes."""
-    src = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
-            fixed.compress_type = zipfile.ZIP_DEFLATED
-            fixed.external_attr = 0o600 << 16
-            content = src.read(info.filename)
-            if info.filename == "docProps/core.xml":
-                # openpyxl stamps the save time here whatever the workbook says
-                content = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2000-01-01T00:00:00Z", content)
-            if info.filename.endswith((".xml", ".rels")):
-                # openpyxl serialises with lxml where installed, else ElementTree: canonical XML is the same
-                content = _XML_DECLARATION + ElementTree.canonicalize(content.decode("utf-8")).encode("utf-8")
-            dst.writestr(fixed, content)
-    return out.getvalue()
-
-
 def _sheet_name(part: str, table: str, used: set[str]) -> str:
     base = f"{part}_{table}"[:31]
     name, n = base, 1
@@ -131,9 +109,25 @@ def write_xlsx(response: Response, out_dir: Path) -> Path:
     policy = response.request.suppression
     check_no_leak(response.published(), policy.threshold)
     wb = Workbook()
-    wb.remove(wb.active)
-    used: set[str] = set()
+    cover = wb.active
+    cover.title = "Cover"
+    used: set[str] = {"Cover"}
     bold = Font(bold=True)
+    request = response.request
+    cover.append([f"Freedom of information request {request.ref}"])
+    cover["A1"].font = Font(bold=True, size=14)
+    cover.append([request.title])
+    cover.append([])
+    cover.append(["Request"])
+    cover["A4"].font = bold
+    text = request.request_text.strip() or "\n".join(p.spec.request_text.strip() for p in response.parts)
+    for line in text.splitlines():
+        cover.append([line])
+    cover.append([])
+    cover.append(["Sheet", "Table"])
+    cover.cell(row=cover.max_row, column=1).font = bold
+    cover.cell(row=cover.max_row, column=2).font = bold
+    listing = cover.max_row
     for part in response.parts:
         for table in part.spec.tables:
             ws = wb.create_sheet(_sheet_name(part.spec.name, table.name, used))
@@ -162,13 +156,22 @@ def write_xlsx(response: Response, out_dir: Path) -> Path:
                 ws.append([f"Every figure is rounded to the nearest {policy.rounding.base}; totals are rounded "
                            "independently, so they may not equal the sum of the rounded figures."])
             ws.freeze_panes = ws.cell(row=3 + grid.columns.nlevels + 1, column=n_row_dims + 1)
+            cover.insert_rows(listing + 1)
+            listing += 1
+            cover.cell(row=listing, column=1, value=ws.title)
+            cover.cell(row=listing, column=2, value=f"{part.spec.title}: {table.title}")
+    cover.append([])
+    cover.append([f"{policy.marker}: a count from 1 to {policy.threshold - 1}, withheld (s.40(2) FOIA)."])
+    cover.append([f"{policy.secondary.marker}: {policy.secondary.note}."])
+    cover.column_dimensions["A"].width = 34
+    cover.column_dimensions["B"].width = 70
     wb.properties.created = _FIXED_TIME
     wb.properties.modified = _FIXED_TIME
     wb.properties.creator = "foikit"
     buffer = io.BytesIO()
     wb.save(buffer)
     path = out_dir / TABLES_XLSX
-    path.write_bytes(_normalise_zip(buffer.getvalue()))
+    path.write_bytes(normalise_package(buffer.getvalue()))
     return path
 
 
@@ -179,4 +182,4 @@ def write_publishable(response: Response, out_dir: str | Path) -> list[Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     return [write_published_csv(response, out_dir), write_xlsx(response, out_dir),
-            write_audit_json(response, out_dir)]
+            write_audit_json(response, out_dir), *write_letter(response, out_dir)]

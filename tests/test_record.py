@@ -212,7 +212,7 @@ def test_a_run_killed_midway_leaves_reports_exactly_as_they_were(tmp_path, sig):
 
 def test_two_concurrent_runs_of_one_ref_one_wins_the_other_fails_clearly(tmp_path):
     reports = tmp_path / "reports"
-    notebooks = _slow_template(tmp_path, 4)
+    notebooks = _slow_template(tmp_path, 25)  # long enough that the second surely starts while it runs
     first = _start(tmp_path, notebooks, reports)
     _wait_for_kernel(tmp_path, first)
     second = _start(tmp_path, notebooks, reports)

@@ -33,15 +33,15 @@ def fresh_report(tmp_path_factory) -> Path:
 
 def test_run_writes_the_whole_report(fresh_report):
     assert sorted(p.name for p in fresh_report.iterdir()) == [
-        "audit.json", "dictionary.yaml", "input.parquet", "manifest.json", "notebook.ipynb", "params.yaml",
-        "published.csv", "report.html", "tables.xlsx",
+        "audit.json", "dictionary.yaml", "input.parquet", "letter.docx", "letter.html", "manifest.json",
+        "notebook.ipynb", "params.yaml", "published.csv", "report.html", "tables.xlsx",
     ]
     assert [p.name for p in fresh_report.parent.iterdir()] == [REF]  # no partial or failure left
     assert list((fresh_report.parent.parent / ".foikit-work").iterdir()) == []
 
 
 def test_run_reproduces_the_committed_example_byte_for_byte(fresh_report):
-    for name in ("published.csv", "tables.xlsx", "audit.json"):
+    for name in ("published.csv", "tables.xlsx", "audit.json", "letter.html", "letter.docx"):
         assert (fresh_report / name).read_bytes() == (EXAMPLE_REPORT / name).read_bytes(), name
     # The record differs only in where this run was told to write (its output_dir parameter).
     for name in ("notebook.ipynb", "report.html"):
@@ -62,8 +62,8 @@ def test_xlsx_holds_numbers_as_numbers_and_markers_as_text(fresh_report):
     from openpyxl import load_workbook
 
     wb = load_workbook(fresh_report / "tables.xlsx")
-    assert wb.sheetnames[:2] == ["domestic_abuse_by_year", "domestic_abuse_by_outcome"]
-    assert len(wb.sheetnames) == 9
+    assert wb.sheetnames[:3] == ["Cover", "domestic_abuse_by_year", "domestic_abuse_by_outcome"]
+    assert len(wb.sheetnames) == 10
     ws = wb["indecent_exposure_by_outcome"]
     values = [c.value for row in ws.iter_rows() for c in row if c.value is not None]
     assert "[xx]" in values
@@ -90,7 +90,8 @@ def test_a_differing_run_is_refused_unless_forced(tmp_path):
 
     refused = foikit("run", str(params), "--reports-dir", str(reports))
     assert refused.returncode == 1
-    assert "published.csv, tables.xlsx, audit.json differ; the earlier report is untouched" in refused.stderr
+    assert "published.csv, tables.xlsx, audit.json, letter.html, letter.docx differ; the earlier report is " \
+        "untouched" in refused.stderr
     assert (reports / REF / "published.csv").read_bytes() == (EXAMPLE_REPORT / "published.csv").read_bytes()
     assert sorted(p.name for p in reports.iterdir()) == [REF]
 

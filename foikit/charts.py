@@ -1,0 +1,61 @@
+"""A bar chart per table, drawn only from published values: a withheld cell is drawn as withheld (an empty,
+hatched outline with its marker), never at its true value."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from foikit.tables import TOTAL
+
+
+@dataclass(frozen=True)
+class ChartData:
+    """Bars by row category (x) and column category (series); ``heights`` is NaN where a cell is withheld."""
+
+    categories: list[str]
+    series: list[str]
+    heights: np.ndarray  # len(series) x len(categories)
+    markers: np.ndarray  # the marker of each withheld bar, '' elsewhere
+
+
+def chart_data(published: pd.DataFrame) -> ChartData:
+    """From a published table (its cells as shown): inner cells only, totals left out."""
+    def label(key: object) -> str:
+        return " / ".join(map(str, key)) if isinstance(key, tuple) else str(key)
+
+    rows = [k for k in published.index if label(k).split(" / ")[0] != TOTAL]
+    cols = [k for k in published.columns if label(k).split(" / ")[0] != TOTAL] or list(published.columns)
+    shown = published.loc[rows, cols].astype(str).to_numpy().T
+    numeric = np.char.isdigit(shown.astype(str))
+    heights = np.where(numeric, shown, "nan").astype(float)
+    return ChartData([label(k) for k in rows], [label(k) for k in cols], heights, np.where(numeric, "", shown))
+
+
+def chart_png(published: pd.DataFrame, title: str) -> bytes:
+    """The chart as PNG bytes (the same table always gives the same bytes)."""
+    data = chart_data(published)
+    n_cat, n_ser = len(data.categories), len(data.series)
+    fig = Figure(figsize=(min(14, 2 + 0.6 * n_cat * max(1, n_ser) ** 0.5), 3.6), dpi=80)
+    ax = fig.add_subplot()
+    width = 0.8 / n_ser
+    x = np.arange(n_cat)
+    top = np.nanmax(data.heights) if np.isfinite(data.heights).any() else 1.0
+    for i, name in enumerate(data.series):
+        pos = x - 0.4 + width * (i + 0.5)
+        ax.bar(pos, np.nan_to_num(data.heights[i]), width, label=name, color=f"C{i % 10}")
+        for j in np.flatnonzero(data.markers[i] != ""):
+            ax.bar(pos[j], top * 0.04, width, color="none", hatch="///", edgecolor="grey")
+            ax.text(pos[j], top * 0.05, data.markers[i][j], ha="center", va="bottom", fontsize=6, rotation=90)
+    ax.set_xticks(x, data.categories, rotation=30, ha="right", fontsize=7)
+    ax.set_title(title, fontsize=9)
+    if n_ser > 1:
+        ax.legend(fontsize=7, ncols=min(n_ser, 6))
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
