@@ -6,10 +6,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from foikit.exceptions import ParamsError
+from foikit.params import read_yaml
 
 NOT_RECORDED = "Not recorded"
 YEAR = "year"
@@ -92,12 +92,7 @@ class Dictionary(BaseModel):
 def load_dictionary(path: str | Path) -> Dictionary:
     """Load and validate a dictionary YAML; errors name the file and the field."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ParamsError(f"{path}: data dictionary not found") from None
-    except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML: {exc}".splitlines()[0]) from None
+    raw = read_yaml(path, "data dictionary")
     try:
         return Dictionary.model_validate({**(raw or {}), "source": str(path)})
     except ValidationError as exc:

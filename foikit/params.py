@@ -246,6 +246,16 @@ def parse_request(raw: Any, source: str = "<params>") -> Request:
         raise ParamsError(_describe(exc, source)) from None
 
 
+def read_yaml(path: Path, what: str) -> Any:
+    """Parse a YAML file; a ``ParamsError`` names the file when it is missing or not YAML."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: {what} not found") from None
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+
+
 def load_request(path: str | Path) -> Request:
     """Load and validate ``params/<ref>.yaml``.
 
@@ -253,10 +263,4 @@ def load_request(path: str | Path) -> Request:
     '01.FOI.23.032341'
     """
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ParamsError(f"{path}: params file not found") from None
-    except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
-    return parse_request(raw, str(path))
+    return parse_request(read_yaml(path, "params file"), str(path))

@@ -65,6 +65,15 @@ def _apportion(total: int, weights: np.ndarray) -> np.ndarray:
     return counts
 
 
+def scaled_counts(rows: int | None, natural: np.ndarray) -> np.ndarray:
+    """Rows per stratum: the natural volumes, or ``rows`` split in their proportions."""
+    if rows is None:
+        return natural.astype(np.int64)
+    if rows < 1:
+        raise DataError(f"synth: rows must be at least 1, got {rows}")
+    return _apportion(rows, natural.astype(float))
+
+
 def _choice(rng: np.random.Generator, options: dict[str, float], size: int) -> np.ndarray:
     p = np.array(list(options.values()), dtype=float)
     return np.array(list(options.keys()), dtype=object)[rng.choice(len(p), size=size, p=p / p.sum())]
@@ -81,12 +90,7 @@ def generate(rows: int | None = None, seed: int = DEFAULT_SEED) -> pd.DataFrame:
     (1000, 'Domestic abuse')
     """
     natural = np.array([VOLUMES[c] for c in VOLUMES], dtype=float)  # category x year
-    if rows is None:
-        counts = natural.astype(np.int64).ravel()
-    elif rows < 1:
-        raise DataError(f"synth: --rows must be at least 1, got {rows}")
-    else:
-        counts = _apportion(rows, natural.ravel())
+    counts = scaled_counts(rows, natural.ravel())
     rng = np.random.default_rng(seed)
     n = int(counts.sum())
     categories = np.repeat(np.repeat(np.array(list(VOLUMES), dtype=object), len(YEARS)), counts)

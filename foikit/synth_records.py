@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from foikit.exceptions import DataError
-from foikit.synth import _apportion, write
+from foikit.synth import scaled_counts, write
 
 __all__ = ["COLUMNS", "DEFAULT_SEED", "generate", "write"]
 
@@ -49,13 +48,7 @@ def generate(rows: int | None = None, seed: int = DEFAULT_SEED) -> pd.DataFrame:
     >>> len(df), df["incident_ref"].is_unique
     (300, True)
     """
-    natural = np.array(VOLUMES, dtype=float)
-    if rows is None:
-        counts = natural.astype(np.int64)
-    elif rows < 1:
-        raise DataError(f"synth: rows must be at least 1, got {rows}")
-    else:
-        counts = _apportion(rows, natural)
+    counts = scaled_counts(rows, np.array(VOLUMES, dtype=float))
     rng = np.random.default_rng(seed)
     n = int(counts.sum())
     years = np.repeat(YEARS, counts)

@@ -15,8 +15,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from foikit.exceptions import DataError
-from foikit.synth import _apportion, write
+from foikit.synth import scaled_counts, write
 
 __all__ = ["COLUMNS", "DEFAULT_SEED", "generate", "write"]
 
@@ -98,13 +97,7 @@ def generate(rows: int | None = None, seed: int = DEFAULT_SEED) -> pd.DataFrame:
     >>> len(df), df["date"].min() >= "2019-04-01", df["date"].max() <= "2024-03-31"
     (500, True, True)
     """
-    natural = np.array(VOLUMES, dtype=float)
-    if rows is None:
-        counts = natural.astype(np.int64)
-    elif rows < 1:
-        raise DataError(f"synth: rows must be at least 1, got {rows}")
-    else:
-        counts = _apportion(rows, natural)
+    counts = scaled_counts(rows, np.array(VOLUMES, dtype=float))
     rng = np.random.default_rng(seed)
     n = int(counts.sum())
     fy_index = np.repeat(np.arange(len(FINANCIAL_YEARS)), counts)
