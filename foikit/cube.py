@@ -120,35 +120,40 @@ def build_spec(part: Part, dictionary: Dictionary, observed: Callable[[str], lis
 
 def _period_codes(spec: PeriodSpec, raw: pd.Series, where: str, source: str) -> np.ndarray:
     """Index of the period each row falls in, -1 for none; unparseable dates are an error."""
-    dates = pd.to_datetime(raw, format="%Y-%m-%d", errors="coerce")
-    bad = raw[dates.isna() & (raw != "")]
-    if len(bad):
+    # Parse each distinct day once: a few thousand days stand for millions of rows.
+    index, days = pd.factorize(raw.to_numpy(), use_na_sentinel=False)
+    dates = pd.to_datetime(pd.Series(days, dtype=object), format="%Y-%m-%d", errors="coerce")
+    bad_days = dates.isna().to_numpy() & (days != "")
+    if bad_days.any():
+        bad = raw[bad_days[index]]
         rows = ", ".join(f"row {i + 1} ({v!r})" for i, v in bad.head(5).items())
         raise DataError(f"{where}.date_column: column {spec.column!r} of {source} has {len(bad)} values that "
                         f"are not dates (YYYY-MM-DD): {rows}")
-    codes = np.full(len(raw), -1, dtype=np.int64)
+    day_codes = np.full(len(days), -1, dtype=np.int64)
     values = dates.to_numpy()
     for i, (start, end) in enumerate(zip(spec.starts, spec.ends, strict=True)):
-        codes[(values >= np.datetime64(start)) & (values < np.datetime64(end))] = i
-    return codes
+        day_codes[(values >= np.datetime64(start)) & (values < np.datetime64(end))] = i
+    return day_codes[index]
 
 
 def _dim_codes(dim: DimSpec, raw: pd.Series, where: str, source: str) -> np.ndarray:
+    index, values = pd.factorize(raw.to_numpy(), use_na_sentinel=False)  # map each distinct value once
     mapping = dim.code_of()
-    codes = raw.map(mapping)
-    missing = raw == ""
+    value_codes = pd.Series(values, dtype=object).map(mapping)
+    missing = values == ""
     if dim.missing in dim.categories:
-        codes[missing] = dim.categories.index(dim.missing)
-    unknown = codes.isna() & ~missing
-    if unknown.any():
+        value_codes[missing] = dim.categories.index(dim.missing)
+    unknown_values = value_codes.isna().to_numpy() & ~missing
+    if unknown_values.any():
         if dim.other is None:
+            unknown = unknown_values[index]
             counts = raw[unknown].value_counts().sort_index()
             listed = ", ".join(f"{v!r} ({n} rows)" for v, n in counts.head(20).items())
             first = ", ".join(str(i + 1) for i in raw.index[unknown][:5])
             raise DataError(f"{where}: column {dim.column!r} of {source} has values that are not in the data "
                             f"dictionary: {listed} (first at data rows {first})")
-        codes[unknown] = dim.categories.index(dim.other)
-    return codes.to_numpy(dtype=np.int64)
+        value_codes[unknown_values] = dim.categories.index(dim.other)
+    return value_codes.to_numpy(dtype=np.int64)[index]
 
 
 def population(spec: CubeSpec, frame: pd.DataFrame, where: str, source: str) -> tuple[np.ndarray, np.ndarray]:
@@ -164,7 +169,8 @@ def pandas_cube(spec: CubeSpec, frame: pd.DataFrame, where: str, source: str = "
     """Compute ``spec`` on case rows held in pandas (every value a string, '' for missing); the result is
     in codes, in the shape of :func:`foikit.cubespec.empty_result`."""
     keep, period = population(spec, frame, where, source)
-    rows = frame.loc[keep]
+    counted = list(dict.fromkeys([*(d.column for d in spec.dims), *spec.unit_key]))
+    rows = frame.loc[keep, counted]  # only the columns counted, not the whole row
     coded = pd.DataFrame({spec.period.name: period[keep]}, index=rows.index)
     for dim in spec.dims:
         coded[dim.name] = _dim_codes(dim, rows[dim.column], where, source)

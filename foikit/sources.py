@@ -86,7 +86,10 @@ def read_cases(path: str | Path) -> pd.DataFrame:
         frame = pd.read_excel(path, dtype=object, engine="openpyxl").map(_cell_text)
     else:
         frame = pd.read_parquet(path)
-        frame = frame.astype(object).where(frame.notna(), "").astype(str)
+        for column in frame.columns:  # as text, '' for null: as a CSV would read; column by column, no objects
+            values = frame[column]
+            frame[column] = (values if pd.api.types.is_string_dtype(values) else values.astype(str).where(
+                values.notna(), None)).fillna("").astype(str)
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
 
@@ -106,6 +109,10 @@ def check_keys(frame: pd.DataFrame, dictionary: Dictionary, path: Path) -> None:
     """Refuse duplicate keys: the same row twice would be counted twice."""
     key = [k for k in dictionary.key if k in frame.columns]
     if not key or len(key) != len(dictionary.key):
+        return
+    # hash first (fast); an equal hash is then confirmed on the values themselves
+    hashed = pd.util.hash_pandas_object(frame[key], index=False)
+    if not hashed.duplicated().any():
         return
     dup = frame.duplicated(key, keep=False)
     if dup.any():
