@@ -214,13 +214,37 @@ def check_frame(spec: CubeSpec, part: Part, data: CaseData, where: str) -> None:
         covered = {i for i, label in enumerate(spec.period.labels) if _label_year(spec.period, i) in recorded}
     else:
         covered = set(np.unique(_period_codes(spec.period, frame[spec.period.column], where, data.where)))
-    missing = [label for i, label in enumerate(spec.period.labels) if i not in covered]
-    if missing:
+    if not set(range(len(spec.period.labels))) <= covered:
         years = sorted(set(frame[spec.period.column].str[:4]) - {""})
-        span = f"{years[0]}-{years[-1]}" if years else "nothing"
-        field = "ranges" if spec.period.kind == "range" else "years"
-        raise DataError(f"{where}.{field}: no data for {', '.join(missing)} in {data.where} by "
-                        f"{spec.period.column} (data covers {span})")
+        raise _periods_without_data(spec, covered, data, where,
+                                    f" (data covers {years[0]}-{years[-1]})" if years else " (data covers nothing)")
+
+
+def _periods_without_data(spec: CubeSpec, covered: set[int], data: CaseData, where: str,
+                          covers: str = "") -> DataError:
+    missing = [label for i, label in enumerate(spec.period.labels) if i not in covered]
+    field = "ranges" if spec.period.kind == "range" else "years"
+    return DataError(f"{where}.{field}: no data for {', '.join(missing)} in {data.where} by "
+                     f"{spec.period.column}{covers}")
+
+
+def _nothing_counted(spec: CubeSpec, data: CaseData, where: str) -> DataError:
+    return DataError(f"{where}: no rows of {data.where} match the filter in the periods asked for "
+                     f"(filter {dict(spec.filters)}, periods {', '.join(spec.period.labels)})")
+
+
+def spec_for(data: CaseData, part: Part, where: str) -> CubeSpec:
+    """The part's group-by over ``data``; columns the dictionary does not describe take their categories from
+    their distinct values, read where the data lives."""
+    if data.relation is not None:
+        from foikit import sql
+
+        rel = data.relation
+        return build_spec(part, data.dictionary,
+                          lambda c: sql.observed_values(rel, c) if c in rel.names else [], where)
+    frame = data.frame
+    return build_spec(part, data.dictionary,
+                      lambda c: sorted(set(frame[c].unique())) if c in frame.columns else [], where)
 
 
 def _label_year(period: PeriodSpec, i: int) -> str:
@@ -236,13 +260,11 @@ def count_cube(data: CaseData, part: Part, where: str = "params") -> Cube:
     """
     if data.relation is not None:
         return _count_in_database(data, part, where)
-    spec = build_spec(part, data.dictionary, lambda c: sorted(set(data.frame[c].unique()))
-                      if c in data.frame.columns else [], where)
+    spec = spec_for(data, part, where)
     check_frame(spec, part, data, where)
     result = pandas_cube(spec, data.frame, where, data.where)
     if result.empty:
-        raise DataError(f"{where}: no rows of {data.where} match the filter in the periods asked for "
-                        f"(filter {dict(spec.filters)}, periods {', '.join(spec.period.labels)})")
+        raise _nothing_counted(spec, data, where)
     return cube_from_codes(spec, result, part, data.dictionary)
 
 
@@ -251,19 +273,14 @@ def _count_in_database(data: CaseData, part: Part, where: str) -> Cube:
     from foikit import sql
 
     rel = data.relation
-    spec = build_spec(part, data.dictionary, lambda c: sql.observed_values(rel, c) if c in rel.names else [],
-                      where)
+    spec = spec_for(data, part, where)
     sql.check(spec, rel, where)
     covered = sql.covered_periods(spec, rel)
-    missing = [label for i, label in enumerate(spec.period.labels) if i not in covered]
-    if missing:
-        field = "ranges" if spec.period.kind == "range" else "years"
-        raise DataError(f"{where}.{field}: no data for {', '.join(missing)} in {data.where} by "
-                        f"{spec.period.column}")
+    if not set(range(len(spec.period.labels))) <= covered:
+        raise _periods_without_data(spec, covered, data, where)
     result, query = sql.sql_cube(spec, rel, where, validate=False, allow_empty=True)
     if result.empty:
-        raise DataError(f"{where}: no rows of {data.where} match the filter in the periods asked for "
-                        f"(filter {dict(spec.filters)}, periods {', '.join(spec.period.labels)})")
+        raise _nothing_counted(spec, data, where)
     return cube_from_codes(spec, result, part, data.dictionary, query=query)
 
 

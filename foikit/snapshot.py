@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from foikit.cube import build_spec, population
+from foikit.cube import population, spec_for
 from foikit.params import Request
 from foikit.sources import COVERAGE_KEY, CaseData
 
@@ -21,19 +21,16 @@ SNAPSHOT = "input.parquet"
 
 def extract(data: CaseData, request: Request) -> pd.DataFrame:
     """The rows any part of ``request`` counts, with only the columns the response uses, in source order."""
-    frame = data.frame
+    specs = [spec_for(data, part, "params") for part in request.parts]
     if data.relation is not None:
         from foikit import sql
 
-        rel = data.relation
-        specs = [build_spec(part, data.dictionary, lambda c: sql.observed_values(rel, c), "params")
-                 for part in request.parts]
-        return sql.extract_rows(specs, rel, "params")
+        return sql.extract_rows(specs, data.relation, "params")
+    frame = data.frame
     keep = np.zeros(len(frame), dtype=bool)
     columns: dict[str, None] = {}
-    for part in request.parts:
-        spec = build_spec(part, data.dictionary, lambda c: sorted(set(frame[c])) if c in frame else [], "params")
-        rows, _ = population(spec, frame, "params", str(data.path))
+    for spec in specs:
+        rows, _ = population(spec, frame, "params", data.where)
         columns.update(dict.fromkeys(spec.columns))
         keep |= rows
     return frame.loc[keep, list(columns)].reset_index(drop=True)
