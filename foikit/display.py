@@ -141,3 +141,36 @@ def show_suppression(response: Response) -> None:
     overall = "**Audit passed: no small count can be worked out from this response.**" if response.passed \
         else "**Audit FAILED: nothing will be published.**"
     display(Markdown("\n".join([*lines, "", overall])))
+
+
+def show_ledger(response: Response) -> None:
+    """The joint audit with earlier responses: which were combined, what they constrained, what changed."""
+    check = response.ledger
+    if check is None:
+        display(Markdown("No ledger was given (`ledger = None`): this response was audited on its own. "
+                         "`foikit run` always audits it together with the earlier reports."))
+        return
+    lines = [f"Dataset **{check.dataset}**: {len(check.considered)} earlier responses over it."]
+    if check.combined:
+        lines.append(f"- Audited together with this one: {', '.join(check.combined)}.")
+    for ref, why in check.not_combined.items():
+        lines.append(f"- Not combined: {ref}" + (f" ({why})" if why else "") + ".")
+    if check.exposed_before:
+        lines.append(f"- {len(check.exposed_before)} counts withheld by earlier responses can already be worked "
+                     "out from those responses alone; no new pattern can protect them (not this response's doing):")
+        lines += [f"  - {c}" for c in check.exposed_before]
+    if check.exposed_without:
+        lines.append(f"- Without this check, {len(check.exposed_without)} small counts could be worked out by "
+                     "combining this response with earlier ones:")
+        lines += [f"  - {c}" for c in check.exposed_without]
+        lines.append(f"- Constrained by: {', '.join(check.constrained)}; so {len(check.added)} further cells "
+                     "are withheld (reason `ledger`):")
+        lines += [f"  - {c}" for c in check.added]
+    elif check.combined:
+        lines.append("- Combined with them, this response gives away no small count: nothing further withheld.")
+    lines.append("")
+    lines.append(f"**Joint audit {'passed' if check.passed else 'FAILED'}.** Earlier figures that today's data no "
+                 f"longer gives ({len(check.stale)}) are kept as constraints, widened to include today's count:")
+    display(Markdown("\n".join(lines)))
+    if len(check.stale):
+        display(check.stale)

@@ -30,7 +30,7 @@ import scipy.sparse as sp
 
 __all__ = ["LinearModel", "build_model", "is_decomposable"]
 
-Coords = Mapping[str, "str | None"]
+Coords = Mapping[str, "str | tuple[str, ...] | None"]
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class LinearModel:
     A: sp.csr_matrix
     E: sp.csr_matrix
     groups: np.ndarray
-    cells: tuple[tuple[str, dict[str, str | None]], ...]
+    cells: tuple[tuple[str, dict[str, str | tuple[str, ...] | None]], ...]
     categories: dict[str, tuple[str, ...]]
     tables: dict[str, tuple[str, ...]]
     dims: tuple[str, ...]
@@ -91,8 +91,10 @@ class LinearModel:
     def label(self, i: int) -> str:
         """Human-readable name of cell ``i``, e.g. ``year_sex[year=2020, sex=Total]``."""
         table, coords = self.cells[i]
-        parts = [f"{d}={'Total' if coords.get(d) is None else coords[d]}"
-                 for d in self.tables[table]]
+        def shown(c: str | tuple[str, ...] | None) -> str:
+            return "Total" if c is None else "+".join(c) if isinstance(c, tuple) else c
+
+        parts = [f"{d}={shown(coords.get(d))}" for d in self.tables[table]]
         return f"{table}[{', '.join(parts)}]"
 
 
@@ -137,27 +139,32 @@ def _maximal_sets(tables: Mapping[str, Sequence[str]], order: Sequence[str]) -> 
     return [tuple(sorted(s, key=pos.__getitem__)) for s in maximal]
 
 
-def _block_indices(block: Block, fixed: Mapping[str, int]) -> np.ndarray:
-    """Variable indices of ``block`` whose coordinates match ``fixed``."""
+def _block_indices(block: Block, fixed: Mapping[str, list[int]]) -> np.ndarray:
+    """Variable indices of ``block`` whose coordinates are among ``fixed`` (the rest summed over)."""
     grid = np.arange(block.size).reshape(block.shape)
-    sl = tuple(fixed[d] if d in fixed else slice(None) for d in block.dims)
-    return np.atleast_1d(grid[sl]).ravel() + block.offset
+    axes = [np.asarray(fixed[d]) if d in fixed else np.arange(n) for d, n in zip(block.dims, block.shape, strict=True)]
+    return grid[np.ix_(*axes)].ravel() + block.offset
 
 
 def build_model(categories: Mapping[str, Sequence[str]],
                 tables: Mapping[str, Sequence[str]],
-                cells: Sequence[tuple[str, Mapping[str, str | None]]],
-                *, kind: str | None = None) -> LinearModel:
+                cells: Sequence[tuple[str, Coords]],
+                *, kind: str | None = None, totals: Sequence[bool] | None = None,
+                tags: Sequence[int] | None = None) -> LinearModel:
     """Build the linear model of the published ``cells`` of one part.
 
-    ``kind=None`` picks "reduced" when the maximal tables form a decomposable
-    hypergraph and "full" otherwise; ``kind="full"`` forces the full cube.
+    A coordinate is a category, None (summed over the dimension) or a tuple of categories (summed over
+    those). ``kind=None`` picks "reduced" when the maximal tables form a decomposable hypergraph and
+    "full" otherwise; ``kind="full"`` forces the full cube. ``totals`` overrides which cells count as
+    totals (default: those with a None coordinate); cells with different ``tags`` never share a group
+    (the disclosure ledger keeps earlier responses' cells apart from the new response's).
 
     >>> m = build_model({"a": ["x", "y"], "b": ["u", "v"]}, {"t": ["a", "b"]},
     ...                 [("t", {"a": "x", "b": "u"}), ("t", {"a": None, "b": None})])
     >>> m.A.toarray().tolist()
     [[1, 0, 0, 0], [1, 1, 1, 1]]
     """
+    override = None if totals is None else np.asarray(totals, dtype=bool)
     if kind not in (None, "reduced", "full"):
         raise ValueError(f"kind must be None, 'reduced' or 'full', not {kind!r}")
     cats = {d: tuple(c) for d, c in categories.items()}
@@ -192,24 +199,25 @@ def build_model(categories: Mapping[str, Sequence[str]],
     # them makes equal quantities map to the same block, hence identical rows.
     rows, cols = [], []
     totals = np.zeros(len(cells), dtype=bool)
-    fixed_sets: list[tuple[tuple[str, ...], dict[str, int]]] = []
     for i, (t, coords) in enumerate(cells):
         if t not in tabs:
             raise ValueError(f"cell {i}: unknown table {t!r}")
         extra = set(coords) - set(tabs[t])
         if extra:
             raise ValueError(f"cell {i} of {t!r}: coordinates for dims not in the table: {sorted(extra)}")
-        fixed: dict[str, int] = {}
+        fixed: dict[str, list[int]] = {}
         for d in tabs[t]:
             c = coords.get(d)
             if c is None:
                 totals[i] = True
                 continue
-            if c not in cat_pos[d]:
-                raise ValueError(f"cell {i} of {t!r}: unknown category {c!r} of {d!r}")
-            if len(cats[d]) > 1:
-                fixed[d] = cat_pos[d][c]
-        fixed_sets.append((t, fixed))
+            chosen = c if isinstance(c, tuple) else (c,)
+            unknown = [x for x in chosen if x not in cat_pos[d]]
+            if unknown or not chosen:
+                raise ValueError(f"cell {i} of {t!r}: unknown category {unknown or c!r} of {d!r}")
+            positions = sorted({cat_pos[d][x] for x in chosen})
+            if len(positions) < len(cats[d]):
+                fixed[d] = positions
         blk = next(b for b in blocks if set(fixed) <= set(b.dims))
         idx = _block_indices(blk, fixed)
         rows.append(np.full(len(idx), i))
@@ -244,18 +252,21 @@ def build_model(categories: Mapping[str, Sequence[str]],
     else:
         E = sp.csr_matrix((0, n_vars), dtype=np.int64)
 
-    groups = _row_groups(A)
+    if override is not None:
+        totals = override
+    groups = _row_groups(A, tags)
     return LinearModel(kind=kind, n_vars=n_vars, A=A, E=E, groups=groups,
                        cells=tuple((t, dict(co)) for t, co in cells), categories=cats,
                        tables=tabs, dims=tuple(dims), blocks=tuple(blocks), is_total=totals)
 
 
-def _row_groups(A: sp.csr_matrix) -> np.ndarray:
-    """Group ids of identical rows, numbered by first appearance."""
+def _row_groups(A: sp.csr_matrix, tags: Sequence[int] | None = None) -> np.ndarray:
+    """Group ids of identical rows (with equal tags), numbered by first appearance."""
     seen: dict[bytes, int] = {}
     out = np.empty(A.shape[0], dtype=np.int64)
     for i in range(A.shape[0]):
         lo, hi = A.indptr[i], A.indptr[i + 1]
-        key = A.indices[lo:hi].tobytes() + b"|" + A.data[lo:hi].tobytes()
+        key = A.indices[lo:hi].tobytes() + b"|" + A.data[lo:hi].tobytes() + (
+            b"" if tags is None else b"#%d" % tags[i])
         out[i] = seen.setdefault(key, len(seen))
     return out

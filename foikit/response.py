@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -13,6 +14,10 @@ from foikit.params import Part, Request, Suppression, Table
 from foikit.sources import CaseData, open_source
 from foikit.suppress import protect_part
 from foikit.tables import pivot, reconcile, table_cells
+
+if TYPE_CHECKING:
+    from foikit.joint import LedgerCheck
+    from foikit.ledger import Ledger
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class Response:
     request: Request
     data: CaseData
     parts: list[PartResult]
+    ledger: LedgerCheck | None = None  # the joint audit with earlier responses, when a ledger was given
 
     def part(self, name: str) -> PartResult:
         for part in self.parts:
@@ -110,8 +116,10 @@ def open_source_for(request: Request, source: str = "params") -> CaseData:
         raise type(exc)(f"{source}: data: {exc}") from None
 
 
-def answer(request: Request, data: CaseData | None = None, source: str = "params") -> Response:
-    """Count, tabulate and suppress every part of ``request``.
+def answer(request: Request, data: CaseData | None = None, source: str = "params",
+           ledger: Ledger | None = None) -> Response:
+    """Count, tabulate and suppress every part of ``request``; with a ``ledger`` of earlier responses,
+    audit (and protect) it together with them (:mod:`foikit.joint`).
 
     ``source`` names the params file in error messages.
 
@@ -125,4 +133,9 @@ def answer(request: Request, data: CaseData | None = None, source: str = "params
         answer_part(data, part, request.suppression, f"{source}: parts.{i}")
         for i, part in enumerate(request.parts)
     ]
-    return Response(request=request, data=data, parts=parts)
+    response = Response(request=request, data=data, parts=parts)
+    if ledger is not None:
+        from foikit.joint import check_against_ledger
+
+        response = check_against_ledger(response, ledger, source)
+    return response

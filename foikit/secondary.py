@@ -123,7 +123,8 @@ class _State:
 
 class _Protector:
     def __init__(self, model: LinearModel, values: np.ndarray, sensitive: np.ndarray,
-                 policy: SecondaryPolicy, keep_visible: np.ndarray | None) -> None:
+                 policy: SecondaryPolicy, keep_visible: np.ndarray | None,
+                 fixed: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         self.t0 = time.perf_counter()
         self.model, self.policy = model, policy
         self.rule = policy.effective_rule
@@ -134,7 +135,18 @@ class _Protector:
         if unknown:
             raise ValueError(f"withhold_tables: unknown tables {sorted(unknown)}")
         self.withheld = np.array([t in policy.withhold_tables for t, _ in m.cells], bool)
-        pub = ~self.withheld
+        # Fixed cells (an earlier response's, from the ledger) say what they said: a band, never changed.
+        self.fixed = np.zeros(m.n_cells, bool) if fixed is None else ~np.isnan(np.asarray(fixed[0], float))
+        self.gledger = np.zeros(G, bool)
+        self.gledger[m.groups[self.fixed]] = True
+        if (self.gledger[m.groups] != self.fixed).any():
+            raise ValueError("a fixed cell and a free cell share a group; give them different tags")
+        self.glo_fixed = np.zeros(G)
+        self.ghi_fixed = np.zeros(G)
+        if fixed is not None:
+            self.glo_fixed[m.groups[self.fixed]] = np.asarray(fixed[0], float)[self.fixed]
+            self.ghi_fixed[m.groups[self.fixed]] = np.asarray(fixed[1], float)[self.fixed]
+        pub = ~self.withheld & ~self.fixed
         # A quantity is sensitive wherever it is shown; sensitivity spreads to its group.
         self.gsens = np.zeros(G, bool)
         self.gsens[m.groups[sensitive]] = True
@@ -182,7 +194,7 @@ class _Protector:
         xx = st.ghid & self.gsens & ~st.gc
         lo = np.where(st.ghid, np.where(xx, blo, 0.0), self.gval)
         hi = np.where(st.ghid, np.where(xx, bhi, np.inf), self.gval)
-        return lo, hi
+        return np.where(self.gledger, self.glo_fixed, lo), np.where(self.gledger, self.ghi_fixed, hi)
 
     def cell_pattern(self, st: _State) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         g = self.model.groups
@@ -361,9 +373,10 @@ class _FSModel:
         a = p.gval
         R = eng.R.astype(float)
         E = m.E.astype(float)
-        S = np.flatnonzero(p.gsens)
-        N = np.flatnonzero(~p.gsens)
+        S = np.flatnonzero(p.gsens & ~p.gledger)
+        N = np.flatnonzero(~p.gsens & ~p.gledger)
         D = N[a[N] > 0]           # for a zero cell "not below 0" is implied by x >= 0
+        L = np.flatnonzero(p.gledger)  # fixed cells keep their band in every deviation table
         blo, bhi = p.policy.primary_band
         # Big-M: how far a hidden quantity may move.  Loose: no cell of a
         # consistent table exceeds the largest published quantity (the grand
@@ -382,13 +395,15 @@ class _FSModel:
 
         nE = E.shape[0]
         zero = sp.csr_matrix
-        self.X = sp.vstack([E, R[D], R[N], R[S], R[S]], format="csr")
-        self.Z = sp.vstack([zero((nE, G)), sel(D, down[D]), sel(N, -U), zero((2 * len(S), G))], format="csr")
-        self.K = sp.vstack([zero((nE + len(D) + len(N), G)), sel(S, blo), sel(S, -loose)], format="csr")
+        self.X = sp.vstack([E, R[D], R[N], R[S], R[S], R[L]], format="csr")
+        self.Z = sp.vstack([zero((nE, G)), sel(D, down[D]), sel(N, -U), zero((2 * len(S) + len(L), G))],
+                           format="csr")
+        self.K = sp.vstack([zero((nE + len(D) + len(N), G)), sel(S, blo), sel(S, -loose), zero((len(L), G))],
+                           format="csr")
         self.rlo = np.concatenate([np.zeros(nE), a[D], np.full(len(N), -np.inf),
-                                   np.full(len(S), blo), np.full(len(S), -np.inf)])
+                                   np.full(len(S), blo), np.full(len(S), -np.inf), p.glo_fixed[L]])
         self.rhi = np.concatenate([np.zeros(nE), np.full(len(D), np.inf), a[N],
-                                   np.full(len(S), np.inf), np.full(len(S), bhi)])
+                                   np.full(len(S), np.inf), np.full(len(S), bhi), p.ghi_fixed[L]])
         self.R, self.n, self.G = R, n, G
 
     def solve(self, targets: Sequence[int], st: _State, integer_x: bool, time_limit: float,
@@ -453,8 +468,8 @@ class _FSModel:
         z_lo[hid & ~p.gsens] = 1.0
         z_hi[p.gkeep | p.gsens] = 0.0   # sensitive groups have no z rows
         cost[nx:nx + G][hid] = 0.0
-        k_hi[~p.gsens] = 0.0
-        k_lo[st.gc] = 1.0
+        k_hi[~p.gsens | p.gledger] = 0.0
+        k_lo[st.gc & ~p.gledger] = 1.0
         cost[nx + G:][st.gc] = 0.0
         if not p.policy.allow_marker_switch:
             k_hi[p.g_xx_ok & ~st.gc] = 0.0
@@ -478,13 +493,17 @@ class _FSModel:
 
 def protect(model: LinearModel, values: Sequence[int] | np.ndarray, sensitive: np.ndarray,
             policy: SecondaryPolicy = SecondaryPolicy(), *,
-            keep_visible: np.ndarray | None = None) -> Pattern:
+            keep_visible: np.ndarray | None = None,
+            fixed: tuple[np.ndarray, np.ndarray] | None = None) -> Pattern:
     """Choose secondary suppressions so that the audit passes, at least cost.
 
     ``sensitive`` marks the cells the rule protects; they start hidden with
     ``policy.primary_marker``.  ``keep_visible`` marks cells that must stay
-    published.  Raises :class:`UnprotectableError` when no allowed pattern
-    works.  Deterministic: same input, same pattern.
+    published.  ``fixed = (lo, hi)`` gives cells already published elsewhere
+    (NaN for the others) the band they are known to lie in: they are never
+    changed, cost nothing, and a sensitive one is protected like any other.
+    Raises :class:`UnprotectableError` when no allowed pattern works.
+    Deterministic: same input, same pattern.
 
     >>> from foikit.linear import build_model
     >>> m = build_model({"r": ["a", "b", "c"]}, {"t": ["r"]},
@@ -500,7 +519,7 @@ def protect(model: LinearModel, values: Sequence[int] | np.ndarray, sensitive: n
         raise ValueError(f"expected {model.n_cells} sensitive flags, got shape {sensitive.shape}")
     if policy.method not in ("fast", "exact"):
         raise ValueError(f"unknown method {policy.method!r}")
-    p = _Protector(model, values, sensitive, policy, keep_visible)
+    p = _Protector(model, values, sensitive, policy, keep_visible, fixed)
     stats: dict[str, Any] = {"method": policy.method, "sweeps": 0, "cleanup_trials": 0,
                              "cleanup_removed": 0}
     st = p.initial()
@@ -534,9 +553,9 @@ def protect(model: LinearModel, values: Sequence[int] | np.ndarray, sensitive: n
     g = model.groups
     markers, reasons = [], []
     for i in range(model.n_cells):
-        if not hidden[i]:
+        if not hidden[i] or p.fixed[i]:
             markers.append("")
-            reasons.append("")
+            reasons.append("fixed" if p.fixed[i] else "")
         elif p.withheld[i]:
             markers.append(policy.secondary_marker)
             reasons.append("withheld")
@@ -552,7 +571,7 @@ def protect(model: LinearModel, values: Sequence[int] | np.ndarray, sensitive: n
         "n_secondary": int(sec.sum()),
         "n_marker_switched": int((st.gc & p.g_xx_ok).sum()),
         "cost": p.cost(st),
-        "hidden_value": float(values[hidden & ~p.withheld].sum()),
+        "hidden_value": float(values[hidden & ~p.withheld & ~p.fixed].sum()),
         "secondary_value": float(values[sec].sum()),
         "subproblems": p.n_sub,
         "lp_solves": p.engine.n_lp,

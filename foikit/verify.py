@@ -18,6 +18,7 @@ import yaml
 
 from foikit.exceptions import FoikitError
 from foikit.execute import PUBLISHED_FILES, execute_notebook, find_template
+from foikit.ledger import LEDGER_JSON
 from foikit.manifest import DICTIONARY_COPY, MANIFEST, PARAMS_COPY, read_manifest, versions
 from foikit.params import parse_request
 from foikit.publish import PUBLISHED_CSV
@@ -120,6 +121,8 @@ def _reexecute(report: Path, manifest: dict, result: Verification, notebooks_dir
                                    "from the one the report used (no snapshot was stored)")
             return
     parameters = {**request.model_dump(mode="json"), "data": data}
+    if (report / LEDGER_JSON).is_file():  # the earlier responses it was audited against, as they were then
+        parameters["ledger"] = str((report / LEDGER_JSON).resolve())
     recorded_template = Path(manifest["inputs"]["template"]["path"])
     template = recorded_template if recorded_template.is_file() else find_template(request.template,
                                                                                    notebooks_dir)

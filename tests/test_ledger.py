@@ -1,0 +1,203 @@
+"""The disclosure ledger: a new response audited, and protected, together with earlier ones.
+
+The attack these tests show: 01.FOI.24.000211 publishes domestic-abuse outcomes for 2020 with 'Dismissed'
+and 'Would have been dismissed' merged; 01.FOI.23.032341 published 'Dismissed' for 2020 on its own. Each is
+safe alone; together, the merged figure minus 'Dismissed' gives 'Would have been dismissed' exactly. The
+intruder here is written independently of foikit: a MILP over the 2020 outcome counts built from the two
+published.csv files only.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+from foikit.joint import Partition
+from foikit.ledger import Ledger, Selection, entry_of, read_import
+from foikit.linear import build_model
+from foikit.params import load_request
+from foikit.response import answer, open_source_for
+from foikit.secondary import protect
+from foikit.sources import embedded_data_path
+
+ROOT = Path(__file__).resolve().parents[1]
+OLD, NEW = "01.FOI.23.032341", "01.FOI.24.000211"
+OUTCOMES = ["No case to answer", "Reflective practice", "Management action", "Written warning",
+            "Final written warning", "Reduction in rank", "Dismissed", "Would have been dismissed", "Not proven",
+            "Resigned/retired", "Ongoing"]
+MERGED = {"Dismissed or would have been dismissed": ["Dismissed", "Would have been dismissed"]}
+
+
+def intruder_2020(old: pd.DataFrame, new: pd.DataFrame | None) -> dict[str, tuple[float, float]]:
+    """Range of every 2020 domestic-abuse outcome count that the two published tables allow."""
+    rows, lo, hi = [], [], []
+
+    def constrain(outcomes: list[str], shown: str) -> None:
+        coef = np.array([1.0 if o in outcomes else 0.0 for o in OUTCOMES])
+        if shown == "[xx]":
+            a, b = 1, 4
+        elif shown == "[c]":
+            a, b = 0, np.inf
+        else:
+            a = b = int(shown)
+        rows.append(coef)
+        lo.append(a)
+        hi.append(b)
+
+    for frame, period, label in ((old, "year", "2020"), (new, "period", "2020")):
+        if frame is None:
+            continue
+        cells = frame[(frame["part"] == "domestic_abuse") & (frame["table"] == "by_outcome")
+                      & (frame[period] == label)]
+        for outcome, value, marker in zip(cells["outcome"], cells["value"], cells["marker"], strict=True):
+            members = OUTCOMES if outcome == "" else MERGED.get(outcome, [outcome])
+            constrain(members, value or marker)
+    A = np.array(rows)
+    ranges = {}
+    for k, outcome in enumerate(OUTCOMES):
+        c = np.zeros(len(OUTCOMES))
+        c[k] = 1.0
+        got = []
+        for sign in (1.0, -1.0):
+            res = milp(sign * c, constraints=LinearConstraint(A, lo, hi), integrality=np.ones(len(OUTCOMES)),
+                       bounds=Bounds(0, np.inf))
+            assert res.status == 0, res.message
+            got.append(sign * res.fun)
+        ranges[outcome] = (got[0], got[1])
+    return ranges
+
+
+@pytest.fixture(scope="module")
+def responses():
+    old_request = load_request(ROOT / "params" / f"{OLD}.yaml")
+    old = answer(old_request, open_source_for(old_request))
+    new_request = load_request(ROOT / "params" / f"{NEW}.yaml")
+    data = open_source_for(new_request)
+    alone = answer(new_request, data)
+    checked = answer(new_request, data, ledger=Ledger((entry_of(old),)))
+    return old, alone, checked
+
+
+def test_without_the_ledger_differencing_recovers_a_small_count(responses):
+    old, alone, _ = responses
+    assert alone.passed  # safe on its own
+    ranges = intruder_2020(old.published(), alone.published())
+    # by hand from the published tables: merged 2020 figure 10, 'Dismissed' 2020 in the earlier response 9
+    assert ranges["Would have been dismissed"] == (1.0, 1.0)
+    # each response alone leaves it anywhere in 1..4
+    assert intruder_2020(old.published(), None)["Would have been dismissed"] == (1.0, 4.0)
+
+
+def test_the_ledger_check_withholds_what_differencing_would_give_away(responses):
+    old, _, checked = responses
+    assert checked.passed and checked.ledger.passed
+    assert checked.ledger.constrained == (OLD,)
+    assert checked.ledger.added  # cells withheld because of the ledger, with reason 'ledger'
+    cells = checked.part("domestic_abuse").cells
+    assert set(cells.loc[cells["reason"] == "ledger", "marker"]) == {"[c]"}
+    ranges = intruder_2020(old.published(), checked.published())
+    for outcome in ("Would have been dismissed", "Reduction in rank", "Final written warning"):
+        low, high = ranges[outcome]
+        assert low <= 1 and high >= 4, (outcome, ranges[outcome])
+
+
+def test_committed_reports_resist_the_differencing_attack():
+    old = pd.read_csv(ROOT / "reports" / OLD / "published.csv", dtype=str, keep_default_na=False)
+    new = pd.read_csv(ROOT / "reports" / NEW / "published.csv", dtype=str, keep_default_na=False)
+    low, high = intruder_2020(old, new)["Would have been dismissed"]
+    assert low <= 1 and high >= 4
+
+
+def test_changed_figures_are_kept_widened_and_listed(responses):
+    _, _, checked = responses
+    later = pd.read_csv(embedded_data_path("conduct_allegations_2024-02"), dtype=str, keep_default_na=False)
+    da_2023 = int(((later["allegation_category"] == "Domestic abuse")
+                   & later["date_recorded"].str.startswith("2023")).sum())
+    assert da_2023 == 276  # late records: 250 were published for 2023
+    stale = checked.ledger.stale
+    row = stale[stale["cell"] == f"{OLD} domestic_abuse/by_year[year=2023]"]
+    assert row[["published", "now"]].values.tolist() == [["250", da_2023]]
+    # 2020 did not change: none of its figures is listed
+    assert not stale["cell"].str.contains("year=2020").any()
+
+
+def test_partition_splits_periods_and_merged_categories():
+    rest = Selection(("A", "B"), negate=True)
+    defs = [
+        ({"x": Selection(("A",))}, ((date(2020, 1, 1), date(2021, 1, 1)),)),
+        ({"x": Selection(("A", "B"))}, ((date(2020, 4, 1), date(2021, 4, 1)),)),
+        ({"x": rest}, ((date(2020, 1, 1), date(2021, 4, 1)),)),
+    ]
+    p = Partition.of(defs, "day")
+    assert p.intervals == ((date(2020, 1, 1), date(2020, 4, 1)), (date(2020, 4, 1), date(2021, 1, 1)),
+                           (date(2021, 1, 1), date(2021, 4, 1)))
+    assert p.labels("x") == ("(any other value)", "A", "B")
+    assert p.coords(*defs[1]) == {"day": ("2020-04-01..2020-12-31", "2021-01-01..2021-03-31"), "x": ("A", "B")}
+    assert p.coords(*defs[2]) == {"day": None, "x": ("(any other value)",)}
+
+
+def test_fixed_cells_of_an_earlier_table_steer_the_new_pattern():
+    # Earlier: a=[xx], b=[c], c=7, total 19. Hiding c now (as the new table alone would) gives a = 19-9-7.
+    cells = [("new", {"r": r}) for r in ["a", "b", "c", None]] + [("old", {"r": r}) for r in ["a", "b", "c", None]]
+    model = build_model({"r": ["a", "b", "c"]}, {"new": ["r"], "old": ["r"]}, cells, tags=[0] * 4 + [1] * 4)
+    values = [3, 9, 7, 19] * 2
+    lo = np.array([np.nan] * 4 + [1, 0, 7, 19])
+    hi = np.array([np.nan] * 4 + [4, np.inf, 7, 19])
+    sensitive = np.array([1, 0, 0, 0, 1, 0, 0, 0], bool)
+    alone = protect(build_model({"r": ["a", "b", "c"]}, {"new": ["r"]}, cells[:4]), values[:4], sensitive[:4])
+    assert alone.markers == ["[xx]", "", "[c]", ""]
+    joint = protect(model, values, sensitive, fixed=(lo, hi))
+    assert joint.markers[:4] == ["[xx]", "[c]", "", ""] and joint.audit.passed
+
+
+def test_import_of_a_response_made_before_foikit(tmp_path, responses):
+    _, alone, _ = responses
+    (tmp_path / "old.published.csv").write_text(
+        "part,table,year,outcome,value,marker\n"
+        "da,by_outcome,2020,Dismissed,9,\n"
+        "da,by_outcome,2020,Would have been dismissed,,[xx]\n"
+        "da,by_outcome,2020,,120,\n", encoding="utf-8")
+    (tmp_path / "01.FOI.21.000001.yaml").write_text(
+        "ref: 01.FOI.21.000001\ndataset: conduct_allegations\npublished: 2021-03-01\n"
+        "published_csv: old.published.csv\nparts:\n  da:\n    date_column: date_recorded\n"
+        "    where: {allegation_category: [Domestic abuse]}\n"
+        "    periods: {dim: year, labels: {'2020': [2020-01-01, 2020-12-31]}}\n"
+        "    dims: {outcome: {column: outcome}}\n", encoding="utf-8")
+    entry = read_import(tmp_path / "01.FOI.21.000001.yaml")
+    part = entry.parts[0]
+    assert part.definition({"year": "2020", "outcome": "Dismissed"}) == (
+        {"allegation_category": Selection(("Domestic abuse",)), "outcome": Selection(("Dismissed",))},
+        ((date(2020, 1, 1), date(2021, 1, 1)),))
+    assert part.tables == {"by_outcome": ("year", "outcome")}
+    checked = answer(alone.request, alone.data, ledger=Ledger((entry,)))
+    assert checked.ledger.constrained == ("01.FOI.21.000001",)
+    earlier = pd.read_csv(tmp_path / "old.published.csv", dtype=str, keep_default_na=False)
+    earlier["part"] = "domestic_abuse"
+    assert intruder_2020(earlier, alone.published())["Would have been dismissed"] == (1.0, 1.0)
+    low, high = intruder_2020(earlier, checked.published())["Would have been dismissed"]
+    assert low <= 1 and high >= 4
+
+
+def test_import_errors_name_the_file_and_field(tmp_path):
+    (tmp_path / "bad.yaml").write_text("ref: x\ndataset: d\n", encoding="utf-8")
+    with pytest.raises(Exception, match=r"bad.yaml: missing or malformed field .*published_csv"):
+        read_import(tmp_path / "bad.yaml")
+
+
+def test_cli_ledger_lists_and_audit_rechecks_the_committed_reports():
+    listing = subprocess.run([sys.executable, "-m", "foikit.cli", "ledger"], cwd=ROOT, capture_output=True,
+                             text=True, check=True).stdout
+    assert "dataset conduct_allegations:" in listing
+    assert OLD in listing and NEW in listing and "January 2024" in listing
+    audit = subprocess.run([sys.executable, "-m", "foikit.cli", "audit", f"reports/{OLD}"], cwd=ROOT,
+                           capture_output=True, text=True)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert NEW in audit.stdout.splitlines()[0]  # published after it, and included
+    assert audit.stdout.rstrip().endswith("protected against everything published")
