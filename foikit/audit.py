@@ -361,12 +361,13 @@ class BoundEngine:
 
     def run_audit(self, hidden: np.ndarray, band_lo: np.ndarray, band_hi: np.ndarray,
                   sensitive: np.ndarray, rule: ProtectionRule, *, bound_all: bool = True,
-                  settle: str = "sensitive") -> AuditResult:
+                  settle: str = "sensitive", also: np.ndarray | None = None) -> AuditResult:
         """Full audit of a per-cell pattern (see :func:`audit`).
 
         ``settle``: "all" (every bound an integer optimum), "sensitive" (only
         sensitive cells') or "rule" (sensitive cells', only where it decides
-        the rule).  ``bound_all=False`` skips non-sensitive hidden cells.
+        the rule).  ``bound_all=False`` skips non-sensitive hidden cells except
+        those marked in ``also``.
         """
         t0 = time.perf_counter()
         lp0, milp0 = self.n_lp, self.n_milp
@@ -380,7 +381,10 @@ class BoundEngine:
         lower = np.full(m.n_cells, np.nan)
         upper = np.full(m.n_cells, np.nan)
         exact = np.ones(m.n_cells, bool)
-        for g in np.flatnonzero(ghid if bound_all else ghid & gsens):
+        wanted = gsens.copy()
+        if also is not None:
+            wanted[m.groups[np.asarray(also, bool)]] = True
+        for g in np.flatnonzero(ghid if bound_all else ghid & wanted):
             if settle == "all" or (settle == "sensitive" and gsens[g]):
                 mode = "all"
             else:

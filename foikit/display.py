@@ -156,8 +156,8 @@ def show_ledger(response: Response) -> None:
     for ref, why in check.not_combined.items():
         lines.append(f"- Not combined: {ref}" + (f" ({why})" if why else "") + ".")
     if check.exposed_before:
-        lines.append(f"- {len(check.exposed_before)} counts withheld by earlier responses can already be worked "
-                     "out from those responses alone; no new pattern can protect them (not this response's doing):")
+        lines.append(f"- {len(check.exposed_before)} small counts can already be worked out from earlier responses "
+                     "alone; no new pattern can protect them (not this response's doing; they stay withheld):")
         lines += [f"  - {c}" for c in check.exposed_before]
     if check.exposed_without:
         lines.append(f"- Without this check, {len(check.exposed_without)} small counts could be worked out by "

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from foikit.audit import AuditResult, ProtectionRule, audit
+from foikit.audit import AuditResult, BoundEngine, ProtectionRule, audit
 from foikit.cubespec import COUNT, CubeSpec, DimSpec, PeriodSpec
 from foikit.exceptions import DataError, DisclosureError
 from foikit.ledger import (
@@ -366,22 +366,12 @@ def _protect_group(response: Response, parts: list[PartRecord], linked: list[Par
         shown = system.stated_lo[i] if system.stated_lo[i] == system.stated_hi[i] else None
         facts["stale"].append((system.labels[i], _fmt_band(system.stated_lo[i], system.stated_hi[i], shown),
                                int(v[i])))
-    # Earlier withheld counts (stated band within 1..threshold-1) are protected like new small counts,
-    # except those that earlier responses already give away between them: no new pattern can help those.
-    small_band = fixed & (system.stated_lo >= 1) & (system.stated_hi <= rule.threshold - 1)
-    new_small = np.zeros(len(v), bool)
-    new_small[:n_new] = is_small(cells["value"].to_numpy(), policy.threshold)
-    nothing_new = np.stack([np.zeros(len(v)), np.full(len(v), np.inf)])
-    hid, lo, hi = _bands(system, np.ones(len(v), bool), nothing_new)
-    before = audit(model, v, hid, lo, hi, small_band, rule)
-    exposed = small_band & ~before.cell_passed
-    facts["exposed_before"] += [system.labels[i] for i in np.flatnonzero(exposed)]
-    targets = new_small | (small_band & ~exposed)
     # The pattern the response has on its own.
     hidden0 = np.zeros(len(v), bool)
     hidden0[:n_new] = cells["hidden"].to_numpy(dtype=bool)
     band0 = np.stack([np.zeros(len(v)), np.full(len(v), np.inf)])
     xx = np.zeros(len(v), bool)
+    keep = fixed.copy()
     if policy.rounding is not None:
         base = policy.rounding.base
         shown = np.zeros(len(v))
@@ -391,36 +381,57 @@ def _protect_group(response: Response, parts: list[PartRecord], linked: list[Par
     else:
         xx[:n_new] = (cells["marker"] == policy.marker).to_numpy()
         band0[0][xx], band0[1][xx] = 1.0, float(policy.threshold - 1)
-    hid, lo, hi = _bands(system, hidden0, band0)
-    alone = audit(model, v, hid, lo, hi, targets, rule)
-    if alone.passed:
-        result, hidden, markers, reasons = alone, hidden0, None, None
+    # Protected: new small counts, and earlier withheld ones (a stated band within 1..threshold-1).
+    small = fixed & (system.stated_lo >= 1) & (system.stated_hi <= rule.threshold - 1)
+    small[:n_new] = is_small(cells["value"].to_numpy(), policy.threshold)
+    engine = BoundEngine(model, v, milp_time_limit=policy.secondary.time_limit)
+    new_hidden = hidden0 & ~fixed
+
+    def check(hidden: np.ndarray, band: np.ndarray, sensitive: np.ndarray, only: set[str] | None = None,
+              ranges: bool = False) -> AuditResult:
+        hid, lo, hi = _bands(system, hidden, band, only)
+        return engine.run_audit(hid, lo, hi, sensitive, rule, bound_all=False,
+                                also=new_hidden if ranges else None)
+
+    # Publishing more only narrows ranges (and less only widens them), so each step below need only look at
+    # the counts that failed the step before.
+    alone = check(hidden0, band0, small, ranges=True)
+    failing = small & ~alone.cell_passed
+    exposed = np.zeros(len(v), bool)
+    if failing.any():
+        # Counts that earlier responses already give away between them, with nothing new published: no new
+        # pattern can help those; they are listed, stay withheld, and are not held against this response.
+        nothing_new = np.stack([np.zeros(len(v)), np.full(len(v), np.inf)])
+        before = check(np.ones(len(v), bool), nothing_new, failing)
+        exposed = failing & ~before.cell_passed
+        facts["exposed_before"] += [system.labels[i] for i in np.flatnonzero(exposed)]
+        failing &= ~exposed
+    targets = small & ~exposed
+    if not failing.any():
+        result = check(hidden0, band0, targets, ranges=True) if exposed.any() else alone
+        hidden, markers, reasons = hidden0, None, None
     else:
-        facts["exposed_without"] += [system.labels[i] for i in np.flatnonzero(~alone.cell_passed)]
+        facts["exposed_without"] += [system.labels[i] for i in np.flatnonzero(failing)]
         refs = dict.fromkeys(r.ref for r in linked)
-        for ref in refs:
-            hid, lo, hi = _bands(system, hidden0, band0, only={ref})
-            if not audit(model, v, hid, lo, hi, targets, rule).passed:
-                facts["constrained"].append(ref)
+        facts["constrained"] += [ref for ref in refs if not check(hidden0, band0, failing, only={ref}).passed]
         if policy.rounding is not None:
-            first = system.labels[int(np.flatnonzero(~alone.cell_passed)[0])]
+            first = system.labels[int(np.flatnonzero(failing)[0])]
             raise DisclosureError(
                 f"{where}: rounded figures combined with earlier responses ({', '.join(refs)}) give away "
-                f"{int((~alone.cell_passed).sum())} small counts, first {first}; "
+                f"{int(failing.sum())} small counts, first {first}; "
                 "refusing to publish (use suppression, or coarser tables)")
         # Withholding more never narrows a range: keep the response's own pattern (its secondaries fixed, its
-        # small counts free to change marker) and protect the counts that fail by withholding more.
+        # small counts free to change marker) and protect the failing counts by withholding more.
         sec = policy.secondary
         secondary = SecondaryPolicy(
             threshold=rule.threshold, rule=rule, method=sec.method, cost=sec.cost, total_factor=sec.total_factor,
-            primary_marker=policy.marker, secondary_marker=sec.marker, allow_marker_switch=False,
+            primary_marker=policy.marker, secondary_marker=sec.marker, allow_marker_switch=sec.marker_switch,
             marker_cost=sec.marker_cost, time_limit=sec.time_limit)
-        secondary = replace(secondary, allow_marker_switch=sec.marker_switch)
-        keep = fixed | (hidden0 & ~xx)
+        keep = fixed | (hidden0 & ~(xx & targets))
         flo = np.where(fixed, np.minimum(system.stated_lo, v), np.where(keep, band0[0], np.nan))
         fhi = np.where(fixed, np.maximum(system.stated_hi, v), np.where(keep, band0[1], np.nan))
         try:
-            pattern = protect(model, v, (targets & ~alone.cell_passed) | xx, secondary, fixed=(flo, fhi))
+            pattern = protect(model, v, failing | (xx & targets), secondary, fixed=(flo, fhi))
         except UnprotectableError as exc:
             ranges = [f"  {system.labels[c.index]}: derivable range [{int(c.lower)}, {int(c.upper)}]"
                       for c in exc.cells]
@@ -429,11 +440,11 @@ def _protect_group(response: Response, parts: list[PartRecord], linked: list[Par
                 f"({', '.join(refs)}); refusing to publish\n" + "\n".join(ranges)) from None
         hidden = hidden0 | (pattern.hidden & ~fixed)
         markers = [pattern.markers[i] if hidden[i] and not keep[i] else "" for i in range(len(v))]
-        band0[0][hidden & ~keep] = [1.0 if markers[i] == policy.marker else 0.0 for i in np.flatnonzero(hidden & ~keep)]
-        band0[1][hidden & ~keep] = [float(policy.threshold - 1) if markers[i] == policy.marker else np.inf
-                                    for i in np.flatnonzero(hidden & ~keep)]
-        hid, lo, hi = _bands(system, hidden, band0)
-        result = audit(model, v, hid, lo, hi, targets, rule)
+        changed = np.flatnonzero(hidden & ~keep)
+        band0[0][changed] = [1.0 if markers[i] == policy.marker else 0.0 for i in changed]
+        band0[1][changed] = [float(policy.threshold - 1) if markers[i] == policy.marker else np.inf for i in changed]
+        new_hidden = hidden & ~fixed
+        result = check(hidden, band0, targets, ranges=True)
         reasons = ["ledger" if hidden[i] and not hidden0[i] else "" for i in range(len(v))]
     start = 0
     for r in parts:
@@ -444,7 +455,8 @@ def _protect_group(response: Response, parts: list[PartRecord], linked: list[Par
         if markers is not None:
             added = hidden[idx] & ~hidden0[idx]
             out["hidden"] = hidden[idx]
-            out["marker"] = np.where(xx[idx] | added, [markers[i] for i in idx], out["marker"])
+            switchable = (xx & ~keep)[idx]  # small counts whose marker protect may have changed
+            out["marker"] = np.where(switchable | added, [markers[i] for i in idx], out["marker"])
             out["reason"] = np.where(added, [reasons[i] for i in idx], out["reason"])
             out["shown"] = np.where(out["hidden"], out["marker"], out["value"].astype(str))
             facts["added"] += [system.labels[i] for i in idx[added]]
