@@ -307,6 +307,16 @@ class BoundEngine:
         integral = bool(np.all(np.abs(x - np.round(x)) <= _INT_TOL))
         return sense * obj, integral
 
+    def binding_groups(self, g: int, sense: int) -> np.ndarray:
+        """Groups whose known value or band limits the LP bound of group ``g`` (non-zero duals): which
+        published figures an intruder's best derivation of ``g`` uses."""
+        self.lp_bound(g, sense)
+        sol = self._lp.getSolution()
+        if not sol.dual_valid:
+            return np.zeros(0, dtype=np.int64)
+        duals = np.asarray(sol.row_dual)[self.n_e:]
+        return np.flatnonzero(np.abs(duals) > 1e-9)
+
     def milp_bound(self, g: int, sense: int) -> tuple[float, bool]:
         """Integer optimum of group ``g``; returns (value, proven).
 

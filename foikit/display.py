@@ -155,6 +155,9 @@ def show_ledger(response: Response) -> None:
         lines.append(f"- Audited together with this one: {', '.join(check.combined)}.")
     for ref, why in check.not_combined.items():
         lines.append(f"- Not combined: {ref}" + (f" ({why})" if why else "") + ".")
+    if check.unrecorded:
+        lines.append(f"- **Not checked** (published before foikit kept a ledger; import them into ledger/): "
+                     f"{', '.join(check.unrecorded)}.")
     if check.exposed_before:
         lines.append(f"- {len(check.exposed_before)} small counts can already be worked out from earlier responses "
                      "alone; no new pattern can protect them (not this response's doing; they stay withheld):")

@@ -265,7 +265,8 @@ class LedgerCheck:
     exposed_without: tuple[str, ...] = ()  # cells the ledger check protected: would be derivable without it
     added: tuple[str, ...] = ()  # cells withheld because of the ledger
     stale: pd.DataFrame = field(default_factory=pd.DataFrame)  # earlier figures that today's data changes
-    exposed_before: tuple[str, ...] = ()  # earlier withheld counts that earlier responses already give away
+    exposed_before: tuple[str, ...] = ()  # small counts that earlier responses already give away
+    unrecorded: tuple[str, ...] = ()  # reports without a ledger entry: published, but not checked against
     passed: bool = True
 
     def summary(self) -> dict:
@@ -274,7 +275,8 @@ class LedgerCheck:
                 "not_combined": dict(self.not_combined), "constrained": list(self.constrained),
                 "cells_withheld_because_of_the_ledger": len(self.added),
                 "earlier_figures_changed_since": len(self.stale),
-                "earlier_withheld_counts_already_derivable": len(self.exposed_before), "passed": self.passed}
+                "small_counts_already_derivable_from_earlier": len(self.exposed_before),
+                "reports_without_ledger_entry": list(self.unrecorded), "passed": self.passed}
 
 
 def _bands(system: JointSystem, hidden_new: np.ndarray, marker_band: np.ndarray, only: set[str] | None = None
@@ -303,7 +305,8 @@ def check_against_ledger(response: Response, ledger: Ledger, where: str = "param
     mine = entry_of(response)
     dataset = mine.dataset
     earlier = ledger.for_dataset(dataset, exclude=request.ref)
-    check = LedgerCheck(dataset=dataset, considered=tuple(e.ref for e in earlier.entries))
+    check = LedgerCheck(dataset=dataset, considered=tuple(e.ref for e in earlier.entries),
+                        unrecorded=ledger.unrecorded)
     new_parts = [p for p in mine.parts if p.additive]
     if not earlier.entries or not new_parts:
         return replace(response, ledger=replace(check, not_combined={e.ref: "" for e in earlier.entries}))
@@ -389,9 +392,10 @@ def _protect_group(response: Response, parts: list[PartRecord], linked: list[Par
 
     def check(hidden: np.ndarray, band: np.ndarray, sensitive: np.ndarray, only: set[str] | None = None,
               ranges: bool = False) -> AuditResult:
+        # pass/fail needs integer optima only where they decide the rule; published ranges are exact
         hid, lo, hi = _bands(system, hidden, band, only)
-        return engine.run_audit(hid, lo, hi, sensitive, rule, bound_all=False,
-                                also=new_hidden if ranges else None)
+        return engine.run_audit(hid, lo, hi, sensitive, rule, bound_all=False, settle="sensitive" if ranges
+                                else "rule", also=new_hidden if ranges else None)
 
     # Publishing more only narrows ranges (and less only widens them), so each step below need only look at
     # the counts that failed the step before.
@@ -413,7 +417,7 @@ def _protect_group(response: Response, parts: list[PartRecord], linked: list[Par
     else:
         facts["exposed_without"] += [system.labels[i] for i in np.flatnonzero(failing)]
         refs = dict.fromkeys(r.ref for r in linked)
-        facts["constrained"] += [ref for ref in refs if not check(hidden0, band0, failing, only={ref}).passed]
+        facts["constrained"] += _binding_refs(engine, system, hidden0, band0, failing, rule)
         if policy.rounding is not None:
             first = system.labels[int(np.flatnonzero(failing)[0])]
             raise DisclosureError(
@@ -469,6 +473,24 @@ def _protect_group(response: Response, parts: list[PartRecord], linked: list[Par
             sensitive=result.sensitive[idx], rule=rule,
             stats={**result.stats, "joint_cells": len(v), "joint_model": model.kind})
         start += n
+
+
+def _binding_refs(engine: BoundEngine, system: JointSystem, hidden: np.ndarray, band: np.ndarray,
+                  failing: np.ndarray, rule: ProtectionRule) -> list[str]:
+    """The earlier responses whose figures an intruder's best derivation of a failing count uses (non-zero
+    duals of its LP bounds, on the side where the rule fails)."""
+    hid, lo, hi = _bands(system, hidden, band)
+    _, glo, ghi = engine.group_pattern(hid, lo, hi)
+    engine.set_group_bounds(glo, ghi)
+    groups = system.model.groups
+    refs: set[str] = set()
+    for g in dict.fromkeys(groups[failing].tolist()):
+        low, high, _ = engine.group_range(g, rule, settle="none")
+        sides = [s for s, bad in ((+1, low > 1), (-1, high < rule.threshold - 1)) if bad]
+        for sense in sides if rule.kind == "band" else (+1, -1):
+            for b in engine.binding_groups(g, sense):
+                refs |= {system.owners[i][0] for i in np.flatnonzero((groups == b) & system.fixed)}
+    return sorted(refs)
 
 
 def _fmt_band(lo: float, hi: float, value: float | None) -> str:

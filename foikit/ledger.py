@@ -161,19 +161,21 @@ class Ledger:
     """Everything published that a new response must be checked against."""
 
     entries: tuple[LedgerEntry, ...] = ()
+    unrecorded: tuple[str, ...] = ()  # report folders without cells.json (made before the ledger): not checked
 
     def for_dataset(self, dataset: str, exclude: str | None = None) -> Ledger:
         """Entries over ``dataset``, without ``exclude`` and its superseded versions (``<ref>.vN``)."""
         return Ledger(tuple(e for e in self.entries if e.dataset == dataset
-                            and (exclude is None or not _same_ref(e.ref, exclude))))
+                            and (exclude is None or not _same_ref(e.ref, exclude))), self.unrecorded)
 
     def only(self, refs: Iterable[str]) -> Ledger:
         wanted = set(refs)
-        return Ledger(tuple(e for e in self.entries if e.ref in wanted))
+        return Ledger(tuple(e for e in self.entries if e.ref in wanted), self.unrecorded)
 
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT, "entries": [
-            {**e.to_json(), "published_at": e.published_at, "origin": e.origin} for e in self.entries]}
+            {**e.to_json(), "published_at": e.published_at, "origin": e.origin} for e in self.entries],
+            "unrecorded": list(self.unrecorded)}
 
 
 def _same_ref(ref: str, other: str) -> bool:
@@ -383,6 +385,7 @@ def load_ledger(*paths: str | Path | None) -> Ledger:
     """The ledger from any of: a ledger.json snapshot, a folder of reports (each with cells.json), a folder of
     imports (``*.yaml``) or one import; missing folders are empty. Entries are in publication order."""
     entries: list[LedgerEntry] = []
+    unrecorded: list[str] = []
     for raw_path in paths:
         if raw_path is None:
             continue
@@ -390,13 +393,16 @@ def load_ledger(*paths: str | Path | None) -> Ledger:
         if path.is_file() and path.suffix == ".json":
             raw = json.loads(path.read_text(encoding="utf-8"))
             entries += [entry_from_json(e, f"{path}: entries.{i}") for i, e in enumerate(raw.get("entries", []))]
+            unrecorded += raw.get("unrecorded", [])
         elif path.is_file():
             entries.append(read_import(path))
         elif path.is_dir():
             entries += [read_report_entry(p.parent) for p in sorted(path.glob(f"*/{CELLS_JSON}"))]
+            unrecorded += [str(p.parent) for p in sorted(path.glob("*/published.csv"))
+                           if not (p.parent / CELLS_JSON).is_file()]
             entries += [read_import(p) for p in sorted(path.glob("*.yaml"))]
     entries.sort(key=lambda e: (e.published_at, e.ref))
-    return Ledger(tuple(entries))
+    return Ledger(tuple(entries), tuple(unrecorded))
 
 
 def ledger_table(ledger: Ledger) -> pd.DataFrame:

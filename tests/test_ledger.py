@@ -201,3 +201,16 @@ def test_cli_ledger_lists_and_audit_rechecks_the_committed_reports():
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert NEW in audit.stdout.splitlines()[0]  # published after it, and included
     assert audit.stdout.rstrip().endswith("protected against everything published")
+
+
+def test_a_report_without_a_ledger_entry_is_named_not_ignored(tmp_path, responses):
+    from foikit.ledger import load_ledger
+
+    (tmp_path / "reports" / "01.FOI.20.000009").mkdir(parents=True)
+    (tmp_path / "reports" / "01.FOI.20.000009" / "published.csv").write_text("part,table,value,marker\n")
+    ledger = load_ledger(tmp_path / "reports", tmp_path / "ledger")
+    assert ledger.entries == () and ledger.unrecorded == (str(tmp_path / "reports" / "01.FOI.20.000009"),)
+    _, alone, _ = responses
+    checked = answer(alone.request, alone.data, ledger=ledger)
+    assert checked.ledger.unrecorded == ledger.unrecorded
+    assert checked.ledger.summary()["reports_without_ledger_entry"] == [str(tmp_path / "reports" / "01.FOI.20.000009")]
