@@ -14,7 +14,7 @@ def _run(args: argparse.Namespace) -> int:
 
     result = run_request(args.params, reports_dir=args.reports_dir, notebooks_dir=args.notebooks,
                          force=args.force, snapshot=not args.no_snapshot,
-                         log=lambda msg: print(msg, file=sys.stderr))
+                         log=lambda msg: print(msg, file=sys.stderr), timeout=args.timeout)
     if result.status == "reproduced":
         print(f"{result.path}: already holds this response; reproduced byte for byte, nothing changed")
     elif result.status == "superseded":
@@ -78,6 +78,39 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ledger(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from foikit.ledger import LEDGER_DIR, ledger_table, load_ledger
+
+    folder = Path(args.reports_dir)
+    table = ledger_table(load_ledger(folder, folder.resolve().parent / LEDGER_DIR))
+    if args.dataset:
+        table = table[table["dataset"] == args.dataset]
+    if table.empty:
+        print(f"{folder}: nothing published yet" + (f" from {args.dataset}" if args.dataset else ""))
+        return 0
+    for dataset, rows in table.groupby("dataset", sort=True):
+        print(f"dataset {dataset}:")
+        print(rows.drop(columns="dataset").to_string(index=False))
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from foikit.joint import audit_report
+    from foikit.params import DataSource
+    from foikit.sources import open_source
+
+    data = open_source(DataSource(path=args.data)) if args.data else None
+    result = audit_report(args.report, data)
+    print(f"{args.report}: published before it: {', '.join(result.before) or 'nothing'}; "
+          f"after it: {', '.join(result.after) or 'nothing'}")
+    for line in result.lines:
+        print(line)
+    print(f"{args.report}: {'protected' if result.passed_all else 'NOT protected'} against everything published")
+    return 0 if result.passed_all else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="foikit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -92,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run.add_argument("--no-snapshot", action="store_true",
                      help="store only the hash of the input extract, not the extract itself")
+    run.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                     help="seconds one template cell may run before the run is stopped "
+                          "(default: $FOIKIT_CELL_TIMEOUT, else 3600)")
 
     verify = sub.add_parser("verify", help="re-execute a past report and compare every published cell")
     verify.add_argument("report", help="reports/<ref> (or, with --all, the reports folder)")
@@ -112,6 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--force", action="store_true", help="overwrite an existing params file")
     new.set_defaults(func=_new)
 
+    ledger = sub.add_parser("ledger", help="list what has been published, per dataset and period")
+    ledger.add_argument("--reports-dir", default="reports", help="the reports folder (default: reports)")
+    ledger.add_argument("--dataset", default=None, help="only this dataset")
+    ledger.set_defaults(func=_ledger)
+    audit = sub.add_parser("audit", help="re-run the joint disclosure audit of a past report against "
+                           "everything published before and after it")
+    audit.add_argument("report", help="reports/<ref>")
+    audit.add_argument("--data", default=None, help="today's case data (default: the source its params name)")
+    audit.set_defaults(func=_audit)
     synth = sub.add_parser("synth", help="write synthetic conduct-allegation case data")
     synth.add_argument("--rows", type=int, default=None, help="number of rows (default: natural volumes)")
     synth.add_argument("--seed", type=int, default=20231, help="random seed (default: 20231)")

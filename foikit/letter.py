@@ -17,6 +17,7 @@ from docx import Document
 from docx.shared import Pt
 from markupsafe import Markup
 
+from foikit.leakcheck import check_letter
 from foikit.ooxml import normalise_package
 from foikit.response import PartResult, Response
 
@@ -103,6 +104,8 @@ def html_to_docx(html: str) -> bytes:
 
 def write_letter(response: Response, out_dir: Path) -> list[Path]:
     html = render_letter(response)
+    docx = html_to_docx(html)
+    check_letter(html, docx, response)  # refuses before either file is written
     (out_dir / LETTER_HTML).write_text(html, encoding="utf-8")
-    (out_dir / LETTER_DOCX).write_bytes(html_to_docx(html))
+    (out_dir / LETTER_DOCX).write_bytes(docx)
     return [out_dir / LETTER_HTML, out_dir / LETTER_DOCX]

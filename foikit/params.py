@@ -35,6 +35,8 @@ class DataSource(_Strict):
     engine: Literal["pandas", "duckdb"] = Field("pandas", description="for files: count with pandas, or in "
                                                 "DuckDB without loading the rows into Python")
     dictionary: str | None = Field(None, description="data dictionary YAML (category order, codes, units)")
+    embedded: str | None = Field(None, pattern=r"^[a-z0-9_-]+$", description="an embedded synthetic extract "
+                                 "by name (default: the template's own), when no path or url is given")
 
     @model_validator(mode="after")
     def _one_source(self) -> DataSource:
@@ -47,6 +49,8 @@ class DataSource(_Strict):
             raise ValueError("a database source needs exactly one of table or query")
         if not database and (self.table is not None or self.query is not None):
             raise ValueError("table and query need url (a database)")
+        if self.embedded is not None and (database or self.path is not None):
+            raise ValueError("embedded names a built-in extract: give it without path or url")
         return self
 
 

@@ -12,7 +12,9 @@ import pandas as pd
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
+from foikit import leakcheck
 from foikit.exceptions import DisclosureError
+from foikit.ledger import write_cells_json
 from foikit.letter import write_letter
 from foikit.ooxml import normalise_package
 from foikit.response import Response
@@ -77,6 +79,8 @@ def audit_record(response: Response) -> dict:
         "rounding": policy.rounding.base if policy.rounding else None,
         "passed": response.passed,
         "parts": parts,
+        # earlier responses this one was audited together with (foikit run always gives the ledger)
+        "ledger": response.ledger.summary() if response.ledger is not None else None,
     }
 
 
@@ -90,7 +94,9 @@ def write_published_csv(response: Response, out_dir: Path) -> Path:
     published = response.published()
     check_no_leak(published, response.request.suppression.threshold)
     path = out_dir / PUBLISHED_CSV
-    published.to_csv(path, index=False, lineterminator="\n")
+    text = published.to_csv(index=False, lineterminator="\n")
+    leakcheck.check_csv(text, response)  # what is about to be written, read back independently
+    path.write_bytes(text.encode("utf-8"))
     return path
 
 
@@ -171,7 +177,9 @@ def write_xlsx(response: Response, out_dir: Path) -> Path:
     buffer = io.BytesIO()
     wb.save(buffer)
     path = out_dir / TABLES_XLSX
-    path.write_bytes(normalise_package(buffer.getvalue()))
+    data = normalise_package(buffer.getvalue())
+    leakcheck.check_xlsx(data, response)
+    path.write_bytes(data)
     return path
 
 
@@ -179,7 +187,16 @@ def write_publishable(response: Response, out_dir: str | Path) -> list[Path]:
     """Write every publishable file of ``response`` into ``out_dir``, only if the disclosure audit passes
     and the leak check finds no small count; returns their paths."""
     check_audit(response)
+    leakcheck.check_charts(response)  # the record's charts draw the published tables
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return [write_published_csv(response, out_dir), write_xlsx(response, out_dir),
-            write_audit_json(response, out_dir), *write_letter(response, out_dir)]
+    written: list[Path] = []
+    try:  # each writer runs the leak check on its file's content just before writing it
+        for write in (write_published_csv, write_xlsx, write_audit_json, write_cells_json):
+            written.append(write(response, out_dir))
+        written += write_letter(response, out_dir)
+    except DisclosureError:
+        for path in written:  # a refusal leaves none of the files behind
+            path.unlink(missing_ok=True)
+        raise
+    return written

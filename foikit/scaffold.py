@@ -20,10 +20,11 @@ from pydantic.fields import FieldInfo
 from foikit.exceptions import ParamsError
 from foikit.execute import find_template
 from foikit.params import Request
+from foikit.paths import check_name, inside
 
 # Like 01.FOI.23.032341 (force, FOI, year, number), optionally with a suffix for a variant of one request.
 DEFAULT_REF_PATTERN = r"\d{2}\.FOI\.\d{2}\.\d{6}(-[a-z0-9-]+)?"
-NOT_PARAMETERS = {"output_dir"}
+NOT_PARAMETERS = {"output_dir", "ledger"}  # set by foikit run, not by the request
 
 
 def ref_pattern(project: Path | None = None) -> str:
@@ -136,11 +137,13 @@ def scaffold(ref: str, template: str, notebooks_dir: str | Path | None = None, p
     >>> scaffold("01.FOI.25.000123", "conduct_allegations")  # doctest: +SKIP
     PosixPath('params/01.FOI.25.000123.yaml')
     """
+    check_name("ref", ref, "foikit new")  # whatever the force's pattern allows, a ref stays in params/
+    check_name("template", template, "foikit new")
     check_ref(ref, ref_pattern())
+    path = inside(Path(params_dir), f"{ref}.yaml", "ref", "foikit new")
     info = template_info(find_template(template, notebooks_dir))
     values = {**info.defaults, "ref": ref, "template": template}
     Request.model_validate(values)  # the scaffold must itself be a valid request
-    path = Path(params_dir) / f"{ref}.yaml"
     if path.exists() and not force:
         raise ParamsError(f"{path}: exists already; edit it, or use --force to overwrite it")
     out = [f"# Request {ref}, answered with the template {template} ({info.title}).",

@@ -160,3 +160,61 @@ def write(frame: pd.DataFrame, out: str | Path) -> Path:
         frame.to_parquet(tmp, index=False)
     tmp.replace(out)
     return out
+
+
+LATER_EXTRACT_DATE = np.datetime64("2024-02-29")
+
+
+def later_extract(base: pd.DataFrame | None = None, seed: int = DEFAULT_SEED + 1) -> pd.DataFrame:
+    """The same case data extracted three months later (to 29 February 2024): what changes between two
+    responses from one system. Investigations open on 30 November 2023 are finalised where their time has
+    come, new allegations are recorded from December 2023, and a few 2023 allegations are recorded late.
+    Rows up to 2022 are unchanged, so earlier figures for those years still hold exactly.
+
+    >>> later = later_extract()
+    >>> later["date_recorded"].max(), len(later) > len(generate())
+    ('2024-02-29', True)
+    """
+    base = generate() if base is None else base
+    rng = np.random.default_rng(seed)
+    out = base.copy()
+    # Open investigations: each finishes in the next three months with the chance its age gives it.
+    ongoing = np.flatnonzero((out["outcome"] == "Ongoing").to_numpy())
+    recorded = out["date_recorded"].to_numpy(dtype="datetime64[D]")[ongoing]
+    age = (EXTRACT_DATE - recorded).astype(np.int64)
+    done = rng.random(len(ongoing)) < np.clip(age / (2.5 * MEAN_DAYS_TO_FINALISE), 0.05, 0.6)
+    rows = ongoing[done]
+    out.loc[rows, "outcome"] = _choice(rng, FINAL_OUTCOMES, len(rows))
+    finalised = EXTRACT_DATE + 1 + (rng.random(len(rows)) * 91).astype(np.int64)
+    out.loc[rows, "date_finalised"] = np.datetime_as_string(finalised, unit="D")
+    # New allegations, December 2023 to February 2024, at the 2023 rate; officers drawn from existing ones.
+    new_rows = []
+    counter = 0
+    for category, volumes in VOLUMES.items():
+        n_new = round(volumes[-1] * 91 / 365)
+        late = round(volumes[-1] * 0.02)  # recorded late: dated in 2023 (January to November)
+        pool = out[(out["allegation_category"] == category)].iloc[-200:]
+        picks = pool.iloc[rng.integers(0, len(pool), size=n_new + late)]
+        days = np.concatenate([
+            EXTRACT_DATE + 1 + (rng.random(n_new) * 91).astype(np.int64),
+            np.datetime64("2023-01-01") + (rng.random(late) * 333).astype(np.int64),
+        ])
+        u = rng.random(n_new + late)
+        comp = COMPLAINANT[category]
+        frame = pd.DataFrame({
+            "case_ref": [f"CR{str(d)[:4]}-9{counter + k:06d}" for k, d in enumerate(days)],
+            "officer_id": picks["officer_id"].to_numpy(),
+            "allegation_category": category,
+            "date_recorded": np.datetime_as_string(days, unit="D"),
+            "date_finalised": "",
+            "officer_rank": picks["officer_rank"].to_numpy(),
+            "unit": picks["unit"].to_numpy(),
+            "officer_sex": picks["officer_sex"].to_numpy(),
+            "complainant_sex": np.where(u < comp[0], "Male", np.where(u < comp[0] + comp[1], "Female", "")),
+            "outcome": "Ongoing",
+        })
+        counter += len(frame)
+        new_rows.append(frame)
+    out = pd.concat([out, *new_rows], ignore_index=True)
+    order = np.lexsort((out["case_ref"].to_numpy(), out["date_recorded"].to_numpy()))
+    return out.iloc[order].reset_index(drop=True).astype(str)[COLUMNS]

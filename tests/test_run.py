@@ -33,15 +33,16 @@ def fresh_report(tmp_path_factory) -> Path:
 
 def test_run_writes_the_whole_report(fresh_report):
     assert sorted(p.name for p in fresh_report.iterdir()) == [
-        "audit.json", "dictionary.yaml", "input.parquet", "letter.docx", "letter.html", "manifest.json",
-        "notebook.ipynb", "params.yaml", "published.csv", "report.html", "tables.xlsx",
+        "audit.json", "cells.json", "dictionary.yaml", "input.parquet", "ledger.json", "letter.docx",
+        "letter.html", "manifest.json", "notebook.ipynb", "params.yaml", "published.csv", "report.html",
+        "tables.xlsx",
     ]
     assert [p.name for p in fresh_report.parent.iterdir()] == [REF]  # no partial or failure left
     assert list((fresh_report.parent.parent / ".foikit-work").iterdir()) == []
 
 
 def test_run_reproduces_the_committed_example_byte_for_byte(fresh_report):
-    for name in ("published.csv", "tables.xlsx", "audit.json", "letter.html", "letter.docx"):
+    for name in ("published.csv", "tables.xlsx", "audit.json", "letter.html", "letter.docx", "cells.json"):
         assert (fresh_report / name).read_bytes() == (EXAMPLE_REPORT / name).read_bytes(), name
     # The record differs only in where this run was told to write (its output_dir parameter).
     for name in ("notebook.ipynb", "report.html"):
@@ -90,8 +91,8 @@ def test_a_differing_run_is_refused_unless_forced(tmp_path):
 
     refused = foikit("run", str(params), "--reports-dir", str(reports))
     assert refused.returncode == 1
-    assert "published.csv, tables.xlsx, audit.json, letter.html, letter.docx differ; the earlier report is " \
-        "untouched" in refused.stderr
+    assert "published.csv, tables.xlsx, audit.json, letter.html, letter.docx, cells.json differ; the earlier " \
+        "report is untouched" in refused.stderr
     assert (reports / REF / "published.csv").read_bytes() == (EXAMPLE_REPORT / "published.csv").read_bytes()
     assert sorted(p.name for p in reports.iterdir()) == [REF]
 

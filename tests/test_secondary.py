@@ -244,7 +244,7 @@ def small_parts(draw):
     return cats, tables, np.array(flat).reshape(shape), dims
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(small_parts(), st.sampled_from(["band", "not_exact"]))
 def test_property_protect_passes_and_models_agree(part, kind):
     cats, tables, cube, dims = part

@@ -1,0 +1,65 @@
+"""Where foikit may write: one place that refuses names and paths that would leave their folder.
+
+A ref names a folder under reports/ and a file under params/; a template names a notebook. Each must be
+one plain path component, and the folder it names must stay inside its parent once symlinks are followed,
+so that no request, however written, makes foikit write (or delete, or rename) anything outside reports/.
+Every check runs before anything is written.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from foikit.exceptions import ParamsError
+
+MAX_NAME = 200
+
+
+def check_name(field: str, value: object, source: str = "params") -> str:
+    """``value`` as a single, plain path component, or a ``ParamsError`` naming ``field`` and the value.
+
+    >>> check_name("ref", "01.FOI.23.032341")
+    '01.FOI.23.032341'
+    >>> check_name("ref", "../x")
+    Traceback (most recent call last):
+    ...
+    foikit.exceptions.ParamsError: params: ref: '../x' is not a plain name (it would leave its folder)
+    """
+    def refuse(why: str) -> ParamsError:
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+        return ParamsError(f"{source}: {field}: {shown} {why}")
+
+    if not isinstance(value, str) or not value:
+        raise refuse("is not a non-empty name")
+    if "\0" in value:
+        raise refuse("contains a NUL character")
+    if len(value) > MAX_NAME:
+        raise refuse(f"is longer than {MAX_NAME} characters")
+    if (value in {".", ".."} or value.startswith(".") or "/" in value or "\\" in value
+            or os.path.isabs(value) or Path(value).name != value):
+        raise refuse("is not a plain name (it would leave its folder)")
+    if any(ord(c) < 32 for c in value):
+        raise refuse("contains a control character")
+    return value
+
+
+def check_path(field: str, value: str | os.PathLike[str], source: str = "params") -> Path:
+    """A path given on the command line or to the API, refused if it holds a NUL (which no file system
+    accepts, and which would otherwise surface as an unexplained ValueError)."""
+    text = os.fspath(value)
+    if "\0" in text:
+        raise ParamsError(f"{source}: {field}: {text!r} contains a NUL character")
+    return Path(text)
+
+
+def inside(folder: Path, name: str, field: str, source: str = "params") -> Path:
+    """``folder/name``, refused when it is a symlink or, with symlinks followed, not directly inside
+    ``folder`` (a link planted at ``folder/name`` that points elsewhere). ``name`` is checked by the caller
+    (with :func:`check_name` when it comes from the user)."""
+    path = folder / name
+    base = folder.resolve()
+    if path.is_symlink() or path.resolve().parent != base:
+        raise ParamsError(f"{source}: {field}: {name!r}: {path} leads outside {folder} (through a symlink); "
+                          "refusing to write there")
+    return path

@@ -1,0 +1,98 @@
+"""The independent leak check: a figure that breaks the policy in any publishable file is refused just
+before the file is written, whatever the suppression code did, and nothing is written."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import foikit
+from foikit import leakcheck, publish
+from foikit.exceptions import DisclosureError
+
+from .conftest import hand_request
+
+
+@pytest.fixture
+def response(hand_csv):
+    return foikit.answer(foikit.parse_request(hand_request(hand_csv)))
+
+
+def first(cells: pd.DataFrame, reason: str) -> int:
+    return int(cells.index[cells["reason"] == reason][0])
+
+
+@pytest.fixture
+def out(tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    return folder
+
+
+def test_an_untampered_response_is_written(response, out):
+    names = {p.name for p in foikit.write_publishable(response, out)}
+    assert {"audit.json", "letter.docx", "letter.html", "published.csv", "tables.xlsx"} <= names
+
+
+def test_a_small_count_shown_is_refused_even_when_the_older_check_is_bypassed(response, out, monkeypatch):
+    monkeypatch.setattr(publish, "check_no_leak", lambda *a: None)  # only the independent check is left
+    cells = response.parts[0].cells
+    i = first(cells, "primary")
+    cells.loc[i, ["hidden", "shown"]] = [False, str(cells.loc[i, "value"])]  # e.g. "2" instead of [x]
+    with pytest.raises(DisclosureError, match=r"^leak check: chart data: .*shows \d, a count from 1 to 2"):
+        foikit.write_publishable(response, out)
+    with pytest.raises(DisclosureError, match=r"^leak check: published\.csv: .*shows \d, a count from 1 to 2"):
+        publish.write_published_csv(response, out)
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("writer, file", [(publish.write_xlsx, "tables.xlsx"),
+                                          (publish.write_letter, "letter.html")])
+def test_a_withheld_cells_true_value_in_place_of_its_marker_is_refused(response, out, writer, file):
+    cells = response.parts[0].cells
+    i = first(cells, "secondary")  # not a small count: only 'withheld' says it must not be shown
+    cells.loc[i, "shown"] = str(cells.loc[i, "value"])
+    with pytest.raises(DisclosureError, match=rf"^leak check: {file}: .* where its marker should be"):
+        writer(response, out)
+    assert list(out.iterdir()) == []
+
+
+def test_a_wrong_figure_is_refused(response, out, monkeypatch):
+    real = response.published
+
+    def tampered() -> pd.DataFrame:
+        out = real()
+        i = out.index[out["value"] != ""][0]
+        out.loc[i, "value"] = str(int(out.loc[i, "value"]) + 10)
+        return out
+
+    monkeypatch.setattr(type(response), "published", lambda self: tampered())
+    with pytest.raises(DisclosureError, match=r"^leak check: published\.csv: .* which is not its count"):
+        publish.write_published_csv(response, out)
+    assert list(out.iterdir()) == []
+
+
+def test_a_docx_that_differs_from_its_letter_is_refused_and_earlier_files_are_removed(response, out,
+                                                                                      monkeypatch):
+    from foikit import letter
+
+    real = letter.html_to_docx
+    monkeypatch.setattr(letter, "html_to_docx", lambda html: real(html.replace("<td>[x]</td>", "<td>2</td>", 1)))
+    with pytest.raises(DisclosureError, match=r"^leak check: letter\.docx: .*table \d+ row \d+: holds"):
+        foikit.write_publishable(response, out)
+    assert list(out.iterdir()) == []  # published.csv and tables.xlsx, already written, are removed
+
+
+def test_the_rules_of_the_check():
+    policy = leakcheck.Policy(threshold=5, markers=frozenset({"[xx]", "[c]"}), rounding=None)
+    assert leakcheck.problem("12", 12, False, policy) is None
+    assert leakcheck.problem("0", 0, False, policy) is None
+    assert leakcheck.problem("[xx]", 3, True, policy) is None
+    assert "from 1 to 4" in leakcheck.problem("3", 3, False, policy)
+    assert "from 1 to 4" in leakcheck.problem(3.0, 3, False, policy)
+    assert "where its marker" in leakcheck.problem("12", 12, True, policy)
+    assert "neither a number nor a marker" in leakcheck.problem("three", 3, True, policy)
+    assert "not withheld" in leakcheck.problem("[c]", 12, False, policy)
+    rounded = leakcheck.Policy(threshold=5, markers=frozenset({"[xx]", "[c]"}), rounding=5)
+    assert leakcheck.problem("10", 8, False, rounded) is None
+    assert "rounded" in leakcheck.problem("10", 5, False, rounded)
