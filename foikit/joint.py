@@ -235,20 +235,35 @@ def build_system(new: Sequence[PartRecord], earlier: Sequence[PartRecord], data:
         stated_hi=np.array([row.get("upper", np.nan) for _, row in rows_of], dtype=float), fixed=fixed)
 
 
+def _meet(a: Selection, b: Selection) -> bool:
+    """Whether two selections of one column share a value."""
+    if a.negate and b.negate:
+        return True
+    if a.negate or b.negate:
+        pos, neg = (b, a) if a.negate else (a, b)
+        return bool(set(pos.values) - set(neg.values))
+    return bool(set(a.values) & set(b.values))
+
+
+def _linked(a: PartRecord, b: PartRecord) -> bool:
+    """Whether two parts can count a row in common: periods overlap and no filter excludes the other's."""
+    periods = any(s < e2 and s2 < e for v in a.periods.values() for s, e in v
+                  for w in b.periods.values() for s2, e2 in w)
+    return periods and all(_meet(a.where[c], b.where[c]) for c in set(a.where) & set(b.where))
+
+
 def _overlapping(new: Sequence[PartRecord], candidates: Sequence[PartRecord]) -> list[PartRecord]:
-    """Earlier parts linked to the new ones through overlapping periods, directly or through each other."""
-    covered = [i for r in new for v in r.periods.values() for i in v]
+    """Earlier parts that can count rows the new ones count, directly or through each other (a part over
+    other rows, say indecent exposure against domestic abuse, can tell an intruder nothing about them)."""
+    reached = list(new)
     chosen: list[PartRecord] = []
     changed = True
     while changed:
         changed = False
         for r in candidates:
-            if r in chosen:
-                continue
-            mine = [i for v in r.periods.values() for i in v]
-            if any(s < ce and cs < e for s, e in mine for cs, ce in covered):
+            if r not in chosen and any(_linked(r, q) for q in reached):
                 chosen.append(r)
-                covered += mine
+                reached.append(r)
                 changed = True
     return chosen
 
@@ -392,10 +407,18 @@ def _protect_group(response: Response, parts: list[PartRecord], linked: list[Par
 
     def check(hidden: np.ndarray, band: np.ndarray, sensitive: np.ndarray, only: set[str] | None = None,
               ranges: bool = False) -> AuditResult:
-        # pass/fail needs integer optima only where they decide the rule; published ranges are exact
+        # Pass/fail needs integer optima only where they decide the rule; the ranges this response reports
+        # for its own small counts are exact.
         hid, lo, hi = _bands(system, hidden, band, only)
-        return engine.run_audit(hid, lo, hi, sensitive, rule, bound_all=False, settle="sensitive" if ranges
-                                else "rule", also=new_hidden if ranges else None)
+        res = engine.run_audit(hid, lo, hi, sensitive, rule, bound_all=False, settle="rule",
+                               also=new_hidden if ranges else None)
+        if ranges:
+            groups = model.groups
+            for g in dict.fromkeys(groups[sensitive & new_hidden].tolist()):
+                low, high, exact = engine.group_range(g, rule, settle="all")
+                members = groups == g
+                res.lower[members], res.upper[members], res.exact[members] = low, high, exact
+        return res
 
     # Publishing more only narrows ranges (and less only widens them), so each step below need only look at
     # the counts that failed the step before.

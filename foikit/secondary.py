@@ -547,7 +547,9 @@ def protect(model: LinearModel, values: Sequence[int] | np.ndarray, sensitive: n
             st = fast
             stats["used_fast_result"] = True
     hidden, lo, hi = p.cell_pattern(st)
-    res = p.engine.run_audit(hidden, lo, hi, p.sens_cells, p.rule, bound_all=True, settle="sensitive")
+    # ranges of every hidden cell, except cells fixed by an earlier response (not this pattern's to report)
+    res = p.engine.run_audit(hidden, lo, hi, p.sens_cells, p.rule, bound_all=fixed is None, settle="sensitive",
+                             also=hidden & ~p.fixed)
     if not res.passed:  # pragma: no cover - repair() guarantees this
         raise RuntimeError("internal error: protected pattern fails the audit\n" + res.report())
     g = model.groups
