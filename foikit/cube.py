@@ -19,7 +19,7 @@ from foikit.cubespec import AFFECTED, COUNT, CubeSpec, DimSpec, PeriodSpec, empt
 from foikit.dictionary import NOT_RECORDED, Dictionary
 from foikit.exceptions import DataError
 from foikit.params import Part
-from foikit.sources import CaseData
+from foikit.sources import CaseData, present_values, value_codes
 
 PERIOD_WORDS = {"calendar_year": "calendar years", "financial_year": "financial years (April to March)",
                 "range": "date ranges"}
@@ -40,6 +40,7 @@ class Cube:
     rule: str = ""  # for distinct units: how a unit with several values of a breakdown is placed
     affected: int = 0  # units that rule placed
     query: str | None = None  # the SQL that ran, when the count ran in a database
+    spec: CubeSpec | None = None  # the group-by that was computed
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -118,77 +119,123 @@ def build_spec(part: Part, dictionary: Dictionary, observed: Callable[[str], lis
                     dims=tuple(dims), unit_key=tuple(dictionary.units[part.counting_unit].key))
 
 
-def _period_codes(spec: PeriodSpec, raw: pd.Series, where: str, source: str) -> np.ndarray:
-    """Index of the period each row falls in, -1 for none; unparseable dates are an error."""
+def _day_periods(spec: PeriodSpec, raw: pd.Series, where: str, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's code into its column's distinct values, and the period of each distinct value (-1 for
+    none); unparseable dates (in any row) are an error naming the first rows."""
     # Parse each distinct day once: a few thousand days stand for millions of rows.
-    index, days = pd.factorize(raw.to_numpy(), use_na_sentinel=False)
+    codes, days = value_codes(raw)
     dates = pd.to_datetime(pd.Series(days, dtype=object), format="%Y-%m-%d", errors="coerce")
     bad_days = dates.isna().to_numpy() & (days != "")
     if bad_days.any():
-        bad = raw[bad_days[index]]
-        rows = ", ".join(f"row {i + 1} ({v!r})" for i, v in bad.head(5).items())
-        raise DataError(f"{where}.date_column: column {spec.column!r} of {source} has {len(bad)} values that "
-                        f"are not dates (YYYY-MM-DD): {rows}")
+        bad = np.flatnonzero(bad_days[codes])
+        if len(bad):
+            rows = ", ".join(f"row {i + 1} ({v!r})" for i, v in zip(raw.index[bad[:5]], days[codes[bad[:5]]],
+                                                                     strict=True))
+            raise DataError(f"{where}.date_column: column {spec.column!r} of {source} has {len(bad)} values "
+                            f"that are not dates (YYYY-MM-DD): {rows}")
     day_codes = np.full(len(days), -1, dtype=np.int64)
     values = dates.to_numpy()
     for i, (start, end) in enumerate(zip(spec.starts, spec.ends, strict=True)):
         day_codes[(values >= np.datetime64(start)) & (values < np.datetime64(end))] = i
-    return day_codes[index]
+    return codes, day_codes
 
 
-def _dim_codes(dim: DimSpec, raw: pd.Series, where: str, source: str) -> np.ndarray:
-    index, values = pd.factorize(raw.to_numpy(), use_na_sentinel=False)  # map each distinct value once
+def _period_codes(spec: PeriodSpec, raw: pd.Series, where: str, source: str) -> np.ndarray:
+    """Index of the period each row falls in, -1 for none; unparseable dates are an error."""
+    codes, day_codes = _day_periods(spec, raw, where, source)
+    return day_codes[codes]
+
+
+def _value_codes(dim: DimSpec, values: np.ndarray) -> np.ndarray:
+    """The category code of each distinct raw value: -1 for a missing value without a 'Not recorded'
+    category, -2 for an unknown value without an 'other' bucket."""
     mapping = dim.code_of()
-    value_codes = pd.Series(values, dtype=object).map(mapping)
-    missing = values == ""
-    if dim.missing in dim.categories:
-        value_codes[missing] = dim.categories.index(dim.missing)
-    unknown_values = value_codes.isna().to_numpy() & ~missing
-    if unknown_values.any():
-        if dim.other is None:
-            unknown = unknown_values[index]
-            counts = raw[unknown].value_counts().sort_index()
-            listed = ", ".join(f"{v!r} ({n} rows)" for v, n in counts.head(20).items())
-            first = ", ".join(str(i + 1) for i in raw.index[unknown][:5])
+    missing_code = dim.categories.index(dim.missing) if dim.missing in dim.categories else -1
+    other_code = dim.categories.index(dim.other) if dim.other is not None else -2
+    return np.array([missing_code if v == "" and missing_code >= 0 else
+                     mapping.get(v, -1 if v == "" else other_code) for v in values], dtype=np.int64)
+
+
+def _dim_codes(dim: DimSpec, codes: np.ndarray, values: np.ndarray, index: pd.Index, where: str,
+               source: str) -> np.ndarray:
+    """Each counted row's category code, from its code into the column's distinct ``values`` (``index``: the
+    rows' labels, for messages); unknown values without an 'other' bucket are an error with their counts."""
+    value_codes_ = _value_codes(dim, values)  # each distinct value mapped once
+    row_codes = value_codes_[codes]
+    if (value_codes_ < 0).any():
+        unknown = np.flatnonzero(row_codes == -2)
+        if len(unknown):
+            counts = np.bincount(codes[unknown], minlength=len(values))
+            found = sorted((str(values[i]), int(counts[i])) for i in np.flatnonzero(counts))
+            listed = ", ".join(f"{v!r} ({n} rows)" for v, n in found[:20])
+            first = ", ".join(str(i + 1) for i in index[unknown[:5]])
             raise DataError(f"{where}: column {dim.column!r} of {source} has values that are not in the data "
                             f"dictionary: {listed} (first at data rows {first})")
-        value_codes[unknown_values] = dim.categories.index(dim.other)
-    return value_codes.to_numpy(dtype=np.int64)[index]
+        empty = int((row_codes == -1).sum())
+        if empty:
+            raise DataError(f"{where}: column {dim.column!r} of {source} has {empty} missing values but "
+                            f"{dim.missing!r} is not a category of {dim.name!r}")
+    return row_codes
 
 
 def population(spec: CubeSpec, frame: pd.DataFrame, where: str, source: str) -> tuple[np.ndarray, np.ndarray]:
     """Which rows the part counts (filters passed, inside a period), and each row's period code."""
     keep = np.ones(len(frame), dtype=bool)
     for column, values in spec.filters.items():
-        keep &= frame[column].isin(values).to_numpy()
+        codes, uniques = value_codes(frame[column])
+        wanted = set(values)
+        keep &= np.array([u in wanted for u in uniques], dtype=bool)[codes]  # each distinct value once
     period = _period_codes(spec.period, frame[spec.period.column], where, source)
     return keep & (period >= 0), period
 
 
+def _count_cells(columns: list[np.ndarray], sizes: list[int]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Non-empty cells of the product of ``columns`` (codes below ``sizes``), in sorted order, with counts:
+    one integer key per row, counted with bincount (or unique when the product is large)."""
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    for codes, size in zip(columns, sizes, strict=True):
+        key = key * size + codes
+    total = int(np.prod(sizes, dtype=np.float64))
+    if total <= 1 << 24:
+        counts = np.bincount(key, minlength=total)
+        cells = np.flatnonzero(counts)
+        counts = counts[cells]
+    else:
+        cells, counts = np.unique(key, return_counts=True)
+    return list(np.unravel_index(cells, sizes)) if len(cells) else [c[:0] for c in columns], counts
+
+
 def pandas_cube(spec: CubeSpec, frame: pd.DataFrame, where: str, source: str = "data") -> pd.DataFrame:
-    """Compute ``spec`` on case rows held in pandas (every value a string, '' for missing); the result is
-    in codes, in the shape of :func:`foikit.cubespec.empty_result`."""
+    """Compute ``spec`` on case rows held in pandas (every value a string, '' for missing; categoricals of
+    strings too); the result is in codes, in the shape of :func:`foikit.cubespec.empty_result`."""
     keep, period = population(spec, frame, where, source)
-    counted = list(dict.fromkeys([*(d.column for d in spec.dims), *spec.unit_key]))
-    rows = frame.loc[keep, counted]  # only the columns counted, not the whole row
-    coded = pd.DataFrame({spec.period.name: period[keep]}, index=rows.index)
-    for dim in spec.dims:
-        coded[dim.name] = _dim_codes(dim, rows[dim.column], where, source)
-    by = [spec.period.name, *(d.name for d in spec.dims)]
+    rows = np.flatnonzero(keep)
+    index = frame.index[rows]
+    columns = [period[rows]]
+    for dim in spec.dims:  # codes of the counted rows only, never their strings
+        codes, values = value_codes(frame[dim.column])
+        columns.append(_dim_codes(dim, codes[rows], values, index, where, source))
+    names = [spec.period.name, *(d.name for d in spec.dims)]
+    if not len(rows):
+        return empty_result(spec)
     if not spec.unit_key:
-        out = coded.groupby(by, sort=True).size().rename(COUNT).reset_index()
+        sizes = [len(spec.period.labels), *(len(d.categories) for d in spec.dims)]
+        cells, counts = _count_cells(columns, sizes)
+        out = pd.DataFrame({n: c.astype(np.int64) for n, c in zip(names, cells, strict=True)})
+        out[COUNT] = counts.astype(np.int64)
         out[AFFECTED] = 0
-        return out.astype("int64") if len(out) else empty_result(spec)
-    for key in spec.unit_key:
-        coded[f"key:{key}"] = rows[key]
+        return out.astype("int64")
+    coded = pd.DataFrame(dict(zip(names, columns, strict=True)))
     keys = [f"key:{k}" for k in spec.unit_key]
+    for key, name in zip(spec.unit_key, keys, strict=True):
+        coded[name] = value_codes(frame[key])[0][rows]  # equal codes <=> equal values
     grouped = coded.groupby([*keys, spec.period.name], sort=True)
     units = grouped.agg({d.name: ("min" if d.resolve == "first" else "max") for d in spec.dims}) \
         if spec.dims else grouped.size().to_frame().iloc[:, :0]
     several = grouped.nunique()[[d.name for d in spec.dims]].gt(1).any(axis=1) if spec.dims else False
     units[AFFECTED] = np.asarray(several, dtype=np.int64) if spec.dims else 0
     units = units.reset_index()
-    out = units.groupby(by, sort=True).agg(n=(AFFECTED, "size"), affected=(AFFECTED, "sum")).reset_index()
+    out = units.groupby(names, sort=True).agg(n=(AFFECTED, "size"), affected=(AFFECTED, "sum")).reset_index()
     return out.astype("int64") if len(out) else empty_result(spec)
 
 
@@ -204,7 +251,7 @@ def check_frame(spec: CubeSpec, part: Part, data: CaseData, where: str) -> None:
             raise DataError(f"{field}: column {column!r} is not in {data.where} "
                             f"(columns: {', '.join(frame.columns)})")
     for column, wanted in spec.filters.items():
-        present = set(frame[column].unique())
+        present = set(present_values(frame[column]))
         absent = [v for v in wanted if v not in present]
         if absent:
             raise DataError(f"{where}.filter.{column}: {absent} not found in column {column!r} of {data.where} "
@@ -213,9 +260,10 @@ def check_frame(spec: CubeSpec, part: Part, data: CaseData, where: str) -> None:
     if recorded is not None:
         covered = {i for i, label in enumerate(spec.period.labels) if _label_year(spec.period, i) in recorded}
     else:
-        covered = set(np.unique(_period_codes(spec.period, frame[spec.period.column], where, data.where)))
+        codes, day_codes = _day_periods(spec.period, frame[spec.period.column], where, data.where)
+        covered = set(day_codes[np.bincount(codes, minlength=len(day_codes)) > 0].tolist()) - {-1}
     if not set(range(len(spec.period.labels))) <= covered:
-        years = sorted(set(frame[spec.period.column].str[:4]) - {""})
+        years = sorted({v[:4] for v in present_values(frame[spec.period.column])} - {""})
         raise _periods_without_data(spec, covered, data, where,
                                     f" (data covers {years[0]}-{years[-1]})" if years else " (data covers nothing)")
 
@@ -233,18 +281,65 @@ def _nothing_counted(spec: CubeSpec, data: CaseData, where: str) -> DataError:
                      f"(filter {dict(spec.filters)}, periods {', '.join(spec.period.labels)})")
 
 
+def _part_key(part: Part) -> str:
+    return part.model_dump_json()
+
+
+def _cache(data: CaseData) -> dict:
+    """What was derived from these rows (a copy of ``data`` with other rows gets a cache of its own)."""
+    return data.cache.setdefault((id(data.frame), id(data.relation)), {})
+
+
+def profile(data: CaseData, values: list[str], days: list[str]) -> dict[tuple[str, str], list[str]]:
+    """Distinct values of database columns (``("values", column)``, NULL as '') and distinct days of date
+    columns (``("days", column)``): the columns not seen before, read in one scan, then kept on ``data``."""
+    from foikit import sql
+
+    rel = data.relation
+    wanted = [("values", c) for c in values if c in rel.names] + [("days", c) for c in days if c in rel.names]
+    todo = [w for w in dict.fromkeys(wanted) if ("profile", *w) not in _cache(data)]
+    if todo:
+        found = sql.column_profile(rel, [c for kind, c in todo if kind == "values"],
+                                   [c for kind, c in todo if kind == "days"])
+        for w in todo:
+            _cache(data)[("profile", *w)] = found[w]
+    return {w: _cache(data)[("profile", *w)] for w in wanted}
+
+
+def missing_anywhere(data: CaseData, columns: list[str]) -> dict[str, bool]:
+    """Whether each database column is ever NULL or '' (:func:`foikit.sql.missing_anywhere`), kept on
+    ``data``."""
+    from foikit import sql
+
+    todo = [c for c in columns if ("missing", c) not in _cache(data)]
+    if todo:
+        for c, found in sql.missing_anywhere(data.relation, todo).items():
+            _cache(data)[("missing", c)] = found
+    return {c: _cache(data)[("missing", c)] for c in columns if ("missing", c) in _cache(data)}
+
+
 def spec_for(data: CaseData, part: Part, where: str) -> CubeSpec:
     """The part's group-by over ``data``; columns the dictionary does not describe take their categories from
-    their distinct values, read where the data lives."""
+    their distinct values, read where the data lives (once per run: the spec is kept on ``data``)."""
+    key = ("spec", _part_key(part))
+    if key in _cache(data):
+        return _cache(data)[key]
     if data.relation is not None:
-        from foikit import sql
-
-        rel = data.relation
-        return build_spec(part, data.dictionary,
-                          lambda c: sql.observed_values(rel, c) if c in rel.names else [], where)
-    frame = data.frame
-    return build_spec(part, data.dictionary,
-                      lambda c: sorted(set(frame[c].unique())) if c in frame.columns else [], where)
+        dims = [d for d in part.dims if d != part.period_dim]
+        described = {d for d in dims if (c := data.dictionary.columns.get(d)) is not None
+                     and c.categories is not None}
+        # a column the dictionary describes needs only whether it is ever missing (a 'Not recorded'
+        # category); the others take their categories from their distinct values, read in one scan
+        seen = profile(data, [d for d in dims if d not in described], [])
+        missing = missing_anywhere(data, sorted(described))
+        spec = build_spec(part, data.dictionary, lambda c: [""] if missing.get(c) else [] if c in described
+                          else seen.get(("values", c), []), where)
+    else:
+        frame = data.frame
+        spec = build_spec(part, data.dictionary,
+                          lambda c: sorted(present_values(frame[c])) if c in frame.columns else [], where)
+    _cache(data)[key] = spec
+    return spec
 
 
 def _label_year(period: PeriodSpec, i: int) -> str:
@@ -258,30 +353,95 @@ def count_cube(data: CaseData, part: Part, where: str = "params") -> Cube:
     >>> int(cube.counts.sum()) == cube.n_rows
     True
     """
+    key = ("cube", _part_key(part))
+    if key in _cache(data):  # a run counts each part for its checks and again for its answer
+        spec, result, query = _cache(data)[key]
+        return cube_from_codes(spec, result, part, data.dictionary, query=query)
     if data.relation is not None:
-        return _count_in_database(data, part, where)
-    spec = spec_for(data, part, where)
-    check_frame(spec, part, data, where)
-    result = pandas_cube(spec, data.frame, where, data.where)
-    if result.empty:
-        raise _nothing_counted(spec, data, where)
-    return cube_from_codes(spec, result, part, data.dictionary)
+        spec, result, query = _count_in_database(data, part, where)
+    else:
+        spec = spec_for(data, part, where)
+        check_frame(spec, part, data, where)
+        result, query = pandas_cube(spec, data.frame, where, data.where), None
+        if result.empty:
+            raise _nothing_counted(spec, data, where)
+    _cache(data)[key] = (spec, result, query)
+    return cube_from_codes(spec, result, part, data.dictionary, query=query)
 
 
-def _count_in_database(data: CaseData, part: Part, where: str) -> Cube:
-    """The same cube, counted by one query where the rows live (:mod:`foikit.sql`)."""
+def _count_in_database(data: CaseData, part: Part, where: str) -> tuple[CubeSpec, pd.DataFrame, str]:
+    """The same cube, counted where the rows live (:mod:`foikit.sql`) by one query over the part's
+    population (the rows passing its filters): rows by period and by the raw value of each breakdown, and
+    the distinct days of the date column. The checks are read from that small result and concern the rows
+    that can change a figure: a date that is not a date in the population, a value with no category in a
+    period asked for, a filter value that no row of the population holds (then looked up in the whole
+    column). Only when one fails do the detailed queries of :func:`foikit.sql.check` run, so that its
+    message is the same as ever. A period in which nothing was counted is then looked up in the whole
+    source: 'no data' there is an error, else the 0 is real. Distinct units are then counted by the coded
+    query (:func:`foikit.sql.sql_cube`)."""
     from foikit import sql
 
     rel = data.relation
     spec = spec_for(data, part, where)
-    sql.check(spec, rel, where)
-    covered = sql.covered_periods(spec, rel)
-    if not set(range(len(spec.period.labels))) <= covered:
-        raise _periods_without_data(spec, covered, data, where)
-    result, query = sql.sql_cube(spec, rel, where, validate=False, allow_empty=True)
-    if result.empty:
+    # ('' as a filter value: NULL and '' are one value when counted, not in the filter)
+    if sql.missing_columns(spec, rel, where) or any("" in wanted for wanted in spec.filters.values()):
+        sql.check(spec, rel, where)
+    cells, days, query = sql.population(spec, rel, where)
+    bad = any(d and not sql.is_day(d) for d in days)
+    inside = cells["p"] >= 0
+    counted = {name: column[inside] for name, column in cells.items()}
+    coded, uncoded = _coded(spec, counted)
+    shown = sql._shown_filters(spec)
+    seen = {c: set(cells[f"f{shown.index(c)}"].tolist()) if c in shown else set(wanted) if len(cells["p"])
+            else set() for c, wanted in spec.filters.items()}
+    unseen = [v for c, wanted in spec.filters.items() for v in wanted if v not in seen[c]]
+    if bad or uncoded or (unseen and sql.absent_filter_values(spec, rel, where)):
+        sql.check(spec, rel, where)
+        raise DataError(f"{where}: {rel.label} has bad values in the rows counted")  # check names them
+    key = list(data.dictionary.key)
+    if rel.duck is not None and key and all(k in rel.names for k in key) and len(counted["p"]):
+        # a file read by DuckDB: the same row twice would be counted twice (a database is checked whole
+        # when opened; here only the rows counted can change a figure)
+        found = sql.duplicate_keys(rel, key, where, spec)
+        if found:
+            raise DataError(found[0])
+    covered = set(counted["p"].tolist())
+    absent = [i for i in range(len(spec.period.labels)) if i not in covered]
+    if absent:
+        covered |= sql.covered_days(spec.period, rel, absent)
+        if not set(range(len(spec.period.labels))) <= covered:
+            raise _periods_without_data(spec, covered, data, where)
+    if coded.empty:
         raise _nothing_counted(spec, data, where)
-    return cube_from_codes(spec, result, part, data.dictionary, query=query)
+    if spec.unit_key:  # a unit's rows are placed together: in the database, by the coded query
+        result, query = sql.sql_cube(spec, rel, where, validate=False, allow_empty=True)
+        return spec, result, query
+    return spec, coded, query
+
+
+def _coded(spec: CubeSpec, cells: dict[str, np.ndarray]) -> tuple[pd.DataFrame, bool]:
+    """The coded cube (rows) from the population's cells in a period (columns as :func:`foikit.sql.population`
+    gives them), raw values coded as :func:`_dim_codes` codes them; and whether some value has no category
+    (unknown without 'other', or missing without 'Not recorded')."""
+    columns = [cells["p"]]
+    for i, dim in enumerate(spec.dims):
+        codes, values = pd.factorize(cells[f"d{i}"], use_na_sentinel=False)
+        row_codes = _value_codes(dim, np.asarray(values, dtype=object))[codes]
+        if (row_codes < 0).any():
+            return empty_result(spec), True
+        columns.append(row_codes)
+    if not len(cells["p"]):
+        return empty_result(spec), False
+    # merged raw values share a code: sum their counts per cell, cells in sorted order
+    sizes = [len(spec.period.labels), *(len(d.categories) for d in spec.dims)]
+    key = np.ravel_multi_index(columns, sizes) if len(sizes) > 1 else columns[0]
+    cells_, at = np.unique(key, return_inverse=True)
+    counts = np.bincount(at, weights=cells[COUNT], minlength=len(cells_)).astype(np.int64)
+    names = [spec.period.name, *(d.name for d in spec.dims)]
+    out = pd.DataFrame({n: c.astype(np.int64) for n, c in zip(names, np.unravel_index(cells_, sizes), strict=True)})
+    out[COUNT] = counts
+    out[AFFECTED] = 0
+    return out.astype("int64"), False
 
 
 def cube_from_codes(spec: CubeSpec, result: pd.DataFrame, part: Part, dictionary: Dictionary,
@@ -324,5 +484,5 @@ def cube_from_codes(spec: CubeSpec, result: pd.DataFrame, part: Part, dictionary
         counts=cube, categories={d: order[d] for d in dims}, n_rows=int(result[COUNT].sum()),
         unit=part.counting_unit, unit_description=unit.description, date_column=spec.period.column,
         period_words=PERIOD_WORDS[part.period], periods=spec.period.labels, rule=rule,
-        affected=int(result[AFFECTED].sum()), query=query,
+        affected=int(result[AFFECTED].sum()), query=query, spec=spec,
     )

@@ -12,16 +12,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from foikit.cube import population, spec_for
+from foikit.cube import population, profile, spec_for
 from foikit.params import Request
-from foikit.sources import COVERAGE_KEY, CaseData
+from foikit.sources import COVERAGE_KEY, CaseData, present_values
 
 SNAPSHOT = "input.parquet"
 
 
 def extract(data: CaseData, request: Request) -> pd.DataFrame:
     """The rows any part of ``request`` counts, with only the columns the response uses, in source order."""
-    specs = [spec_for(data, part, "params") for part in request.parts]
+    specs = [spec_for(data, part, "params") for part in request.parts]  # built once per run, kept on data
     if data.relation is not None:
         from foikit import sql
 
@@ -33,7 +33,11 @@ def extract(data: CaseData, request: Request) -> pd.DataFrame:
         rows, _ = population(spec, frame, "params", data.where)
         columns.update(dict.fromkeys(spec.columns))
         keep |= rows
-    return frame.loc[keep, list(columns)].reset_index(drop=True)
+    out = frame.loc[keep, list(columns)].reset_index(drop=True)
+    for column in out.columns:  # categoricals back to the text columns the snapshot has always held
+        if isinstance(out[column].dtype, pd.CategoricalDtype):
+            out[column] = out[column].astype(out[column].cat.categories.dtype)
+    return out
 
 
 def coverage(data: CaseData, request: Request) -> dict[str, list[str]]:
@@ -41,12 +45,12 @@ def coverage(data: CaseData, request: Request) -> dict[str, list[str]]:
     that a re-run checks requested years exactly as the original run did."""
     if data.coverage is not None:
         return data.coverage
-    columns = dict.fromkeys(part.date_column for part in request.parts)
+    columns = list(dict.fromkeys(part.date_column for part in request.parts))
     if data.relation is not None:
-        from foikit import sql
-
-        return {c: sorted({v[:4] for v in sql.observed_values(data.relation, c)} - {""}) for c in columns}
-    return {c: sorted(set(data.frame[c].str[:4]) - {""}) for c in columns}
+        # the distinct days the checks read (an ISO value's first ten characters: the same years)
+        days = profile(data, [], columns)
+        return {c: sorted({v[:4] for v in days[("days", c)]} - {""}) for c in columns}
+    return {c: sorted({v[:4] for v in present_values(data.frame[c])} - {""}) for c in columns}
 
 
 def content_sha256(frame: pd.DataFrame) -> str:

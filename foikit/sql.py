@@ -17,12 +17,13 @@ the source (never its password), the column and the offending values with their 
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -38,16 +39,42 @@ ISO_SHAPES = ("____-__-__", "____-__-__ %", "____-__-__T%")  # LIKE patterns of 
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-@dataclass
 class SqlRelation:
     """Case rows in a database: ``engine``, the ``source`` to select from, and a ``label`` for messages that
-    never shows a password. Use as a context manager, or call :meth:`close`."""
+    never shows a password. Use as a context manager, or call :meth:`close`.
 
-    engine: Engine
-    source: sa.FromClause
-    label: str
-    names: tuple[str, ...]
-    secret: str | None = field(default=None, repr=False)  # scrubbed from any database error message
+    A file read by DuckDB (:func:`file_relation`) also holds ``duck``, a DuckDB connection of its own: the
+    count queries run on it directly (SQLAlchemy and duckdb_engine cost more to set up than a count of a
+    million rows takes), and the SQLAlchemy ``engine`` over the same database is made only when something
+    asks for it (the detailed checks, the snapshot)."""
+
+    def __init__(self, engine: Engine | None, source: sa.FromClause, label: str, names: tuple[str, ...],
+                 secret: str | None = None, *, make_engine: Callable[[], Engine] | None = None,
+                 duck: Any = None, path: Path | None = None, arrow: Any = None) -> None:
+        self._engine = engine
+        self._make_engine = make_engine
+        self.source = source
+        self.label = label
+        self.names = names
+        self.secret = secret  # scrubbed from any database error message
+        self.duck = duck  # duckdb.DuckDBPyConnection (file relations)
+        self.path = path  # the file (file relations)
+        self.arrow = arrow  # the parsed CSV (pyarrow.Table) that DuckDB scans in place
+
+    def __repr__(self) -> str:
+        return f"SqlRelation({self.label!r})"
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            assert self._make_engine is not None
+            self._engine = self._make_engine()
+        return self._engine
+
+    @property
+    def dialect(self) -> sa.Dialect:
+        """The dialect statements are compiled for (no engine needed for a file relation)."""
+        return _duck_dialect(self.duck) if self.duck is not None else self.engine.dialect
 
     def columns(self) -> list[str]:
         """Column names of the relation, in order."""
@@ -55,7 +82,10 @@ class SqlRelation:
 
     def close(self) -> None:
         """Close every pooled connection (an in-memory DuckDB goes with it)."""
-        self.engine.dispose()
+        if self._engine is not None:
+            self._engine.dispose()
+        if self.duck is not None:
+            self.duck.close()
 
     def __enter__(self) -> SqlRelation:
         return self
@@ -70,12 +100,19 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _errors() -> tuple[type[BaseException], ...]:
+    import sys
+
+    duckdb = sys.modules.get("duckdb")  # raw DuckDB connections (file relations) raise their own errors
+    return (sa.exc.SQLAlchemyError, duckdb.Error) if duckdb is not None else (sa.exc.SQLAlchemyError,)
+
+
 @contextmanager
 def _database(label: str, doing: str, secret: str | None = None) -> Iterator[None]:
     """Turn any database error into a one-line DataError naming the source (the password scrubbed)."""
     try:
         yield
-    except sa.exc.SQLAlchemyError as exc:
+    except _errors() as exc:
         message = _first_line(exc)
         if secret:
             message = message.replace(secret, "***")
@@ -128,39 +165,156 @@ def open_relation(url: str, table: str | None = None, query: str | None = None) 
 
 
 def file_relation(path: str | Path) -> SqlRelation:
-    """A CSV (read with every value as text) or Parquet file as a view in an in-memory DuckDB, so that large
-    files are counted without loading them into pandas.
+    """A CSV (read with every value as text) or Parquet file in an in-memory DuckDB, so that large files are
+    counted without loading them into pandas. A Parquet file is a view (DuckDB reads only the columns and
+    row groups a query needs); a CSV is parsed once (into Arrow, or into a table), not again by every query.
 
     >>> with file_relation("cases.parquet") as rel:  # doctest: +SKIP
     ...     frame, query = sql_cube(spec, rel, "params.parts.0")
     """
+    import duckdb
+
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in {".csv", ".parquet"}:
         raise DataError(f"{path}: unsupported data file type {path.suffix!r} (use .csv or .parquet)")
     if not path.is_file():
         raise DataError(f"{path}: data file not found")
-    with _database(str(path), "cannot open"):
-        engine = sa.create_engine("duckdb:///:memory:")
-    literal = sa.literal(str(path.resolve()), sa.String).compile(
-        dialect=engine.dialect, compile_kwargs={"literal_binds": True})
-    reader = (f"read_csv({literal}, all_varchar = true, header = true)" if suffix == ".csv"
-              else f"read_parquet({literal})")
-    ddl = f"CREATE OR REPLACE VIEW {FILE_VIEW} AS SELECT * FROM {reader}"
+    literal = _quoted(str(path.resolve()))
+    loaded = _csv_as_arrow(path, literal) if suffix == ".csv" else None
+    duck = duckdb.connect()  # private to this relation; every connection below is a cursor of it
+    try:
+        with _database(str(path), "cannot read the file"):
+            if suffix == ".parquet":
+                duck.execute(f"CREATE VIEW {FILE_VIEW} AS SELECT * FROM read_parquet({literal})")
+            elif loaded is None:
+                duck.execute(f"CREATE TABLE {FILE_VIEW} AS SELECT * FROM "
+                             f"read_csv({literal}, all_varchar = true, header = true)")
+            cursor = _cursor(duck, loaded)
+            cursor.execute(f"SELECT * FROM {FILE_VIEW} LIMIT 0")
+            names = tuple(d[0] for d in cursor.description)
+            cursor.close()
+    except DataError:
+        duck.close()
+        raise
 
-    @sa.event.listens_for(engine, "connect")
-    def _view(dbapi_connection: object, _record: object) -> None:  # every new in-memory database
-        cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
-        cursor.execute(ddl)
-        cursor.close()
+    def make_engine() -> Engine:
+        # SQLAlchemy over the same database: each pooled connection is a cursor of ``duck``
+        from duckdb_engine import ConnectionWrapper
+
+        engine = sa.create_engine("duckdb:///:memory:", creator=lambda: ConnectionWrapper(_cursor(duck, loaded)))
+        return engine
+
+    source = sa.table(FILE_VIEW, *(sa.column(n) for n in names))
+    return SqlRelation(None, source, str(path), names, make_engine=make_engine, duck=duck, path=path,
+                       arrow=loaded)
+
+
+def _quoted(text: str) -> str:
+    """``text`` as an SQL string literal (a path: DuckDB's table functions take no bound parameters here)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _cursor(duck: Any, loaded: Any) -> Any:
+    """A connection to ``duck``'s database, with the parsed CSV registered (registrations are per
+    connection; DuckDB scans the Arrow table in place)."""
+    cursor = duck.cursor()
+    if loaded is not None:
+        cursor.register(FILE_VIEW, loaded)
+    return cursor
+
+
+_DIALECT: list[sa.Dialect] = []  # made once per process
+
+
+def _duck_dialect(duck: Any = None) -> sa.Dialect:
+    """duckdb_engine's dialect, its reserved words read through ``duck`` (a connection we hold): its own
+    preparer reads them through DuckDB's default connection, a second database started just for that."""
+    if _DIALECT:
+        return _DIALECT[0]
+    import duckdb
+    from duckdb_engine import Dialect, DuckDBIdentifierPreparer
+    from sqlalchemy.dialects.postgresql.base import PGIdentifierPreparer
+
+    con = duck.cursor() if duck is not None else duckdb.connect()
+    try:
+        words = {w for (w,) in con.execute("SELECT keyword_name FROM duckdb_keywords() "
+                                           "WHERE keyword_category = 'reserved'").fetchall()}
+    finally:
+        con.close()
+
+    class Preparer(DuckDBIdentifierPreparer):
+        def __init__(self, dialect: sa.Dialect, **kwargs: Any) -> None:
+            PGIdentifierPreparer.__init__(self, dialect, **kwargs)
+            self.reserved_words.update(words)
+
+    class FileDialect(Dialect):
+        preparer = Preparer
+
+    _DIALECT.append(FileDialect(paramstyle="numeric_dollar"))  # as duckdb_engine's DBAPI
+    return _DIALECT[0]
+
+
+def fetch(rel: SqlRelation, statement: sa.Executable, doing: str) -> tuple[list[str], list[tuple]]:
+    """Run ``statement`` (values bound, never inlined); its column names and rows. On a file relation it
+    runs on the DuckDB connection directly."""
+    if rel.duck is not None:
+        columns = fetch_columns(rel, statement, doing)
+        return list(columns), list(zip(*(_values(c) for c in columns.values()), strict=True))
+    with _database(rel.label, doing, rel.secret), rel.engine.connect() as conn:
+        result = conn.execute(statement)
+        return list(result.keys()), [tuple(r) for r in result.fetchall()]
+
+
+def _values(column: Any) -> list:
+    """A fetched column as Python values, None for NULL."""
+    import numpy as np
+
+    if isinstance(column, np.ma.MaskedArray):
+        return [None if m else v for v, m in zip(column.data.tolist(), np.ma.getmaskarray(column), strict=True)]
+    return column.tolist()
+
+
+def run_text(rel: SqlRelation, text: str, doing: str) -> list[tuple]:
+    """Run a fixed statement (no values in it) on a file relation's DuckDB connection."""
+    with _database(rel.label, doing, rel.secret):
+        cursor = _cursor(rel.duck, rel.arrow)
+        try:
+            return cursor.execute(text).fetchall()
+        finally:
+            cursor.close()
+
+
+def fetch_columns(rel: SqlRelation, statement: sa.Executable, doing: str) -> dict[str, Any]:
+    """Run ``statement`` on a file relation's DuckDB connection: each column as a numpy array (a masked
+    array where it holds NULLs), without a Python object per row."""
+    compiled = statement.compile(dialect=rel.dialect, compile_kwargs={"render_postcompile": True})
+    params = [compiled.params[k] for k in (compiled.positiontup or [])]
+    with _database(rel.label, doing, rel.secret):
+        cursor = _cursor(rel.duck, rel.arrow)
+        try:
+            cursor.execute(str(compiled), params)
+            return cursor.fetchnumpy()
+        finally:
+            cursor.close()
+
+
+def _csv_as_arrow(path: Path, literal: str) -> object | None:
+    """The CSV parsed once by pyarrow (multi-threaded, every value as text), when DuckDB's own sniffer
+    agrees that it is comma-separated with a header (``literal``: the path as an SQL string), so that the
+    columns are the ones its read_csv would give; else None, and DuckDB loads it into a table itself."""
+    import duckdb
+
+    from foikit.sources import read_csv_arrow
 
     try:
-        names = _probe(engine, sa.table(FILE_VIEW), str(path), None, "cannot read the file")
-    except DataError:
-        engine.dispose()
-        raise
-    source = sa.table(FILE_VIEW, *(sa.column(n) for n in names))
-    return SqlRelation(engine=engine, source=source, label=str(path), names=names)
+        with duckdb.connect() as con:
+            sniffed = con.execute(f"SELECT Delimiter, HasHeader FROM sniff_csv({literal})").fetchone()
+    except duckdb.Error:
+        return None
+    if sniffed is None or tuple(sniffed) != (",", True):
+        return None
+    return read_csv_arrow(path)
 
 
 # --- the query -----------------------------------------------------------------------------------------
@@ -231,17 +385,177 @@ def cube_query(spec: CubeSpec, rel: SqlRelation) -> sa.Select:
             .select_from(counted).where(*inside).group_by(*cells).order_by(*cells))
 
 
+def population_query(spec: CubeSpec, rel: SqlRelation) -> sa.Select | sa.CompoundSelect:
+    """What one statement over a part's population (the rows passing its filters) tells: the rows by period
+    code (``p``, NULL outside every period), by each filter column of several values (``f0``...) and by the
+    raw value of each dimension (``d0``...), with their count ``n``, ``day`` NULL; and in rows of their own,
+    the distinct days of the date column (``day``, see :func:`_day_key`; never NULL), which tell whether any
+    of those rows has a date that is not a date. GROUPING SETS where the database has them (one scan), else
+    a UNION ALL of the two GROUP BYs."""
+    _check_spec(spec)
+    src = rel.source
+    conds = [_text(src.c[c]).in_(list(values)) for c, values in spec.filters.items()]
+    value = _text(src.c[spec.period.column])
+    cells = [_period_case(spec.period, value).label("p")]
+    cells += [_text(src.c[c]).label(f"f{i}") for i, c in enumerate(_shown_filters(spec))]
+    # raw values, coded from the dictionary afterwards: a CASE per dimension and row costs more than the
+    # GROUP BY itself
+    cells += [_text(src.c[d.column]).label(f"d{i}") for i, d in enumerate(spec.dims)]
+    day = _day_key(value).label("day")
+    n = sa.func.count().label(COUNT)
+    if rel.dialect.name in {"duckdb", "postgresql"}:
+        inner = sa.select(*cells, day).select_from(src).where(*conds).subquery("foikit_rows")
+        cols = [inner.c[c.name] for c in cells]
+        sets = sa.func.grouping_sets(sa.tuple_(*cols), sa.tuple_(inner.c.day))
+        return sa.select(*cols, inner.c.day, n).group_by(sets)
+    nothing = sa.null()
+    return sa.union_all(
+        sa.select(*cells, nothing.label("day"), n).select_from(src).where(*conds).group_by(*cells),
+        sa.select(*(nothing.label(c.name) for c in cells), day, n).select_from(src).where(*conds).group_by(day))
+
+
+def _shown_filters(spec: CubeSpec) -> list[str]:
+    """Filter columns with several wanted values: grouped by, so that the count shows which occur."""
+    return [c for c, values in spec.filters.items() if len(values) > 1]
+
+
+def population(spec: CubeSpec, rel: SqlRelation, where: str) -> tuple[dict[str, Any], dict[str, int], str]:
+    """Run :func:`population_query`: the cells as columns (``p``: int64, -1 outside every period; ``f*`` and
+    ``d*``: object arrays of text, '' for NULL; ``n``: int64), the count of each distinct day, and the SQL
+    (values inlined, for the record)."""
+    import numpy as np
+
+    statement = population_query(spec, rel)
+    doing = f"{where}: the count query failed"
+    if rel.duck is not None:  # numpy arrays, NULLs masked
+        got = {name: np.ma.asarray(c) for name, c in fetch_columns(rel, statement, doing).items()}
+    else:
+        names, rows = fetch(rel, statement, doing)
+        columns = zip(*rows, strict=True) if rows else [()] * len(names)
+        got = {name: np.ma.MaskedArray([v if v is not None else 0 if name in {"p", COUNT} else "" for v in values],
+                                       mask=[v is None for v in values],
+                                       dtype=np.int64 if name in {"p", COUNT} else object)
+               for name, values in zip(names, columns, strict=True)}
+    day = got.pop("day")
+    is_day = ~np.ma.getmaskarray(day)
+    counts = np.asarray(np.ma.filled(got.pop(COUNT), 0), dtype=np.int64)
+    days = dict(zip(day.data[is_day].tolist(), counts[is_day].tolist(), strict=True))
+    keep = ~is_day
+    cells: dict[str, Any] = {}
+    for name, column in got.items():
+        if name == "p":
+            cells[name] = np.asarray(np.ma.filled(column[keep].astype(np.int64), -1), dtype=np.int64)
+        else:
+            text = np.asarray(np.ma.filled(column[keep].astype(object), ""), dtype=object)
+            text[text == None] = ""  # noqa: E711 (elementwise)
+            cells[name] = text
+    cells[COUNT] = counts[keep]
+    return cells, days, literal_sql(statement, rel)
+
+
+def covered_days(period: PeriodSpec, rel: SqlRelation, which: Sequence[int]) -> set[int]:
+    """Which of the periods ``which`` hold a row of the whole relation with a valid date (filters ignored):
+    asked only for periods in which the part counted nothing, where 'no data' and a real 0 differ."""
+    value = sa.func.substr(_text(rel.source.c[period.column]), 1, 10)
+    inside = sa.or_(*(sa.and_(value >= period.starts[i].isoformat(), value < period.ends[i].isoformat())
+                      for i in which))
+    _, rows = fetch(rel, sa.select(value).select_from(rel.source).where(inside).group_by(value),
+                    "reading periods")
+    days = [date.fromisoformat(d) for (d,) in rows if d and _is_day(d)]
+    return {i for i in which if any(period.starts[i] <= d < period.ends[i] for d in days)}
+
+
+def missing_anywhere(rel: SqlRelation, columns: Sequence[str]) -> dict[str, bool]:
+    """Whether each column holds a NULL or '' in any row of the relation. A Parquet file answers from its
+    row-group statistics (null counts; a string column's minimum is '' exactly when it holds ''), a parsed
+    CSV from its Arrow buffers; anything they leave open takes one scan."""
+    wanted = [c for c in dict.fromkeys(columns) if c in rel.names]
+    found: dict[str, bool] = {}
+    if rel.path is not None and rel.path.suffix.lower() == ".parquet":
+        found.update(_parquet_missing(rel.path, wanted))
+    if rel.arrow is not None:
+        found.update({c: _arrow_missing(rel.arrow.column(c)) for c in wanted
+                      if c in rel.arrow.column_names and c not in found})
+    todo = [c for c in wanted if c not in found]
+    if todo:
+        src = rel.source
+        flags = [sa.func.max(sa.case((sa.or_(src.c[c].is_(None), _text(src.c[c]) == ""), 1), else_=0))
+                 for c in todo]
+        (row,) = fetch(rel, sa.select(*flags).select_from(src), "reading columns")[1]
+        found.update({c: bool(v) for c, v in zip(todo, row, strict=True)})
+    return {c: found[c] for c in wanted}
+
+
+def _parquet_missing(path: Path, columns: Sequence[str]) -> dict[str, bool]:
+    """What the row-group statistics of a Parquet file prove; a column they leave open is not in the result."""
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.ParquetFile(path).metadata
+    except (OSError, ValueError):
+        return {}
+    index = {meta.schema.column(j).path: j for j in range(meta.num_columns)}
+    out = {}
+    for name in columns:
+        j = index.get(name)
+        if j is None:
+            continue
+        answer: bool | None = False
+        for i in range(meta.num_row_groups):
+            chunk = meta.row_group(i).column(j)
+            stats = chunk.statistics
+            if chunk.num_values == 0:
+                continue
+            if stats is None or not stats.has_null_count:
+                answer = None
+                break
+            if stats.null_count:
+                answer = True
+                break
+            if stats.physical_type == "BYTE_ARRAY":
+                if not stats.has_min_max:
+                    answer = None
+                    break
+                if stats.min in ("", b""):  # a stored minimum is never shortened to nothing
+                    answer = True
+                    break
+            elif stats.physical_type == "FIXED_LEN_BYTE_ARRAY":
+                answer = None
+                break
+        if answer is not None:
+            out[name] = answer
+    return out
+
+
+def _arrow_missing(column: Any) -> bool:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if column.null_count:
+        return True
+    for chunk in column.chunks:
+        if pa.types.is_dictionary(chunk.type):
+            at = pc.index(chunk.dictionary, "").as_py()
+            if at >= 0 and pc.any(pc.equal(chunk.indices, at)).as_py():
+                return True
+        elif pc.any(pc.equal(chunk, "")).as_py():
+            return True
+    return False
+
+
 def literal_sql(statement: sa.Executable, rel: SqlRelation) -> str:
     """The statement in ``rel``'s dialect with every bound value inlined: for the record, not to run."""
-    return str(statement.compile(dialect=rel.engine.dialect, compile_kwargs={"literal_binds": True}))
+    return str(statement.compile(dialect=rel.dialect, compile_kwargs={"literal_binds": True}))
 
 
 def sql_cube(spec: CubeSpec, rel: SqlRelation, where: str, *, validate: bool = True,
-             allow_empty: bool = False) -> tuple[pd.DataFrame, str]:
+             allow_empty: bool = False, uncoded_ok: bool = False) -> tuple[pd.DataFrame, str]:
     """Compute ``spec`` in the database as one query; return the coded cube (the shape of
     :func:`foikit.cubespec.empty_result`: period code, a code per dimension, ``n``, ``affected``; non-empty
     groups only, sorted) and the SQL that ran, with its values inlined. ``validate`` first runs
     :func:`check` (raising DataError on bad data); an empty result is a DataError unless ``allow_empty``.
+    ``uncoded_ok`` returns a result with missing codes (rows with no category) instead of refusing it, for a
+    caller that then runs :func:`check` for the details.
 
     >>> with file_relation("cases.csv") as rel:  # doctest: +SKIP
     ...     cube, query = sql_cube(spec, rel, "params.parts.0")
@@ -251,9 +565,8 @@ def sql_cube(spec: CubeSpec, rel: SqlRelation, where: str, *, validate: bool = T
     if validate:
         check(spec, rel, where)
     statement = cube_query(spec, rel)
-    with _database(rel.label, f"{where}: the count query failed", rel.secret), rel.engine.connect() as conn:
-        result = conn.execute(statement)
-        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    columns, rows = fetch(rel, statement, f"{where}: the count query failed")
+    frame = pd.DataFrame(rows, columns=columns)
     query = literal_sql(statement, rel)
     if frame.empty:
         if not allow_empty:
@@ -262,6 +575,8 @@ def sql_cube(spec: CubeSpec, rel: SqlRelation, where: str, *, validate: bool = T
                             f"{spec.period.column})")
         return empty_result(spec), query
     if frame.isna().to_numpy().any():
+        if uncoded_ok:
+            return frame, query
         raise DataError(f"{where}: {rel.label} has values with no category (unknown or missing values without "
                         f"'other'/'missing' in the spec): run foikit.sql.check for the details")
     return frame.astype("int64"), query
@@ -336,6 +651,11 @@ def bad_dates(spec: CubeSpec, rel: SqlRelation, where: str) -> list[str]:
             f"(YYYY-MM-DD): {_counted(bad)}"]
 
 
+def is_day(text: str) -> bool:
+    """Whether ``text`` is a calendar day written YYYY-MM-DD."""
+    return _is_day(text)
+
+
 def _is_day(text: str) -> bool:
     if not _ISO_DAY.fullmatch(text):
         return False
@@ -400,24 +720,94 @@ def check(spec: CubeSpec, rel: SqlRelation, where: str) -> None:
         raise DataError(found[0] + others)
 
 
-def duplicate_keys(rel: SqlRelation, keys: Sequence[str], where: str) -> list[str]:
-    """Key values (over all rows) held by more than one row: the first few with their counts."""
+def duplicate_keys(rel: SqlRelation, keys: Sequence[str], where: str, spec: CubeSpec | None = None) -> list[str]:
+    """Key values held by more than one row: over all rows, or with ``spec`` over the rows it counts
+    (passing its filters, in one of its periods); the first few with their counts."""
     absent = [k for k in keys if k not in rel.names]
     if absent:
         return [f"{where}: key column{'s' if len(absent) > 1 else ''} {', '.join(map(repr, absent))} not in "
                 f"{rel.label} (columns: {', '.join(rel.names)})"]
     cols = [rel.source.c[k] for k in keys]
     n = sa.func.count().label("n")
-    dup = sa.select(*cols, n).group_by(*cols).having(sa.func.count() > 1).subquery("dup")
-    with _database(rel.label, f"{where}: checking keys", rel.secret), rel.engine.connect() as conn:
-        total, rows = conn.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(dup.c.n), 0))
-                                   ).one()
-        if not total:
+    conds: list[sa.ColumnElement] = []
+    if spec is not None:
+        conds = [_text(rel.source.c[c]).in_(list(values)) for c, values in spec.filters.items()]
+        conds.append(_period_case(spec.period, _text(rel.source.c[spec.period.column])).is_not(None))
+    doing = f"{where}: checking keys"
+    if rel.dialect.name == "duckdb":  # a 64-bit hash per key first (equal keys, equal hashes): cheaper
+        hashed = sa.select(sa.func.count(), sa.func.count(sa.distinct(sa.func.hash(*cols)))).where(*conds)
+        _, ((rows, distinct),) = fetch(rel, hashed, doing)
+        if rows == distinct:
             return []
-        first = _rows(conn, sa.select(dup).order_by(dup.c.n.desc(), *(dup.c[k] for k in keys))
-                      .limit(SHOW_FIRST))
+    dup = sa.select(*cols, n).where(*conds).group_by(*cols).having(sa.func.count() > 1).subquery("dup")
+    _, ((total, rows),) = fetch(rel, sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(dup.c.n), 0)),
+                                doing)
+    total, rows = int(total), int(rows)  # (a SUM may come back as a float)
+    if not total:
+        return []
+    _, first = fetch(rel, sa.select(dup).order_by(dup.c.n.desc(), *(dup.c[k] for k in keys)).limit(SHOW_FIRST),
+                     doing)
     shown = ", ".join(f"({', '.join(map(str, r[:-1]))}) x{r[-1]}" for r in first)
-    return [f"{where}: {rel.label} has {total} duplicated keys ({', '.join(keys)}) in {rows} rows: {shown}"]
+    among = " among the rows counted" if spec is not None else ""
+    return [f"{where}: {rel.label} has {total} duplicated keys ({', '.join(keys)}){among} in {rows} rows: "
+            f"{shown}"]
+
+
+def _day_key(value: sa.ColumnElement) -> sa.ColumnElement:
+    """'' for missing; the first ten characters of a value shaped like an ISO date (a time may follow);
+    else the whole value: its distinct values are few, and tell the bad dates and the periods covered."""
+    shaped = sa.or_(*(value.like(p) for p in ISO_SHAPES))
+    return sa.case((sa.or_(value.is_(None), value == ""), ""), (shaped, sa.func.substr(value, 1, 10)),
+                   else_=value)
+
+
+def column_profile(rel: SqlRelation, values: Sequence[str], days: Sequence[str]) -> dict[tuple[str, str],
+                                                                                        list[str]]:
+    """In one scan of the relation: the distinct values of each of ``values`` as text, NULL as ''
+    (``("values", column)``, as :func:`observed_values`) and the distinct days of each of ``days``
+    (``("days", column)``: see :func:`_day_key`), each list sorted. SQLite aggregates each column's distinct
+    values into a JSON array; databases with GROUPING SETS (DuckDB, PostgreSQL) group by each column in one
+    pass; any other runs one GROUP BY per column."""
+    src = rel.source
+    wanted = [("values", c) for c in values] + [("days", c) for c in days]
+    if not wanted:
+        return {}
+    exprs = [sa.func.coalesce(_text(src.c[c]), "") if kind == "values" else _day_key(_text(src.c[c]))
+             for kind, c in wanted]
+    found: dict[tuple[str, str], set[str]] = {w: set() for w in wanted}
+    dialect = rel.engine.dialect.name
+    with _database(rel.label, "reading columns", rel.secret), rel.engine.connect() as conn:
+        if dialect == "sqlite":
+            row = conn.execute(sa.select(*(sa.func.json_group_array(e.distinct()) for e in exprs))
+                               .select_from(src)).one()
+            for w, text in zip(wanted, row, strict=True):
+                found[w] = set(json.loads(text))
+        elif dialect in {"duckdb", "postgresql"}:
+            inner = sa.select(*(e.label(f"c{i}") for i, e in enumerate(exprs))).select_from(src).subquery("v")
+            cols = [inner.c[f"c{i}"] for i in range(len(exprs))]
+            sets = sa.func.grouping_sets(*(sa.tuple_(c) for c in cols))
+            for row in conn.execute(sa.select(*cols, sa.func.grouping(*cols).label("g")).group_by(sets)):
+                # GROUPING(...) has a 0 bit for the one column this row is grouped by
+                bits = row[-1]
+                i = next(i for i in range(len(cols)) if not bits >> (len(cols) - 1 - i) & 1)
+                found[wanted[i]].add(row[i])
+        else:
+            for w, e in zip(wanted, exprs, strict=True):
+                found[w] = {r[0] for r in _rows(conn, sa.select(e).select_from(src).group_by(e))}
+    return {w: sorted(v) for w, v in found.items()}
+
+
+def uncoded_rows(spec: CubeSpec, rel: SqlRelation, where: str) -> int:
+    """Rows the spec counts that have no category in some dimension (unknown or missing values): with
+    distinct units the count query takes the min/max code of each unit, which passes over them."""
+    if not spec.dims:
+        return 0
+    src = _source_cte(spec, rel)
+    p = _period_case(spec.period, src.c[spec.period.column])
+    uncoded = [_dim_case(d, src.c[d.column]).is_(None) for d in spec.dims]
+    with _database(rel.label, f"{where}: checking values", rel.secret), rel.engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(src)
+                                .where(p.is_not(None), sa.or_(*uncoded))).scalar_one())
 
 
 def observed_values(rel: SqlRelation, column: str, limit: int | None = None) -> list[str]:
@@ -442,16 +832,24 @@ __all__ = [
     "absent_filter_values",
     "bad_dates",
     "check",
+    "column_profile",
+    "covered_days",
     "covered_periods",
     "cube_query",
     "duplicate_keys",
+    "fetch",
     "file_relation",
+    "is_day",
     "literal_sql",
+    "missing_anywhere",
     "missing_columns",
     "observed_values",
     "open_relation",
+    "population",
+    "population_query",
     "problems",
     "sql_cube",
+    "uncoded_rows",
     "unknown_values",
 ]
 
@@ -478,5 +876,6 @@ def extract_rows(specs: Sequence[CubeSpec], rel: SqlRelation, where: str) -> pd.
 
 
 def count_rows(rel: SqlRelation) -> int:
-    with _database(rel.label, "counting rows", rel.secret), rel.engine.connect() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(rel.source)).scalar_one())
+    if rel.duck is not None:  # no statement to compile: the view's name is ours
+        return int(run_text(rel, f"SELECT count(*) FROM {FILE_VIEW}", "counting rows")[0][0])
+    return int(fetch(rel, sa.select(sa.func.count()).select_from(rel.source), "counting rows")[1][0][0])

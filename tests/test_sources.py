@@ -182,3 +182,47 @@ def test_missing_column_is_named(hand_csv):
     part = _part(hand_csv, date_column="date_finalised")
     with pytest.raises(foikit.DataError, match=r"parts\.0\.date_column: column 'date_finalised' is not in"):
         _answer(hand_request(hand_csv, parts=[part]))
+
+
+# --- the fast reader (issue 5, performance): the same values as read_cases, or read_cases itself ---------
+
+
+def _same_text(fast: pd.DataFrame, plain: pd.DataFrame) -> None:
+    assert list(fast.columns) == list(plain.columns)
+    for column in plain.columns:
+        assert fast[column].astype(str).tolist() == plain[column].tolist(), column
+
+
+def test_fast_reader_gives_read_cases_values(tmp_path):
+    from foikit import synth
+    from foikit.sources import read_cases, read_for_counting
+
+    frame = synth.generate(rows=3000, seed=5)
+    frame.loc[frame.index[:7], "outcome"] = 'He said "no", then\nleft'  # quotes, comma, newline
+    csv = synth.write(frame, tmp_path / "s.csv")
+    fast, plain = read_for_counting(csv), read_cases(csv)
+    _same_text(fast, plain)
+    assert isinstance(fast["outcome"].dtype, pd.CategoricalDtype)  # few values: codes, not strings
+    assert not isinstance(fast["case_ref"].dtype, pd.CategoricalDtype)  # a key: strings
+    # Parquet with nulls (as '') and a column that is not text (read_cases' own conversion)
+    typed = plain.replace({"": None}).assign(n=range(len(plain)))
+    typed.to_parquet(tmp_path / "t.parquet", index=False)
+    _same_text(read_for_counting(tmp_path / "t.parquet"), read_cases(tmp_path / "t.parquet"))
+    plain.replace({"": None}).to_parquet(tmp_path / "s.parquet", index=False)
+    _same_text(read_for_counting(tmp_path / "s.parquet"), plain)
+
+
+def test_duplicate_keys_in_a_large_file(tmp_path):
+    """Above 200,000 rows the key screen hashes in DuckDB; the message is the same."""
+    from foikit.sources import check_keys
+
+    n = 200_500
+    frame = pd.DataFrame({"case_ref": [f"C{i:07d}" for i in range(n)], "cat": pd.Categorical(["a", "b"] * (n // 2)
+                                                                                            + ["a"] * (n % 2))})
+    dictionary = foikit.dictionary.Dictionary(name="k", version=1, key=("case_ref", "cat"), units={"rows": "r"},
+                                              columns={})
+    check_keys(frame, dictionary, tmp_path / "x.csv")  # no duplicates
+    frame.loc[n - 1, ["case_ref", "cat"]] = [frame.loc[4, "case_ref"], frame.loc[4, "cat"]]
+    with pytest.raises(foikit.DataError, match=r"duplicate keys \(case_ref, cat\) in 2 rows: "
+                                               rf"\(C0000004, a\) at data rows \[5, {n}\]"):
+        check_keys(frame, dictionary, tmp_path / "x.csv")

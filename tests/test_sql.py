@@ -222,11 +222,71 @@ def test_cube_matches_plain_pandas(relation: SqlRelation, cases: pd.DataFrame, n
 
 
 def test_pandas_backend_agrees(cases: pd.DataFrame) -> None:
-    """The pandas backend (foikit.cube.pandas_cube) gives the same frames as the plain-pandas expectation."""
+    """The pandas backend (foikit.cube.pandas_cube) gives the same frames as the plain-pandas expectation,
+    on text columns and on categoricals (as foikit reads files)."""
     from foikit.cube import pandas_cube
 
+    categorical = cases.astype("category")
     for name, spec in SPECS.items():
         pd.testing.assert_frame_equal(pandas_cube(spec, cases, name), expected_cube(spec, cases))
+        pd.testing.assert_frame_equal(pandas_cube(spec, categorical, name), expected_cube(spec, cases))
+
+
+def test_column_profile_is_the_distinct_values(relation: SqlRelation, cases: pd.DataFrame) -> None:
+    """One scan gives every column's distinct values (as observed_values) and each date column's days."""
+    from foikit.sql import column_profile
+
+    found = column_profile(relation, ["unit", "outcome", "complainant_sex"], list(DATE_COLUMNS))
+    for column in ("unit", "outcome", "complainant_sex"):
+        assert found[("values", column)] == observed_values(relation, column) == sorted(set(cases[column]))
+    for column in DATE_COLUMNS:
+        assert found[("days", column)] == sorted(set(cases[column]))
+
+
+def test_a_database_request_runs_few_statements(tmp_path: Path, cases: pd.DataFrame) -> None:
+    """The checks come from the count itself: for the example request (every breakdown described by the
+    dictionary), one scan for which columns are ever missing, one statement per part, nothing again when the
+    run counts a second time; the snapshot's years covered then take one scan, and the extract one."""
+    from foikit.cube import count_cube
+    from foikit.params import load_request
+    from foikit.snapshot import coverage, extract
+    from foikit.sources import CaseData, embedded_dictionary
+
+    request = load_request(Path(__file__).resolve().parents[1] / "params" / "01.FOI.23.032341.yaml")
+    rel = sqlite_relation(cases, tmp_path)
+    data = CaseData(frame=pd.DataFrame(columns=rel.columns()), path=tmp_path / "cases", sha256="",
+                    dictionary=embedded_dictionary(), embedded=False, relation=rel)
+    statements: list[str] = []
+    sa.event.listen(rel.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    try:
+        first = [count_cube(data, part, f"parts.{i}") for i, part in enumerate(request.parts)]
+        assert len(statements) == 1 + len(request.parts)
+        again = [count_cube(data, part, "again") for part in request.parts]
+        assert len(statements) == 1 + len(request.parts)
+        coverage(data, request)
+        assert len(statements) == 2 + len(request.parts)
+        extract(data, request)
+        assert len(statements) == 3 + len(request.parts)  # the extract itself
+    finally:
+        rel.close()
+    for a, b in zip(first, again, strict=True):
+        pd.testing.assert_series_equal(a.counts, b.counts)
+        assert a.spec is not None and a.query == b.query
+
+
+def test_unknown_value_hidden_inside_a_unit(sqlite_cases: tuple[SqlRelation, pd.DataFrame]) -> None:
+    """With distinct units, a unit's min/max code passes over a row with no category: it is found apart."""
+    from foikit.sql import uncoded_rows
+
+    rel, frame = sqlite_cases
+    spec = SPECS["officers_first"]
+    assert uncoded_rows(spec, rel, "x") == 0
+    counted = frame.index[frame["allegation_category"].isin(["Domestic abuse", "Other"])
+                          & frame["date_recorded"].between("2017", "2024")]
+    frame.loc[counted[0], "outcome"] = "Code X"
+    reload(rel, frame)
+    assert uncoded_rows(spec, rel, "x") == 1
+    assert "'Code X' (1 rows)" in error_of(spec, rel)
 
 
 def test_query_relation_and_hostile_values(tmp_path: Path, cases: pd.DataFrame) -> None:
@@ -428,3 +488,42 @@ def test_postgres_wrong_password_and_unknown_table() -> None:
 def test_check_passes_on_good_data(relation: SqlRelation) -> None:
     for spec in SPECS.values():
         check(spec, relation, "ok")
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_a_duckdb_file_is_checked_on_the_rows_counted(tmp_path: Path, cases: pd.DataFrame, suffix: str) -> None:
+    """A file read by DuckDB: a duplicated key or a date that is not a date among the rows a part counts
+    stops it; outside them (another category) it cannot change a figure and the counts stand."""
+    from foikit.cube import count_cube
+    from foikit.params import DataSource, load_request
+    from foikit.sources import open_source
+
+    parts = load_request(Path(__file__).resolve().parents[1] / "params" / "01.FOI.23.032341.yaml").parts
+    dictionary = str(Path(__file__).resolve().parents[1] / "foikit" / "data" / "conduct_allegations.yaml")
+    counted = cases.index[(cases["allegation_category"] == "Domestic abuse")
+                          & cases["date_recorded"].str[:4].isin(["2020", "2022", "2023"])]
+    other = cases.index[cases["allegation_category"] == "Other"]
+
+    def counts(frame: pd.DataFrame, name: str) -> list[int]:
+        path = tmp_path / f"{name}.{suffix}"
+        frame.to_csv(path, index=False) if suffix == "csv" else frame.to_parquet(path, index=False)
+        data = open_source(DataSource(path=str(path), engine="duckdb", dictionary=dictionary))
+        try:
+            return [count_cube(data, part, f"params.parts.{i}").n_rows for i, part in enumerate(parts)]
+        finally:
+            data.relation.close()
+
+    clean = counts(cases, "clean")
+    outside = cases.copy()
+    outside.loc[other[0], "date_recorded"] = "31/12/2021"
+    assert counts(pd.concat([outside, outside.loc[other[:2]]], ignore_index=True), "outside") == clean
+    first = cases.loc[counted[0]]
+    with pytest.raises(DataError, match=rf"^params\.parts\.0: .*dup\.{suffix} has 1 duplicated keys \(case_ref, "
+                       rf"officer_id, allegation_category\) among the rows counted in 2 rows: "
+                       rf"\({first.case_ref}, {first.officer_id}, Domestic abuse\) x2$"):
+        counts(pd.concat([cases, cases.loc[counted[:1]]], ignore_index=True), "dup")
+    inside = cases.copy()
+    inside.loc[counted[0], "date_recorded"] = "soon"
+    with pytest.raises(DataError, match=r"^params\.parts\.0\.date_column: column 'date_recorded' of .* has 1 "
+                                        r"values that are not dates \(YYYY-MM-DD\): 'soon' \(1 rows\)$"):
+        counts(inside, "bad")
