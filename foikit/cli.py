@@ -107,6 +107,9 @@ def _audit(args: argparse.Namespace) -> int:
           f"after it: {', '.join(result.after) or 'nothing'}")
     for line in result.lines:
         print(line)
+    if not result.jointly:
+        print(f"{args.report}: counts distinct units only: nothing to audit jointly")
+        return 0
     print(f"{args.report}: {'protected' if result.passed_all else 'NOT protected'} against everything published")
     return 0 if result.passed_all else 1
 

@@ -532,6 +532,7 @@ class ReportAudit:
     lines: tuple[str, ...]
     passed_before: bool
     passed_all: bool
+    jointly: bool = True  # False when every part counts distinct units (nothing to combine)
 
 
 def audit_entry(entry: LedgerEntry, ledger: Ledger, data: CaseData, where: str) -> ReportAudit:
@@ -540,7 +541,9 @@ def audit_entry(entry: LedgerEntry, ledger: Ledger, data: CaseData, where: str) 
     before = tuple(e.ref for e in others.entries if e.published_at and e.published_at < entry.published_at)
     after = tuple(e.ref for e in others.entries if e.ref not in before)
     own = [r for r in entry.parts if r.additive]
-    lines: list[str] = []
+    lines: list[str] = [f"{r.part}: counts distinct {r.unit}, not combined with other responses (a distinct count "
+                        "is not a sum over a finer partition); its own audit is in audit.json"
+                        for r in entry.parts if not r.additive]
     verdicts = []
     for label, refs in (("published before it", before), ("everything published", before + after)):
         ok = True
@@ -566,7 +569,7 @@ def audit_entry(entry: LedgerEntry, ledger: Ledger, data: CaseData, where: str) 
             for i in np.flatnonzero(sensitive & ~res.cell_passed):
                 lines.append(f"  {system.labels[i]}: derivable range [{int(res.lower[i])}, {int(res.upper[i])}]")
         verdicts.append(ok)
-    return ReportAudit(entry.ref, before, after, tuple(lines), verdicts[0], verdicts[1])
+    return ReportAudit(entry.ref, before, after, tuple(lines), verdicts[0], verdicts[1], jointly=bool(own))
 
 
 def with_counts(ledger: Ledger, data: CaseData, where: str = "ledger") -> Ledger:

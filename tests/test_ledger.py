@@ -214,3 +214,11 @@ def test_a_report_without_a_ledger_entry_is_named_not_ignored(tmp_path, response
     checked = answer(alone.request, alone.data, ledger=ledger)
     assert checked.ledger.unrecorded == ledger.unrecorded
     assert checked.ledger.summary()["reports_without_ledger_entry"] == [str(tmp_path / "reports" / "01.FOI.20.000009")]
+
+
+def test_cli_audit_says_when_a_report_counts_distinct_units_only():
+    done = subprocess.run([sys.executable, "-m", "foikit.cli", "audit", f"reports/{OLD}-officers"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "domestic_abuse: counts distinct officers, not combined" in done.stdout
+    assert done.stdout.rstrip().endswith("counts distinct units only: nothing to audit jointly")
