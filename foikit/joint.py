@@ -195,8 +195,8 @@ def build_system(new: Sequence[PartRecord], earlier: Sequence[PartRecord], data:
     """The joint model of the new parts' cells (free) and the earlier parts' cells (fixed).
 
     New cells carry their ``value``; an earlier cell its recorded ``now`` when the ledger snapshot has it,
-    else today's count from ``data``; both are also counted over the partition, which must agree with the
-    new values (a check that every definition says what its table shows)."""
+    else today's count from ``data``. When ``data`` is counted, the new cells are counted over the partition
+    too and must agree with their tables (a check that every definition says what its table shows)."""
     records = [*new, *earlier]
     defs, rows_of = [], []
     for r in records:
@@ -294,16 +294,13 @@ class LedgerCheck:
                 "reports_without_ledger_entry": list(self.unrecorded), "passed": self.passed}
 
 
-def _bands(system: JointSystem, hidden_new: np.ndarray, marker_band: np.ndarray, only: set[str] | None = None
+def _bands(system: JointSystem, hidden_new: np.ndarray, marker_band: np.ndarray
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(hidden, lo, hi) for the audit: new cells by their pattern, earlier ones by what they state widened
-    to today's count (``only``: the refs whose figures count; the others' say nothing)."""
+    to today's count."""
     v = system.values.astype(float)
     lo = np.where(system.fixed, np.minimum(system.stated_lo, v), marker_band[0])
     hi = np.where(system.fixed, np.maximum(system.stated_hi, v), marker_band[1])
-    if only is not None:
-        mute = system.fixed & ~np.array([ref in only for ref, _ in system.owners])
-        lo, hi = np.where(mute, 0.0, lo), np.where(mute, np.inf, hi)
     return np.where(system.fixed, True, hidden_new), lo, hi
 
 
@@ -405,11 +402,11 @@ def _protect_group(response: Response, parts: list[PartRecord], linked: list[Par
     engine = BoundEngine(model, v, milp_time_limit=policy.secondary.time_limit)
     new_hidden = hidden0 & ~fixed
 
-    def check(hidden: np.ndarray, band: np.ndarray, sensitive: np.ndarray, only: set[str] | None = None,
+    def check(hidden: np.ndarray, band: np.ndarray, sensitive: np.ndarray,
               ranges: bool = False) -> AuditResult:
         # Pass/fail needs integer optima only where they decide the rule; the ranges this response reports
         # for its own small counts are exact.
-        hid, lo, hi = _bands(system, hidden, band, only)
+        hid, lo, hi = _bands(system, hidden, band)
         res = engine.run_audit(hid, lo, hi, sensitive, rule, bound_all=False, settle="rule",
                                also=new_hidden if ranges else None)
         if ranges:
@@ -455,8 +452,8 @@ def _protect_group(response: Response, parts: list[PartRecord], linked: list[Par
             primary_marker=policy.marker, secondary_marker=sec.marker, allow_marker_switch=sec.marker_switch,
             marker_cost=sec.marker_cost, time_limit=sec.time_limit)
         keep = fixed | (hidden0 & ~(xx & targets))
-        flo = np.where(fixed, np.minimum(system.stated_lo, v), np.where(keep, band0[0], np.nan))
-        fhi = np.where(fixed, np.maximum(system.stated_hi, v), np.where(keep, band0[1], np.nan))
+        _, lo, hi = _bands(system, hidden0, band0)
+        flo, fhi = np.where(keep, lo, np.nan), np.where(keep, hi, np.nan)
         try:
             pattern = protect(model, v, failing | (xx & targets), secondary, fixed=(flo, fhi))
         except UnprotectableError as exc:
@@ -559,9 +556,9 @@ def audit_entry(entry: LedgerEntry, ledger: Ledger, data: CaseData, where: str) 
             # its withheld small counts: a marker's band of 1 to threshold-1
             sensitive = mine & (system.stated_lo >= 1) & (system.stated_lo < system.stated_hi) & np.isfinite(
                 system.stated_hi)
-            lo, hi = np.minimum(system.stated_lo, v), np.maximum(system.stated_hi, v)
+            hid, lo, hi = _bands(system, np.ones(len(v), bool), np.zeros((2, len(v))))
             threshold = int(max(system.stated_hi[sensitive], default=4)) + 1
-            res = audit(system.model, system.values, np.ones(len(v), bool), lo, hi, sensitive,
+            res = audit(system.model, system.values, hid, lo, hi, sensitive,
                         ProtectionRule(threshold=max(2, threshold)))
             ok &= res.passed
             lines.append(f"against {label} ({', '.join(dict.fromkeys(r.ref for r in linked)) or 'nothing'}): "

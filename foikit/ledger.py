@@ -108,6 +108,11 @@ class PartRecord:
         return where, tuple(sorted(periods))
 
     @property
+    def n_withheld(self) -> int:
+        """Cells published as a marker, not a number."""
+        return int((~self.cells["shown"].str.fullmatch(r"\d+")).sum())
+
+    @property
     def span(self) -> Interval:
         intervals = [i for v in self.periods.values() for i in v]
         return min(s for s, _ in intervals), max(e for _, e in intervals)
@@ -146,10 +151,6 @@ class LedgerEntry:
     @property
     def n_cells(self) -> int:
         return sum(len(p.cells) for p in self.parts)
-
-    @property
-    def n_withheld(self) -> int:
-        return sum(int((~p.cells["shown"].str.fullmatch(r"\d+")).sum()) for p in self.parts)
 
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT, "ref": self.ref, "dataset": self.dataset,
@@ -411,10 +412,9 @@ def ledger_table(ledger: Ledger) -> pd.DataFrame:
     for e in ledger.entries:
         for p in e.parts:
             first, end = p.span
-            withheld = int((~p.cells["shown"].str.fullmatch(r"\d+")).sum())
             rows.append({"dataset": e.dataset, "ref": e.ref, "published": e.published_at[:10], "part": p.part,
                          "unit": p.unit, "date basis": p.date_column,
                          "periods": f"{', '.join(p.periods)} ({first} to {end - timedelta(days=1)})",
-                         "cells": len(p.cells), "withheld": withheld, "from": e.origin})
+                         "cells": len(p.cells), "withheld": p.n_withheld, "from": e.origin})
     columns = ["dataset", "ref", "published", "part", "unit", "date basis", "periods", "cells", "withheld", "from"]
     return pd.DataFrame(rows, columns=columns).sort_values(["dataset", "published", "ref"], kind="stable")
