@@ -189,20 +189,37 @@ def population(spec: CubeSpec, frame: pd.DataFrame, where: str, source: str) -> 
     return keep & (period >= 0), period
 
 
-def _count_cells(columns: list[np.ndarray], sizes: list[int]) -> tuple[list[np.ndarray], np.ndarray]:
-    """Non-empty cells of the product of ``columns`` (codes below ``sizes``), in sorted order, with counts:
-    one integer key per row, counted with bincount (or unique when the product is large)."""
+def _count_cells(columns: list[np.ndarray], sizes: list[int], weights: np.ndarray | None = None
+                 ) -> tuple[list[np.ndarray], np.ndarray]:
+    """Non-empty cells of the product of ``columns`` (codes below ``sizes``), in sorted order, with counts
+    (each row counts 1, or its positive weight): one integer key per row, counted with bincount (over unique
+    keys when the product is large)."""
     key = np.zeros(len(columns[0]), dtype=np.int64)
     for codes, size in zip(columns, sizes, strict=True):
         key = key * size + codes
     total = int(np.prod(sizes, dtype=np.float64))
     if total <= 1 << 24:
-        counts = np.bincount(key, minlength=total)
+        counts = np.bincount(key, weights=weights, minlength=total)
         cells = np.flatnonzero(counts)
         counts = counts[cells]
     else:
-        cells, counts = np.unique(key, return_counts=True)
-    return list(np.unravel_index(cells, sizes)) if len(cells) else [c[:0] for c in columns], counts
+        cells, at = np.unique(key, return_inverse=True)
+        counts = np.bincount(at, weights=weights, minlength=len(cells))
+    cells_by_column = list(np.unravel_index(cells, sizes)) if len(cells) else [c[:0] for c in columns]
+    return cells_by_column, counts.astype(np.int64)
+
+
+def _row_count_result(spec: CubeSpec, columns: list[np.ndarray], weights: np.ndarray | None = None
+                      ) -> pd.DataFrame:
+    """The coded cube of a row count (shape of :func:`foikit.cubespec.empty_result`) from each row's period
+    and category codes."""
+    sizes = [len(spec.period.labels), *(len(d.categories) for d in spec.dims)]
+    cells, counts = _count_cells(columns, sizes, weights)
+    names = [spec.period.name, *(d.name for d in spec.dims)]
+    out = pd.DataFrame({n: c.astype(np.int64) for n, c in zip(names, cells, strict=True)})
+    out[COUNT] = counts
+    out[AFFECTED] = 0
+    return out.astype("int64")
 
 
 def pandas_cube(spec: CubeSpec, frame: pd.DataFrame, where: str, source: str = "data") -> pd.DataFrame:
@@ -219,12 +236,7 @@ def pandas_cube(spec: CubeSpec, frame: pd.DataFrame, where: str, source: str = "
     if not len(rows):
         return empty_result(spec)
     if not spec.unit_key:
-        sizes = [len(spec.period.labels), *(len(d.categories) for d in spec.dims)]
-        cells, counts = _count_cells(columns, sizes)
-        out = pd.DataFrame({n: c.astype(np.int64) for n, c in zip(names, cells, strict=True)})
-        out[COUNT] = counts.astype(np.int64)
-        out[AFFECTED] = 0
-        return out.astype("int64")
+        return _row_count_result(spec, columns)
     coded = pd.DataFrame(dict(zip(names, columns, strict=True)))
     keys = [f"key:{k}" for k in spec.unit_key]
     for key, name in zip(spec.unit_key, keys, strict=True):
@@ -432,16 +444,8 @@ def _coded(spec: CubeSpec, cells: dict[str, np.ndarray]) -> tuple[pd.DataFrame, 
         columns.append(row_codes)
     if not len(cells["p"]):
         return empty_result(spec), False
-    # merged raw values share a code: sum their counts per cell, cells in sorted order
-    sizes = [len(spec.period.labels), *(len(d.categories) for d in spec.dims)]
-    key = np.ravel_multi_index(columns, sizes) if len(sizes) > 1 else columns[0]
-    cells_, at = np.unique(key, return_inverse=True)
-    counts = np.bincount(at, weights=cells[COUNT], minlength=len(cells_)).astype(np.int64)
-    names = [spec.period.name, *(d.name for d in spec.dims)]
-    out = pd.DataFrame({n: c.astype(np.int64) for n, c in zip(names, np.unravel_index(cells_, sizes), strict=True)})
-    out[COUNT] = counts
-    out[AFFECTED] = 0
-    return out.astype("int64"), False
+    # merged raw values share a code: their counts add up in one cell
+    return _row_count_result(spec, columns, np.asarray(cells[COUNT], dtype=np.float64)), False
 
 
 def cube_from_codes(spec: CubeSpec, result: pd.DataFrame, part: Part, dictionary: Dictionary,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,15 @@ def hand_params(tmp_path: Path, hand_csv: Path) -> Path:
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(hand_request(hand_csv), sort_keys=False), encoding="utf-8")
     return path
+
+
+def postgres_url() -> str:
+    """The PostgreSQL server of the tests: skipped where there is none, except under CI, which must start one
+    (.ci/run does, with .ci/postgres.sh)."""
+    url = os.environ.get("FOIKIT_TEST_POSTGRES_URL")
+    if url:
+        return url
+    if os.environ.get("CI"):
+        pytest.fail("CI is set but FOIKIT_TEST_POSTGRES_URL is not: run eval \"$(bash .ci/postgres.sh)\" first")
+    pytest.skip("PostgreSQL: FOIKIT_TEST_POSTGRES_URL is not set (eval \"$(bash .ci/postgres.sh)\")")
+

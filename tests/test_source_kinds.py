@@ -17,7 +17,7 @@ import yaml
 import foikit
 from foikit.sources import embedded_data_path
 
-from .conftest import EXAMPLE_PARAMS, EXAMPLE_REPORT, ROOT
+from .conftest import EXAMPLE_PARAMS, EXAMPLE_REPORT, ROOT, postgres_url
 
 DICTIONARY = str(ROOT / "foikit" / "data" / "conduct_allegations.yaml")
 
@@ -73,17 +73,10 @@ def test_sqlite_table_and_query(tmp_path, cases, expected):
     pd.testing.assert_frame_equal(_published({"url": url, "query": query}), expected)
 
 
-def _postgres_url() -> str:
-    url = os.environ.get("FOIKIT_TEST_POSTGRES_URL")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("CI must provide FOIKIT_TEST_POSTGRES_URL (.ci/run starts PostgreSQL)")
-        pytest.skip("no PostgreSQL server here (set FOIKIT_TEST_POSTGRES_URL; .ci/postgres.sh starts one)")
-    return url
 
 
 def test_postgresql_gives_the_same_published_csv(cases, expected):
-    url = _postgres_url()
+    url = postgres_url()
     table = f"cases_{uuid.uuid4().hex[:8]}"
     _load_sql(url, cases, table)
     os.environ["FOIKIT_TEST_SOURCE_URL"] = url

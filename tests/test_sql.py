@@ -7,7 +7,6 @@ except under CI (env ``CI`` set), where they fail.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from datetime import date
@@ -33,6 +32,8 @@ from foikit.sql import (
     problems,
     sql_cube,
 )
+
+from .conftest import postgres_url
 
 ROWS, SEED = 3000, 11
 NR = "Not recorded"
@@ -134,15 +135,6 @@ def expected_cube(spec: CubeSpec, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- the backends --------------------------------------------------------------------------------------
-
-
-def postgres_url() -> str:
-    url = os.environ.get("FOIKIT_TEST_POSTGRES_URL")
-    if url:
-        return url
-    if os.environ.get("CI"):
-        pytest.fail("CI is set but FOIKIT_TEST_POSTGRES_URL is not: run eval \"$(bash .ci/postgres.sh)\" first")
-    pytest.skip("PostgreSQL: FOIKIT_TEST_POSTGRES_URL is not set (eval \"$(bash .ci/postgres.sh)\")")
 
 
 def typed(frame: pd.DataFrame) -> pd.DataFrame:
