@@ -4,6 +4,7 @@ hatched outline with its marker), never at its true value."""
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,24 +38,36 @@ def chart_data(published: pd.DataFrame) -> ChartData:
 
 
 def chart_png(published: pd.DataFrame, title: str) -> bytes:
-    """The chart as PNG bytes (the same table always gives the same bytes)."""
-    data = chart_data(published)
+    """The chart as PNG bytes (the same table always gives the same bytes). Every text on it (title,
+    categories, markers) is drawn literally: '$' never starts matplotlib's mathtext."""
+    with warnings.catch_warnings():
+        # a character the font lacks (an emoji) is drawn as a box: not worth a warning in the record
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
+        return _draw(chart_data(published), title)
+
+
+def _draw(data: ChartData, title: str) -> bytes:
     n_cat, n_ser = len(data.categories), len(data.series)
     fig = Figure(figsize=(min(14, 2 + 0.6 * n_cat * max(1, n_ser) ** 0.5), 3.6), dpi=80)
     ax = fig.add_subplot()
     width = 0.8 / n_ser
     x = np.arange(n_cat)
     top = np.nanmax(data.heights) if np.isfinite(data.heights).any() else 1.0
+    bars = []
     for i, name in enumerate(data.series):
         pos = x - 0.4 + width * (i + 0.5)
-        ax.bar(pos, np.nan_to_num(data.heights[i]), width, label=name, color=f"C{i % 10}")
+        bars.append(ax.bar(pos, np.nan_to_num(data.heights[i]), width, label=name, color=f"C{i % 10}"))
         for j in np.flatnonzero(data.markers[i] != ""):
             ax.bar(pos[j], top * 0.04, width, color="none", hatch="///", edgecolor="grey")
-            ax.text(pos[j], top * 0.05, data.markers[i][j], ha="center", va="bottom", fontsize=6, rotation=90)
-    ax.set_xticks(x, data.categories, rotation=30, ha="right", fontsize=7)
-    ax.set_title(title, fontsize=9)
+            ax.text(pos[j], top * 0.05, data.markers[i][j], ha="center", va="bottom", fontsize=6, rotation=90,
+                    parse_math=False)
+    ax.set_xticks(x, data.categories, rotation=30, ha="right", fontsize=7, parse_math=False)
+    ax.set_title(title, fontsize=9, parse_math=False)
     if n_ser > 1:
-        ax.legend(fontsize=7, ncols=min(n_ser, 6))
+        # labels given, not collected: a series named '_x' would be left out of a collected legend
+        legend = ax.legend(bars, data.series, fontsize=7, ncols=min(n_ser, 6))
+        for text in legend.get_texts():
+            text.set_parse_math(False)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", metadata={"Software": None})
