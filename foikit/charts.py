@@ -4,6 +4,7 @@ hatched outline with its marker), never at its true value."""
 from __future__ import annotations
 
 import io
+import textwrap
 import warnings
 from dataclasses import dataclass
 
@@ -12,6 +13,19 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from foikit.tables import TOTAL
+
+_TITLE_WIDTH, _TITLE_LINES, _LABEL_WIDTH = 120, 3, 60  # longer text is wrapped or cut (shown whole above it)
+
+
+def _short(text: str, width: int = _LABEL_WIDTH) -> str:
+    return text if len(text) <= width else text[: width - 1] + "\u2026"
+
+
+def _title(text: str) -> str:
+    if len(text) <= _TITLE_WIDTH:
+        return text
+    lines = textwrap.wrap(text, _TITLE_WIDTH, max_lines=_TITLE_LINES, placeholder="\u2026") or [text]
+    return "\n".join(_short(line, _TITLE_WIDTH) for line in lines)
 
 
 @dataclass(frozen=True)
@@ -43,10 +57,15 @@ def chart_png(published: pd.DataFrame, title: str) -> bytes:
     with warnings.catch_warnings():
         # a character the font lacks (an emoji) is drawn as a box: not worth a warning in the record
         warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
-        return _draw(chart_data(published), title)
+        fig = chart_figure(published, title)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
 
 
-def _draw(data: ChartData, title: str) -> bytes:
+def chart_figure(published: pd.DataFrame, title: str) -> Figure:
+    """The chart, laid out, not yet drawn."""
+    data = chart_data(published)
     n_cat, n_ser = len(data.categories), len(data.series)
     fig = Figure(figsize=(min(14, 2 + 0.6 * n_cat * max(1, n_ser) ** 0.5), 3.6), dpi=80)
     ax = fig.add_subplot()
@@ -61,14 +80,12 @@ def _draw(data: ChartData, title: str) -> bytes:
             ax.bar(pos[j], top * 0.04, width, color="none", hatch="///", edgecolor="grey")
             ax.text(pos[j], top * 0.05, data.markers[i][j], ha="center", va="bottom", fontsize=6, rotation=90,
                     parse_math=False)
-    ax.set_xticks(x, data.categories, rotation=30, ha="right", fontsize=7, parse_math=False)
-    ax.set_title(title, fontsize=9, parse_math=False)
+    ax.set_xticks(x, [_short(c) for c in data.categories], rotation=30, ha="right", fontsize=7, parse_math=False)
+    ax.set_title(_title(title), fontsize=9, parse_math=False)
     if n_ser > 1:
         # labels given, not collected: a series named '_x' would be left out of a collected legend
-        legend = ax.legend(bars, data.series, fontsize=7, ncols=min(n_ser, 6))
+        legend = ax.legend(bars, [_short(s) for s in data.series], fontsize=7, ncols=min(n_ser, 6))
         for text in legend.get_texts():
             text.set_parse_math(False)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", metadata={"Software": None})
-    return buffer.getvalue()
+    return fig

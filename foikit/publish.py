@@ -120,14 +120,13 @@ def _as_text(wb: Workbook) -> None:
     """Every string is stored as text, never as a formula: openpyxl takes '=...' for one, and a title or a
     category from the data may start so. quotePrefix keeps it text when a reader edits the cell."""
     for ws in wb.worksheets:
-        for row in ws.iter_rows():
-            for cell in row:
-                if isinstance(cell.value, str) and len(cell.value) > _CELL_LIMIT:
-                    raise DataError(f"{TABLES_XLSX}: {cell.value[:60]!r}... has {len(cell.value):,} characters; a "
-                                    f"spreadsheet cell holds at most {_CELL_LIMIT:,}; nothing was written")
-                if isinstance(cell.value, str) and cell.value.startswith(_FORMULA_START):
-                    cell.data_type = "s"
-                    cell.quotePrefix = True
+        for cell in list(ws._cells.values()):  # the cells written (iter_rows would add empty ones to the file)
+            if isinstance(cell.value, str) and len(cell.value) > _CELL_LIMIT:
+                raise DataError(f"{TABLES_XLSX}: {cell.value[:60]!r}... has {len(cell.value):,} characters; a "
+                                f"spreadsheet cell holds at most {_CELL_LIMIT:,}; nothing was written")
+            if isinstance(cell.value, str) and cell.value.startswith(_FORMULA_START):
+                cell.data_type = "s"
+                cell.quotePrefix = True
 
 
 def write_xlsx(response: Response, out_dir: Path) -> Path:
