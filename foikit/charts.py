@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import textwrap
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,13 +56,19 @@ def chart_data(published: pd.DataFrame) -> ChartData:
 def chart_png(published: pd.DataFrame, title: str) -> bytes:
     """The chart as PNG bytes (the same table always gives the same bytes). Every text on it (title,
     categories, markers) is drawn literally: '$' never starts matplotlib's mathtext."""
+    fig = chart_figure(published, title)
+    buffer = io.BytesIO()
+    with _quiet():
+        fig.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
     with warnings.catch_warnings():
         # a character the font lacks (an emoji) is drawn as a box: not worth a warning in the record
         warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
-        fig = chart_figure(published, title)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", metadata={"Software": None})
-    return buffer.getvalue()
+        yield
 
 
 def chart_figure(published: pd.DataFrame, title: str) -> Figure:
@@ -87,5 +95,6 @@ def chart_figure(published: pd.DataFrame, title: str) -> Figure:
         legend = ax.legend(bars, [_short(s) for s in data.series], fontsize=7, ncols=min(n_ser, 6))
         for text in legend.get_texts():
             text.set_parse_math(False)
-    fig.tight_layout()
+    with _quiet():
+        fig.tight_layout()
     return fig
