@@ -31,7 +31,7 @@ _MD_ALWAYS = re.compile(r"[\\`*\[\]$~|#]|(?<=\\)[()]")  # (?<=\\): \( and \) ope
 _MD_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")  # an underscore inside a word is never emphasis
 # What starts a block at the start of a line: a bullet, a definition, a setext underline or rule, a numbered
 # item (which continues a paragraph instead unless it is numbered 1, as CommonMark and mistune have it).
-_MD_BLOCK_START = re.compile(r"^(?:[-+:](?=\s|$)|:|(=+|-+)\s*$)")
+_MD_BLOCK_START = re.compile(r"^(?:[-+](?=\s|$)|:|=+\s*$|-+\s*$)")
 _MD_NUMBERED = re.compile(r"^(\d{1,9})([.)])(?=\s|$)")
 _MD_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
