@@ -19,7 +19,7 @@ from foikit.cubespec import AFFECTED, COUNT, CubeSpec, DimSpec, PeriodSpec, empt
 from foikit.dictionary import NOT_RECORDED, Dictionary
 from foikit.exceptions import DataError
 from foikit.params import Part
-from foikit.sources import CaseData, capped, present_values, shown, value_codes
+from foikit.sources import CaseData, capped, column_list, present_values, shown, value_codes
 
 PERIOD_WORDS = {"calendar_year": "calendar years", "financial_year": "financial years (April to March)",
                 "range": "date ranges"}
@@ -271,7 +271,7 @@ def check_frame(spec: CubeSpec, part: Part, data: CaseData, where: str) -> None:
     for column, field in needed.items():
         if column not in frame.columns:
             raise DataError(f"{field}: column {column!r} is not in {data.where} "
-                            f"(columns: {', '.join(frame.columns)})")
+                            f"(columns: {column_list(list(frame.columns))})")
     check_padded(data, spec, where)
     for column, wanted in spec.filters.items():
         present = set(present_values(frame[column]))

@@ -106,9 +106,19 @@ CAP = 200  # characters of any value from the data or a path shown in a message
 
 
 def capped(value: object, limit: int = CAP) -> str:
-    """``value`` as text of at most about ``limit`` characters: a message never echoes a huge value whole."""
+    """``value`` as text of at most about ``limit`` characters on one line (control characters escaped): a
+    message never echoes a huge value whole, nor breaks its first line."""
     text = str(value)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+    short = text[:limit]
+    if not short.isprintable():
+        short = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in short)
+    return short if len(text) <= limit else f"{short}... ({len(text)} characters)"
+
+
+def column_list(names: list[str] | tuple[str, ...]) -> str:
+    """Column names as a message lists them: each capped, at most 30 (a header may be any line of a file)."""
+    shown_names = [capped(n, 60) for n in names[:30]]
+    return ", ".join(shown_names) + (f" and {len(names) - 30} more" if len(names) > 30 else "")
 
 
 def shown(value: object) -> str:
@@ -164,6 +174,7 @@ def _utf8_error(path: Path) -> DataError | None:
 
 def _csv_header(path: Path) -> list[str]:
     """The first non-blank record of a CSV, as written (a UTF-8 BOM dropped)."""
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))  # pyarrow reads any size: so must we
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             for row in csv.reader(fh):
@@ -205,15 +216,19 @@ def read_csv_table(path: str | Path) -> pa.Table:
     check_names(names, path)
     text = {n: pa.string() for n in header}
     table = None
-    for newlines in (False, True):  # quoted newlines need the slower, exact parse
+    # quoted newlines need the slower, exact parse; a row larger than a block (1 MB) a block as large as it
+    for newlines, block in ((False, 1 << 20), (True, min(max(path.stat().st_size + 1, 1 << 20), 1 << 31 - 1))):
+        read = pa_csv.ReadOptions(block_size=block)
         try:
-            with pa_csv.open_csv(path, parse_options=pa_csv.ParseOptions(newlines_in_values=newlines),
+            with pa_csv.open_csv(path, read_options=read,
+                                 parse_options=pa_csv.ParseOptions(newlines_in_values=newlines),
                                  convert_options=pa_csv.ConvertOptions(
                                      column_types=text, strings_can_be_null=False,
                                      quoted_strings_can_be_null=False)) as reader:
                 first = reader.read_next_batch()
             few = _few_values(pa.Table.from_batches([first]).slice(0, SAMPLE))
-            table = pa_csv.read_csv(path, parse_options=pa_csv.ParseOptions(newlines_in_values=newlines),
+            table = pa_csv.read_csv(path, read_options=read,
+                                    parse_options=pa_csv.ParseOptions(newlines_in_values=newlines),
                                     convert_options=pa_csv.ConvertOptions(
                                         column_types={n: TEXT if n in few else pa.string() for n in header},
                                         strings_can_be_null=False, quoted_strings_can_be_null=False))
@@ -419,7 +434,7 @@ def check_keys(frame: pd.DataFrame, dictionary: Dictionary, path: Path) -> None:
 def duplicate_rows_message(source: str, extra: int, columns: int, first: list[int] | None) -> str:
     """The refusal of exact duplicate rows, the same from every engine (row numbers, never values)."""
     at = f" (first at data rows {', '.join(map(str, first))})" if first else ""
-    return (f"{source}: {extra} row{'s' if extra != 1 else ''} repeat an earlier row in all {columns} columns"
+    return (f"{source}: {extra} row{'s repeat' if extra != 1 else ' repeats'} an earlier row in all {columns} columns"
             f"{at}: each would be counted again; remove them, or set 'duplicate_rows: allow' in the data "
             f"dictionary if they are distinct cases")
 

@@ -596,8 +596,10 @@ def missing_columns(spec: CubeSpec, rel: SqlRelation, where: str) -> list[str]:
     absent = [c for c in spec.columns if c not in rel.names]
     if not absent:
         return []
-    return [f"{where}: column{'s' if len(absent) > 1 else ''} {', '.join(map(repr, absent))} "
-            f"{'are' if len(absent) > 1 else 'is'} not in {rel.label} (columns: {', '.join(rel.names)})"]
+    from foikit.sources import column_list, shown
+
+    return [f"{where}: column{'s' if len(absent) > 1 else ''} {', '.join(map(shown, absent))} "
+            f"{'are' if len(absent) > 1 else 'is'} not in {rel.label} (columns: {column_list(rel.names)})"]
 
 
 def absent_filter_values(spec: CubeSpec, rel: SqlRelation, where: str) -> list[str]:
@@ -712,8 +714,10 @@ def duplicate_keys(rel: SqlRelation, keys: Sequence[str], where: str, spec: Cube
     (passing its filters, in one of its periods); the first few with their counts."""
     absent = [k for k in keys if k not in rel.names]
     if absent:
-        return [f"{where}: key column{'s' if len(absent) > 1 else ''} {', '.join(map(repr, absent))} not in "
-                f"{rel.label} (columns: {', '.join(rel.names)})"]
+        from foikit.sources import column_list, shown
+
+        return [f"{where}: key column{'s' if len(absent) > 1 else ''} {', '.join(map(shown, absent))} not in "
+                f"{rel.label} (columns: {column_list(rel.names)})"]
     cols = [rel.source.c[k] for k in keys]
     n = sa.func.count().label("n")
     conds: list[sa.ColumnElement] = []
