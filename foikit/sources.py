@@ -149,6 +149,11 @@ def check_names(names: list[str], path: Path, what: str = "header") -> None:
         if len(at) > 1:
             raise DataError(f"{path}: {what}: column name {shown(name)} appears {len(at)} times "
                             f"(columns {', '.join(map(str, at[:5]))})")
+    folded: dict[str, str] = {}
+    for name in names:  # SQL engines (DuckDB among them) do not tell 'A' from 'a'
+        other = folded.setdefault(name.lower(), name)
+        if other != name:
+            raise DataError(f"{path}: {what}: column names {shown(other)} and {shown(name)} differ only in case")
 
 
 def _utf8_error(path: Path) -> DataError | None:
@@ -255,6 +260,8 @@ def parquet_schema(path: str | Path) -> pa.Schema:
     except (pa.ArrowException, OSError) as exc:
         raise DataError(f"{path}: cannot read the file: not a readable Parquet file "
                         f"({type(exc).__name__})") from None
+    if not schema.names:
+        raise DataError(f"{path}: column names: the file has no columns")
     check_names(list(schema.names), path, "column names")
     for name in schema.names:
         if name != name.strip():

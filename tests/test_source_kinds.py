@@ -225,6 +225,9 @@ def test_csv_structure_is_one_answer_on_both_file_engines(tmp_path):
     repeated.write_text("id,a,a ,date_recorded\n1,x,z,2020-01-05\n2,y,z,2021-01-05\n")
     assert both_files(repeated) == [("refused", f"{repeated}: header: column name 'a' appears 2 times "
                                                 "(columns 2, 3)")] * 2
+    cased = tmp_path / "cased.csv"  # SQL engines do not tell 'A' from 'a' (found by tests/test_fuzz_data.py)
+    cased.write_text("id,A,a,date_recorded\n1,x,z,2020-01-05\n")
+    assert both_files(cased) == [("refused", f"{cased}: header: column names 'A' and 'a' differ only in case")] * 2
     nameless = tmp_path / "nameless.csv"
     nameless.write_text("id,,a,date_recorded\n1,q,x,2020-01-05\n")
     assert both_files(nameless) == [("refused", f"{nameless}: header: column 2 has no name")] * 2
