@@ -44,7 +44,8 @@ NAMES = st.one_of(st.sampled_from(["a", "date_recorded", "id", "b", " a", "a ", 
                   st.text(max_size=6))
 DATES = st.sampled_from(["2020-01-05", "2021-12-31", "2020-1-5", "05/01/2020", "2021-06-01 10:00",
                          "2021-06-01T10:00:00Z", "2020-02-30", "20200105", "2021-13-01", "", " 2020-01-05",
-                         "2020-01-05 ", "\uff12\uff10\uff12\uff10-01-05", "2019-12-31", "2022-01-01", "2020-01-05t10", "9" * 3000])
+                         "2020-01-05 ", "\uff12\uff10\uff12\uff10-01-05", "2019-12-31", "2022-01-01",
+                         "2020-01-05t10", "9" * 3000])
 CATEGORIES = st.sampled_from(["x", "X", "y", " x", "x ", "é", "e\u0301", "\u00a0x", "", "Not recorded", "true",
                               "a,b", 'say "hi"', "multi\nline", "9" * 3000, "ﬁ", "\t"])
 VALUES = st.one_of(DATES, CATEGORIES, st.text(max_size=8))
@@ -77,8 +78,9 @@ def data_files(draw: st.DrawFn) -> tuple[str, bytes | pa.Table]:
         columns[name] = draw(st.lists(GOOD_CATEGORIES, min_size=len(dates), max_size=len(dates)))
     at = draw(st.integers(0, len(dates) - 1))
     if flaw == "bad date":
-        columns["date_recorded"][at] = draw(st.sampled_from(["2020-1-5", "05/01/2020", "2020-02-30", "20200105",
-                                                             "\uff12\uff10\uff12\uff10-01-05", "2020-01-05t10", "soon"]))
+        columns["date_recorded"][at] = draw(st.sampled_from([
+            "2020-1-5", "05/01/2020", "2020-02-30", "20200105", "\uff12\uff10\uff12\uff10-01-05", "2020-01-05t10",
+            "soon"]))
     elif flaw == "padded":
         column = draw(st.sampled_from(["a", "date_recorded"]))
         columns[column][at] = draw(st.sampled_from([" ", "\t", "\u00a0"])) + columns[column][at]
