@@ -478,6 +478,9 @@ def _open_database(source: DataSource) -> CaseData:
     relation = sql.open_relation(url, table=source.table, query=source.query)
     dictionary = (load_dictionary(source.dictionary) if source.dictionary
                   else inferred_dictionary(relation.columns(), relation.label))
+    found = sql.unknown_categories(relation, dictionary)
+    if found:
+        raise DataError(found[0])
     if dictionary.key and all(k in relation.names for k in dictionary.key):
         found = sql.duplicate_keys(relation, list(dictionary.key), "data")
         if found:
@@ -524,6 +527,7 @@ def open_source(source: DataSource, template: str = "conduct_allegations") -> Ca
                     k in relation.names for k in key) else [])
                 if not key and dictionary.duplicate_rows == "refuse" and read_coverage(path) is None:
                     found = found or sql.duplicate_rows(relation)
+                found = sql.unknown_categories(relation, dictionary) + found  # the pandas engine's order
                 if found:
                     raise DataError(found[0])
                 n_rows = sql.count_rows(relation)
@@ -573,11 +577,16 @@ def check_categories(frame: pd.DataFrame, dictionary: Dictionary, path: Path) ->
                        if bad and n)
         if not found:
             continue
-        listed = ", ".join(f"{shown(v)} ({n} rows)" for v, n in found[:20]) + (
-            f" and {len(found) - 20} more values" if len(found) > 20 else "")
         rows = np.flatnonzero(unknown_value[codes])[:5]
-        first = ", ".join(str(i + 1) for i in frame.index[rows])
-        raise DataError(
-            f"{path}: column {column!r}: values not in dictionary {dictionary.source}: {listed}"
-            f" (first at data rows {first}, counting from 1 after the header)"
-        )
+        raise DataError(unknown_categories_message(str(path), column, dictionary.source, found,
+                                                   [int(i) + 1 for i in frame.index[rows]]))
+
+
+def unknown_categories_message(source: str, column: str, dictionary: str, found: list[tuple[str, int]],
+                               first: list[int] | None = None) -> str:
+    """The refusal of values a dictionary does not know, the same from every engine (row numbers where the
+    rows have an order)."""
+    listed = ", ".join(f"{shown(v)} ({n} rows)" for v, n in found[:20]) + (
+        " and more values" if len(found) > 20 else "")
+    at = f" (first at data rows {', '.join(map(str, first))}, counting from 1 after the header)" if first else ""
+    return f"{source}: column {column!r}: values not in dictionary {dictionary}: {listed}{at}"

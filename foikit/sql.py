@@ -777,6 +777,26 @@ def duplicate_rows(rel: SqlRelation) -> list[str]:
     return [duplicate_rows_message(rel.label, extra, len(rel.names), first)]
 
 
+def unknown_categories(rel: SqlRelation, dictionary: Any) -> list[str]:
+    """Values the dictionary does not know (in any row: as the pandas engine refuses them when it opens a
+    file), for each described column without an 'other' bucket: the first with their counts."""
+    from foikit.sources import unknown_categories_message
+
+    out = []
+    for column, spec in dictionary.columns.items():
+        if spec.categories is None or spec.other is not None or column not in rel.names:
+            continue
+        value = _text(rel.source.c[column])
+        known = [raw for raw in spec.code_map() if raw != ""]
+        unknown = sa.and_(value.is_not(None), value != "", value.not_in(known) if known else sa.true())
+        _, found = fetch(rel, sa.select(value, sa.func.count()).select_from(rel.source).where(unknown)
+                         .group_by(value).order_by(value).limit(SHOW_VALUES + 1), f"checking column {column!r}")
+        if found:
+            out.append(unknown_categories_message(rel.label, column, dictionary.source,
+                                                  sorted((str(v), int(n)) for v, n in found)))
+    return out
+
+
 def padded_values(rel: SqlRelation, columns: Sequence[str], where: str) -> dict[str, str | None]:
     """For each column: a message if some value begins or ends with a space (or any character of
     :data:`foikit.cubespec.PAD`), else None. One scan counts them; only a column that has some is read
@@ -913,6 +933,7 @@ __all__ = [
     "problems",
     "sql_cube",
     "uncoded_rows",
+    "unknown_categories",
     "unknown_values",
 ]
 

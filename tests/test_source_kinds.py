@@ -246,3 +246,19 @@ def test_parquet_column_names_are_checked_on_both_file_engines(tmp_path):
                                         names=["a", "a", "date_recorded"]), path)
     assert both_files(path) == [("refused", f"{path}: column names: column name 'a' appears 2 times "
                                             "(columns 1, 2)")] * 2
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_value_the_dictionary_does_not_know_is_refused_in_any_row(tmp_path, engine):
+    """As the pandas engine always did: a value outside the dictionary's categories (and no 'other' bucket)
+    stops the run wherever it is, here in a year not asked for (DuckDB and SQL used to count around it)."""
+    frame = pd.DataFrame({"id": ["1", "2", "3"], "a": ["x", "y", "z"],
+                          "date_recorded": ["2020-01-01", "2021-01-01", "2019-06-01"]})
+    dictionary = tmp_path / "d.yaml"
+    dictionary.write_text(yaml.safe_dump({"name": "d", "version": 1, "units": {"rows": "rows"},
+                                          "columns": {"a": {"type": "category", "label": "A",
+                                                            "categories": ["x", "y"]}}}))
+    kind, message = on_engine(engine, frame, tmp_path, dictionary=str(dictionary))
+    assert kind == "refused"
+    assert re.search(rf"column 'a': values not in dictionary {re.escape(str(dictionary))}: 'z' \(1 rows\)",
+                     message), message
