@@ -26,7 +26,7 @@ from foikit.exceptions import FoikitError, ReportError
 from foikit.execute import PUBLISHED_FILES, execute_notebook, find_template
 from foikit.ledger import LEDGER_JSON
 from foikit.manifest import DICTIONARY_COPY, MANIFEST, PARAMS_COPY, load_manifest, required_files, versions
-from foikit.params import parse_request
+from foikit.params import Request, parse_request
 from foikit.publish import PUBLISHED_CSV
 from foikit.record import NOTEBOOK
 from foikit.signing import SIGNATURE, SignatureCheck, check_signature
@@ -203,14 +203,13 @@ def compare_published(old: Path, new: Path) -> list[str]:
     return out
 
 
-def _reexecute(report: Path, manifest: dict, result: Verification, notebooks_dir: Path | None,
-               cwd: Path) -> None:
+def _request(report: Path) -> tuple[dict, Request]:
     raw = yaml.safe_load((report / PARAMS_COPY).read_text(encoding="utf-8"))
-    request = parse_request(raw, str(report / PARAMS_COPY))
-    recorded = manifest["inputs"]["template"]
-    if Path(recorded["path"]).stem != request.template:
-        result.problems.append(f"{report / MANIFEST}: names template {recorded['path'][:80]!r}, but the report's "
-                               f"{PARAMS_COPY} asks for {request.template!r}")
+    return raw, parse_request(raw, str(report / PARAMS_COPY))
+
+
+def _reexecute(report: Path, manifest: dict, result: Verification, template: Path, cwd: Path) -> None:
+    raw, request = _request(report)
     dictionary = str((report / DICTIONARY_COPY).resolve())
     if (report / SNAPSHOT).is_file():  # the recorded extract replaces the source, whatever kind it was
         data: dict = {"path": str((report / SNAPSHOT).resolve()), "dictionary": dictionary}
@@ -225,13 +224,7 @@ def _reexecute(report: Path, manifest: dict, result: Verification, notebooks_dir
     if (report / LEDGER_JSON).is_file():  # the earlier responses it was audited against, as they were then
         parameters["ledger"] = str((report / LEDGER_JSON).resolve())
     with tempfile.TemporaryDirectory(prefix=f"foikit-verify-{request.ref}-") as tmp:
-        out = Path(tmp) / "out"
-        out.mkdir()
-        template, exact, note = trusted_template(request.template, recorded["sha256"], notebooks_dir, Path(tmp))
-        if note:
-            result.notes.append(note)
-        if exact:
-            _check_record(report, template, result)
+        out = Path(tmp)
         execute_notebook(template, parameters, out, cwd, request.ref)
         result.executed = True
         result.differences += compare_published(report / PUBLISHED_CSV, out / PUBLISHED_CSV)
@@ -241,9 +234,27 @@ def _reexecute(report: Path, manifest: dict, result: Verification, notebooks_dir
                 result.differences.append(f"{name}: re-executed file differs from the published one")
 
 
+def _template_and_rerun(report: Path, manifest: dict, result: Verification, notebooks_dir: Path | None,
+                        execute: bool) -> None:
+    """Find the trusted template the report names, check the record against it, re-execute it."""
+    _, request = _request(report)
+    recorded = manifest["inputs"]["template"]
+    if Path(recorded["path"]).stem != request.template:
+        result.problems.append(f"{report / MANIFEST}: names template {recorded['path'][:80]!r}, but the report's "
+                               f"{PARAMS_COPY} asks for {request.template!r}")
+    with tempfile.TemporaryDirectory(prefix="foikit-verify-template-") as tmp:
+        template, exact, note = trusted_template(request.template, recorded["sha256"], notebooks_dir, Path(tmp))
+        if note:
+            result.notes.append(note)
+        if exact:
+            _check_record(report, template, result)
+        if execute:
+            _reexecute(report, manifest, result, template, Path.cwd())
+
+
 def verify_report(report: str | Path, notebooks_dir: str | Path | None = None, execute: bool = True) -> Verification:
     """Verify one report folder; never raises for a bad report, it reports it. ``execute=False`` checks the
-    signature and the files only (status 'intact (not re-executed)' at best).
+    signature, the files and the record's code only (status 'intact (not re-executed)' at best).
 
     >>> verify_report("reports/01.FOI.23.032341").status  # doctest: +SKIP
     'reproduced'
@@ -263,10 +274,8 @@ def verify_report(report: str | Path, notebooks_dir: str | Path | None = None, e
         result.problems.append(result.signature.message)
     _check_files(report, manifest, result)
     _check_inputs(manifest, result)
-    if not execute:
-        return result
     try:
-        _reexecute(report, manifest, result, Path(notebooks_dir) if notebooks_dir else None, Path.cwd())
+        _template_and_rerun(report, manifest, result, Path(notebooks_dir) if notebooks_dir else None, execute)
     except FoikitError as exc:
         result.problems.append(f"re-execution failed: {str(exc).splitlines()[0]}")
     except (OSError, ValueError, yaml.YAMLError) as exc:

@@ -70,6 +70,21 @@ def hand_params(tmp_path: Path, hand_csv: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def signing_key(tmp_path_factory) -> Path:
+    """Every test signs with a key of its own, made in tmp: no test (and no CI) writes a home directory."""
+    from foikit.signing import KEY_ENV, generate_key
+
+    path, _, _ = generate_key(tmp_path_factory.mktemp("signing") / "test-key.pem")
+    before = os.environ.get(KEY_ENV)
+    os.environ[KEY_ENV] = str(path)  # subprocesses (foikit run, foikit verify) inherit it
+    yield path
+    if before is None:
+        os.environ.pop(KEY_ENV, None)
+    else:
+        os.environ[KEY_ENV] = before
+
+
 def postgres_url() -> str:
     """The PostgreSQL server of the tests: skipped where there is none, except under CI, which must start one
     (.ci/run does, with .ci/postgres.sh)."""
