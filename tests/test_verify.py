@@ -78,11 +78,12 @@ def test_a_manifest_naming_another_notebook_never_runs_it(report, tmp_path, sign
     # Signed by the trusted key: even a manifest that is genuinely signed cannot choose the code.
     edit_manifest(report, lambda m: m["inputs"].update(template={"path": str(evil_path), "sha256": sha}),
                   resign_with=signing_key)
-    done = foikit("verify", str(report))
+    result = verify_report(report)
     assert not marker.exists(), "verify executed the notebook the manifest named"
-    assert (f"note: the recorded template (sha256 {sha[:12]}) is not notebooks/conduct_allegations.ipynb"
-            in done.stdout), done.stdout
-    assert "nor in its git history; re-executed the current one" in done.stdout
+    assert result.executed and result.problems == [] and result.differences == []
+    assert result.notes == [f"the recorded template (sha256 {sha[:12]}) is not notebooks/conduct_allegations.ipynb "
+                            f"(sha256 {hashlib.sha256(TEMPLATE.read_bytes()).hexdigest()[:12]}) nor in its git "
+                            "history; re-executed the current one"]
 
 
 def _git(cwd: Path, *args: str) -> str:
@@ -161,11 +162,10 @@ def test_a_report_signed_by_an_unknown_key_is_untrusted_until_its_key_is_trusted
                                                                                  monkeypatch):
     other, other_pub, other_id = generate_key(tmp_path / "other" / "key.pem")
     sign_report(report, load_key(other))
-    done = foikit("verify", str(report))
-    assert done.returncode == 1
-    assert done.stdout.splitlines()[0] == f"{report}: untrusted"
-    assert f"  signed by key {other_id}, which is not a trusted key" in done.stdout
-    assert "tampered" not in done.stdout and "differs" not in done.stdout  # only the signer is wrong
+    result = verify_report(report, execute=False)
+    assert result.status == "untrusted" and result.problems == []  # only the signer is wrong
+    assert result.lines() == [f"{report}: untrusted", f"  signed by key {other_id}, which is not a trusted key "
+                              "(none of keys/*.pub, $FOIKIT_TRUSTED_KEYS, your own signing key)"]
     # an auditor trusts it by the project's keys/ folder, or by $FOIKIT_TRUSTED_KEYS
     project = tmp_path / "project"
     (project / "keys").mkdir(parents=True)
@@ -179,28 +179,35 @@ def test_a_report_signed_by_an_unknown_key_is_untrusted_until_its_key_is_trusted
     assert verify_report(report, execute=False).signature.state == "trusted"
 
 
-@pytest.mark.parametrize("content", [b"not json {", b"\xff\xfe", b"[1, 2]", b"{}", "missing template",
-                                     "rows as text"])
-def test_a_garbage_manifest_gives_one_line_not_a_traceback(report, content):
-    path = report / MANIFEST
-    if isinstance(content, str):
-        manifest = json.loads(path.read_text())
-        if content == "missing template":
-            del manifest["inputs"]["template"]
-        else:
-            manifest["inputs"]["data"]["rows"] = "633"
-        content = json.dumps(manifest).encode()
-    path.write_bytes(content)
+def test_a_garbage_manifest_gives_one_line_not_a_traceback(report):
+    (report / MANIFEST).write_text("not json {")
     done = foikit("verify", str(report))
     assert done.returncode == 1
-    assert "Traceback" not in done.stderr and "Error" not in done.stderr, done.stderr
-    lines = done.stdout.splitlines()
-    assert lines[0] == f"{report}: tampered"
-    assert len(lines) == 2 and lines[1].startswith(f"  {path}: not a foikit manifest: ")
-    expected = {"missing template": "inputs.template: Field required", "rows as text": "inputs.data.rows: ",
-                "[1, 2]": "(top level): ", "{}": "ref: Field required (and "}.get(content.decode(errors="ignore"))
-    if expected:
-        assert expected in lines[1], lines[1]
+    assert done.stderr == ""
+    assert done.stdout.splitlines() == [f"{report}: tampered", f"  {report}/{MANIFEST}: not a foikit manifest: not "
+                                        "JSON (Expecting value: line 1 column 1 (char 0))"]
+
+
+def _drop_template(m: dict) -> None:
+    del m["inputs"]["template"]
+
+
+@pytest.mark.parametrize(("edit", "line"), [
+    (b"\xff\xfe", "not JSON ('utf-8' codec can't decode byte 0xff in position 0: invalid start byte)"),
+    (b"[1, 2]", "(top level): Input should be a valid dictionary or instance of Manifest"),
+    (b"{}", "ref: Field required (and 6 more)"),
+    (_drop_template, "inputs.template: Field required"),
+    (lambda m: m["inputs"]["data"].update(rows="633"), "inputs.data.rows: Input should be a valid integer"),
+    (lambda m: m.update(outputs=["published.csv"]), "outputs: Input should be a valid dictionary"),
+], ids=["not utf-8", "a list", "empty", "no template", "rows as text", "outputs as a list"])
+def test_a_manifest_of_the_wrong_shape_is_one_problem_line(report, edit, line):
+    if isinstance(edit, bytes):
+        (report / MANIFEST).write_bytes(edit)
+    else:
+        edit_manifest(report, edit)
+    result = verify_report(report)
+    assert result.lines() == [f"{report}: tampered", f"  {report}/{MANIFEST}: not a foikit manifest: {line}"]
+    assert not result.executed
 
 
 # --- 18.6: the report holds exactly the files a report of its kind has ---------------------------------
