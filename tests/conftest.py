@@ -85,6 +85,20 @@ def signing_key(tmp_path_factory) -> Path:
         os.environ[KEY_ENV] = before
 
 
+@pytest.fixture(scope="session")
+def built_report(tmp_path_factory, signing_key) -> Path:
+    """The example report, built once per session by `foikit run` into tmp and signed with the tests' key:
+    copy it (``shutil.copytree``) before changing it."""
+    import subprocess
+    import sys
+
+    reports = tmp_path_factory.mktemp("built") / "reports"
+    done = subprocess.run([sys.executable, "-m", "foikit.cli", "run", str(EXAMPLE_PARAMS), "--reports-dir",
+                           str(reports)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return reports / "01.FOI.23.032341"
+
+
 def postgres_url() -> str:
     """The PostgreSQL server of the tests: skipped where there is none, except under CI, which must start one
     (.ci/run does, with .ci/postgres.sh)."""

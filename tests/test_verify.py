@@ -20,7 +20,7 @@ from foikit.manifest import MANIFEST, required_files
 from foikit.signing import generate_key, key_id, load_key, sign_report
 from foikit.verify import verify_report
 
-from .conftest import EXAMPLE_PARAMS, ROOT
+from .conftest import ROOT
 
 REF = "01.FOI.23.032341"
 TEMPLATE = ROOT / "notebooks" / "conduct_allegations.ipynb"
@@ -29,14 +29,6 @@ TEMPLATE = ROOT / "notebooks" / "conduct_allegations.ipynb"
 def foikit(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "foikit.cli", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=600, env=env)
-
-
-@pytest.fixture(scope="session")
-def built_report(tmp_path_factory, signing_key) -> Path:
-    reports = tmp_path_factory.mktemp("verify") / "reports"
-    done = foikit("run", str(EXAMPLE_PARAMS), "--reports-dir", str(reports))
-    assert done.returncode == 0, done.stderr
-    return reports / REF
 
 
 @pytest.fixture
