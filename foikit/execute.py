@@ -327,8 +327,13 @@ class _KernelManager(AsyncKernelManager):
         # interrupts the kernel first).
         return [*super().format_kernel_cmd(extra_arguments), "--IPKernelApp.log_level=CRITICAL"]
 
+    async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
+        # the first code of ours after nbclient installs its signal handlers in this loop (in between
+        # there is no await at which the loop could run them)
+        _reclaim_signals()
+        return await super()._async_pre_start_kernel(**kw)
+
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
-        _reclaim_signals()  # nbclient has just installed its own handlers in this loop
         try:
             await super()._async_launch_kernel(kernel_cmd, **kw)
         finally:  # recorded as soon as it exists, even if the run is interrupted while it starts
@@ -366,6 +371,8 @@ def execute_notebook(template: Path, parameters: dict[str, Any], out_dir: Path, 
     executed = out_dir / NOTEBOOK
     out_rel = os.path.relpath(out_dir, cwd) if out_dir.is_relative_to(cwd) else str(out_dir)
     seconds = cell_timeout(timeout)
+    main = threading.current_thread() is threading.main_thread()
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)} if main else {}
     try:
         papermill.execute_notebook(
             str(template), str(executed), parameters={**parameters, "output_dir": out_rel},
@@ -383,6 +390,9 @@ def execute_notebook(template: Path, parameters: dict[str, Any], out_dir: Path, 
                           "memory)") from None
     finally:
         _stop_kernels()  # normally papermill has shut it down already
+        for sig, handler in handlers.items():  # as they were before nbclient (and _reclaim_signals)
+            if handler is not None:  # None: set outside Python, cannot be put back
+                signal.signal(sig, handler)
     nb = normalise_notebook(nbformat.read(executed, as_version=4), title=title)
     nbformat.write(nb, executed)
     missing = [n for n in PUBLISHED_FILES if not (out_dir / n).is_file()]
