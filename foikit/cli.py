@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -183,16 +185,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _interrupted() -> str:
+    """The one line for an interrupted command: true whether or not a report had just been published."""
+    published = getattr(sys.modules.get("foikit.execute"), "PUBLISHED", [])
+    if not published:
+        return "foikit: interrupted; nothing written"
+    last = published[-1]
+    kept = f" (the earlier report is kept as {last.previous})" if last.previous else ""
+    return f"foikit: interrupted after {last.path} was written in full{kept}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    # SIGTERM and Ctrl-C stop a command the same way, from its first moment: the run cleans up as it unwinds
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
+        args = build_parser().parse_args(argv)
         return args.func(args)
     except FoikitError as exc:
         print(f"foikit: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("foikit: interrupted; nothing written", file=sys.stderr)
+        print(_interrupted(), file=sys.stderr, flush=True)
+        if argv is None:  # the command itself, not a caller in this process
+            # The run has cleaned up; skip the interpreter's teardown, where nbclient's atexit hook would
+            # try to shut down the kernel already stopped (retries, asyncio tracebacks).
+            sys.stdout.flush()
+            os._exit(130)
         return 130
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":
