@@ -36,10 +36,10 @@ WRONG = "Wr0ng-s3cret-query-4410"
 
 
 def forms(url: sa.URL, secret: str) -> dict[str, str]:
-    """The URL with ``secret`` as its password in the userinfo, and in the query string."""
-    return {"userinfo": url.set(password=secret).render_as_string(hide_password=False),
-            "query": url.set(password=None).update_query_dict({"password": secret}).render_as_string(
-                hide_password=False)}
+    """The URL with ``secret`` as its password in the query string, and in the userinfo."""
+    return {"query": url.set(password=None).update_query_dict({"password": secret}).render_as_string(
+                hide_password=False),
+            "userinfo": url.set(password=secret).render_as_string(hide_password=False)}
 
 
 def assert_hidden(text: str, *secrets: str) -> None:
