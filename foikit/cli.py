@@ -41,13 +41,22 @@ def _verify(args: argparse.Namespace) -> int:
     width = max([len(str(r.report)) for r in results] + [6])
     print(f"{'report':<{width}}  status      details")
     for r in results:
-        detail = (r.problems + r.differences + [f"note: {n}" for n in r.notes])
+        detail = r.details()
         print(f"{r.report!s:<{width}}  {r.status:<10}  {detail[0] if detail else ''}")
         for more in detail[1:]:
             print(f"{'':<{width}}  {'':<10}  {more}")
     bad = sum(not r.ok for r in results)
     print(f"{len(results) - bad} reproduced, {bad} not reproduced")
     return 0 if results and not bad else 1
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    from foikit.signing import KEYS_DIR, generate_key
+
+    private, public, kid = generate_key(args.key)
+    print(f"{private}: signing key written (private: keep it, mode 0600); key id {kid}")
+    print(f"{public}: its public key: give it to auditors (e.g. commit it as {KEYS_DIR}/<name>.pub)")
+    return 0
 
 
 def _templates(args: argparse.Namespace) -> int:
@@ -145,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--jobs", type=int, default=1, help="reports verified in parallel (with --all)")
     verify.add_argument("--notebooks", default=None, help="folder of templates (default: notebooks)")
     verify.set_defaults(func=_verify)
+
+    keygen = sub.add_parser("keygen", help="make the Ed25519 key pair that signs new reports")
+    keygen.add_argument("--key", default=None, metavar="PATH",
+                        help="where the private key goes (default: $FOIKIT_SIGNING_KEY, else signing-key.pem in "
+                             "the user's config folder); the public key is written beside it as <name>.pub")
+    keygen.set_defaults(func=_keygen)
 
     templates = sub.add_parser("templates", help="list the request types (templates) and their parameters")
     templates.add_argument("--notebooks", default=None, help="folder of templates (default: notebooks)")

@@ -15,11 +15,11 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from foikit.cubespec import AFFECTED, COUNT, CubeSpec, DimSpec, PeriodSpec, empty_result
+from foikit.cubespec import AFFECTED, COUNT, CubeSpec, DimSpec, PeriodSpec, empty_result, iso_day, padded
 from foikit.dictionary import NOT_RECORDED, Dictionary
 from foikit.exceptions import DataError
 from foikit.params import Part
-from foikit.sources import CaseData, present_values, value_codes
+from foikit.sources import CaseData, capped, column_list, present_values, shown, value_codes
 
 PERIOD_WORDS = {"calendar_year": "calendar years", "financial_year": "financial years (April to March)",
                 "range": "date ranges"}
@@ -119,18 +119,22 @@ def build_spec(part: Part, dictionary: Dictionary, observed: Callable[[str], lis
                     dims=tuple(dims), unit_key=tuple(dictionary.units[part.counting_unit].key))
 
 
-def _day_periods(spec: PeriodSpec, raw: pd.Series, where: str, source: str) -> tuple[np.ndarray, np.ndarray]:
+def _day_periods(spec: PeriodSpec, raw: pd.Series, where: str, source: str, rows: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Each row's code into its column's distinct values, and the period of each distinct value (-1 for
-    none); unparseable dates (in any row) are an error naming the first rows."""
+    none); unparseable dates in the ``rows`` (a mask: those passing the filters) are an error naming the
+    first of them. A row outside the filters can never be counted, on any engine."""
     # Parse each distinct day once: a few thousand days stand for millions of rows.
     codes, days = value_codes(raw)
-    dates = pd.to_datetime(pd.Series(days, dtype=object), format="%Y-%m-%d", errors="coerce")
-    bad_days = dates.isna().to_numpy() & (days != "")
+    parsed = [iso_day(str(v)) if v != "" else None for v in days]  # the one rule of every engine
+    bad_days = np.array([d is None for d in parsed], dtype=bool) & (days != "")
+    dates = pd.Series([np.datetime64(d) if d is not None else np.datetime64("NaT") for d in parsed],
+                      dtype="datetime64[s]")
     if bad_days.any():
-        bad = np.flatnonzero(bad_days[codes])
+        bad = np.flatnonzero(bad_days[codes] & rows)
         if len(bad):
-            rows = ", ".join(f"row {i + 1} ({v!r})" for i, v in zip(raw.index[bad[:5]], days[codes[bad[:5]]],
-                                                                     strict=True))
+            rows = ", ".join(f"row {i + 1} ({shown(v)})" for i, v in zip(raw.index[bad[:5]],
+                                                                          days[codes[bad[:5]]], strict=True))
             raise DataError(f"{where}.date_column: column {spec.column!r} of {source} has {len(bad)} values "
                             f"that are not dates (YYYY-MM-DD): {rows}")
     day_codes = np.full(len(days), -1, dtype=np.int64)
@@ -140,9 +144,9 @@ def _day_periods(spec: PeriodSpec, raw: pd.Series, where: str, source: str) -> t
     return codes, day_codes
 
 
-def _period_codes(spec: PeriodSpec, raw: pd.Series, where: str, source: str) -> np.ndarray:
-    """Index of the period each row falls in, -1 for none; unparseable dates are an error."""
-    codes, day_codes = _day_periods(spec, raw, where, source)
+def _period_codes(spec: PeriodSpec, raw: pd.Series, where: str, source: str, rows: np.ndarray) -> np.ndarray:
+    """Index of the period each row falls in, -1 for none; unparseable dates among ``rows`` are an error."""
+    codes, day_codes = _day_periods(spec, raw, where, source, rows)
     return day_codes[codes]
 
 
@@ -178,14 +182,20 @@ def _dim_codes(dim: DimSpec, codes: np.ndarray, values: np.ndarray, index: pd.In
     return row_codes
 
 
-def population(spec: CubeSpec, frame: pd.DataFrame, where: str, source: str) -> tuple[np.ndarray, np.ndarray]:
-    """Which rows the part counts (filters passed, inside a period), and each row's period code."""
+def _filtered(spec: CubeSpec, frame: pd.DataFrame) -> np.ndarray:
+    """The rows passing the part's filters."""
     keep = np.ones(len(frame), dtype=bool)
     for column, values in spec.filters.items():
         codes, uniques = value_codes(frame[column])
         wanted = set(values)
         keep &= np.array([u in wanted for u in uniques], dtype=bool)[codes]  # each distinct value once
-    period = _period_codes(spec.period, frame[spec.period.column], where, source)
+    return keep
+
+
+def population(spec: CubeSpec, frame: pd.DataFrame, where: str, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Which rows the part counts (filters passed, inside a period), and each row's period code."""
+    keep = _filtered(spec, frame)
+    period = _period_codes(spec.period, frame[spec.period.column], where, source, keep)
     return keep & (period >= 0), period
 
 
@@ -261,23 +271,50 @@ def check_frame(spec: CubeSpec, part: Part, data: CaseData, where: str) -> None:
     for column, field in needed.items():
         if column not in frame.columns:
             raise DataError(f"{field}: column {column!r} is not in {data.where} "
-                            f"(columns: {', '.join(frame.columns)})")
+                            f"(columns: {column_list(list(frame.columns))})")
+    check_padded(data, spec, where)
     for column, wanted in spec.filters.items():
         present = set(present_values(frame[column]))
         absent = [v for v in wanted if v not in present]
         if absent:
             raise DataError(f"{where}.filter.{column}: {absent} not found in column {column!r} of {data.where} "
-                            f"(values: {sorted(present)[:20]})")
+                            f"(values: {[capped(v) for v in sorted(present)[:20]]})")
     recorded = (data.coverage or {}).get(spec.period.column)
     if recorded is not None:
         covered = {i for i, label in enumerate(spec.period.labels) if _label_year(spec.period, i) in recorded}
     else:
-        codes, day_codes = _day_periods(spec.period, frame[spec.period.column], where, data.where)
+        codes, day_codes = _day_periods(spec.period, frame[spec.period.column], where, data.where,
+                                        _filtered(spec, frame))
         covered = set(day_codes[np.bincount(codes, minlength=len(day_codes)) > 0].tolist()) - {-1}
     if not set(range(len(spec.period.labels))) <= covered:
         years = sorted({v[:4] for v in present_values(frame[spec.period.column])} - {""})
         raise _periods_without_data(spec, covered, data, where,
                                     f" (data covers {years[0]}-{years[-1]})" if years else " (data covers nothing)")
+
+
+def check_padded(data: CaseData, spec: CubeSpec, where: str) -> None:
+    """Refuse values with surrounding spaces in any column the part reads (in any row, on every engine):
+    ' Upheld' is not 'Upheld', so a filter or a category would silently pass over it."""
+    from foikit import sql
+
+    todo = [c for c in spec.columns if ("padded", c) not in _cache(data)]
+    if todo and data.relation is not None:
+        _cache(data).update({("padded", c): m for c, m in sql.padded_values(data.relation, todo, "data").items()})
+    for column in todo:
+        if data.relation is None:
+            codes, uniques = value_codes(data.frame[column])
+            bad = np.array([padded(str(v)) for v in uniques], dtype=bool)
+            message = None
+            if bad.any():
+                counts = np.bincount(codes, minlength=len(uniques))
+                found = sorted((str(v), int(n)) for v, n, b in zip(uniques, counts, bad, strict=True) if b and n)
+                if found:
+                    message = sql.padded_message("data", column, data.where, sum(n for _, n in found), found)
+            _cache(data)[("padded", column)] = message
+    for column in spec.columns:
+        message = _cache(data).get(("padded", column))
+        if message:
+            raise DataError(message)
 
 
 def _periods_without_data(spec: CubeSpec, covered: set[int], data: CaseData, where: str,
@@ -398,6 +435,7 @@ def _count_in_database(data: CaseData, part: Part, where: str) -> tuple[CubeSpec
     # ('' as a filter value: NULL and '' are one value when counted, not in the filter)
     if sql.missing_columns(spec, rel, where) or any("" in wanted for wanted in spec.filters.values()):
         sql.check(spec, rel, where)
+    check_padded(data, spec, where)
     cells, days, query = sql.population(spec, rel, where)
     bad = any(d and not sql.is_day(d) for d in days)
     inside = cells["p"] >= 0
@@ -410,13 +448,6 @@ def _count_in_database(data: CaseData, part: Part, where: str) -> tuple[CubeSpec
     if bad or uncoded or (unseen and sql.absent_filter_values(spec, rel, where)):
         sql.check(spec, rel, where)
         raise DataError(f"{where}: {rel.label} has bad values in the rows counted")  # check names them
-    key = list(data.dictionary.key)
-    if rel.duck is not None and key and all(k in rel.names for k in key) and len(counted["p"]):
-        # a file read by DuckDB: the same row twice would be counted twice (a database is checked whole
-        # when opened; here only the rows counted can change a figure)
-        found = sql.duplicate_keys(rel, key, where, spec)
-        if found:
-            raise DataError(found[0])
     covered = set(counted["p"].tolist())
     absent = [i for i in range(len(spec.period.labels)) if i not in covered]
     if absent:

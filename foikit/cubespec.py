@@ -8,6 +8,7 @@ turns codes into the full cube.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
@@ -16,6 +17,28 @@ import pandas as pd
 
 COUNT = "n"  # the count column of a computed cube
 AFFECTED = "affected"  # units with more than one value of a dimension in a period (distinct units only)
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits only (\d also matches other scripts')
+PAD = " \t\r\n\u00a0"  # characters that may not surround a value: the same set in every engine
+
+
+def iso_day(value: str) -> date | None:
+    """The calendar day a date value names, on every engine: ``YYYY-MM-DD`` zero-padded, optionally followed
+    by ``T`` or a space and a time, which is ignored (a DATE or TIMESTAMP column as text reads so); None for
+    anything else ('2021-1-5', '05/01/2021', '2021-02-30')."""
+    if len(value) > 10 and value[10] not in "T ":
+        return None
+    day = value[:10]
+    if not _ISO_DAY.fullmatch(day):
+        return None
+    try:
+        return date.fromisoformat(day)
+    except ValueError:
+        return None
+
+
+def padded(value: str) -> bool:
+    """Whether a value begins or ends with a space (or tab, newline, no-break space)."""
+    return bool(value) and (value[0] in PAD or value[-1] in PAD)
 
 
 @dataclass(frozen=True)

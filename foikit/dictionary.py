@@ -65,6 +65,9 @@ class Dictionary(BaseModel):
     version: int
     description: str = ""
     key: tuple[str, ...] = ()
+    # rows equal in every column, in data without a key: refused (each would be counted again), or allowed
+    # where such rows are distinct cases that the data cannot tell apart
+    duplicate_rows: Literal["refuse", "allow"] = "refuse"
     units: dict[str, Unit] = Field(min_length=1)
     columns: dict[str, ColumnSpec]
     source: str = ""

@@ -40,6 +40,7 @@ from foikit.paths import check_name, check_path, inside
 from foikit.publish import AUDIT_JSON, PUBLISHED_CSV, TABLES_XLSX, check_audit
 from foikit.record import NOTEBOOK, REPORT_HTML, export_html, normalise_notebook
 from foikit.response import answer, open_source_for
+from foikit.signing import sign_report, signing_key
 from foikit.snapshot import SNAPSHOT, content_sha256, coverage, extract, write_snapshot
 from foikit.sources import CaseData, sha256_file
 
@@ -332,6 +333,7 @@ def run_request(params_path: str | Path, reports_dir: str | Path = "reports",
         count_cube(data, part, f"{source}: parts.{i}")
     template = find_template(request.template, notebooks_dir)
     ledger = ledger_for_run(reports_dir, request, data, force, source, ignore)  # what was published before
+    key = signing_key(log=log)  # before the run: a missing key is made (and said), a bad one stops it here
     cwd = Path.cwd().resolve()
     log(f"running {template} for {request.ref}")
     with write_errors_reported(), terminate_as_interrupt(), claim_workspace(reports_dir, request.ref) as partial, \
@@ -359,6 +361,7 @@ def run_request(params_path: str | Path, reports_dir: str | Path = "reports",
         export_html(nb, partial / REPORT_HTML, title=request.ref, provenance=provenance(inputs, policy))
         write_manifest(build_manifest(ref=request.ref, inputs=inputs, policy=policy, folder=partial,
                                       started=started, ended=datetime.now(UTC), project=cwd), partial)
+        sign_report(partial, key)  # signature.json: binds every field of the manifest, and so every file
         return _move_into_place(partial, target, force)
 
 

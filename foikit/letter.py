@@ -7,6 +7,7 @@ notice (s.17, s.40(2)) appears exactly when a figure is withheld.
 from __future__ import annotations
 
 import io
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from docx import Document
 from docx.shared import Pt
 from markupsafe import Markup
 
+from foikit.exceptions import DataError
 from foikit.leakcheck import check_letter
 from foikit.ooxml import normalise_package
 from foikit.response import PartResult, Response
@@ -66,8 +68,17 @@ def _text(tag: Tag) -> str:
     return " ".join(tag.get_text(" ").split())
 
 
+# characters XML 1.0 (so a Word document) cannot hold; python-docx refuses them without naming them
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def html_to_docx(html: str) -> bytes:
     """Lay the letter's HTML out as a Word document: headings, paragraphs, quotes, lists and tables."""
+    found = _NOT_XML.search(html)
+    if found:
+        around = html[max(0, found.start() - 40): found.end() + 40]
+        raise DataError(f"{LETTER_DOCX}: {around!r} holds U+{ord(found.group(0)):04X}, which a Word document "
+                        "cannot hold; nothing was written")
     soup = BeautifulSoup(html, "html.parser")
     doc = Document()
     doc.core_properties.author = "foikit"

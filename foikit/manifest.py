@@ -12,6 +12,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from foikit.exceptions import ReportError
 from foikit.sources import sha256_file
 
 MANIFEST = "manifest.json"
@@ -78,6 +81,89 @@ def write_manifest(manifest: dict[str, Any], folder: Path) -> Path:
 
 def read_manifest(folder: Path) -> dict[str, Any]:
     return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+
+
+# The shape verify relies on. Further fields are allowed (the signature binds them all); these must be there.
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class _Hashed(_Model):
+    path: str
+    sha256: str
+
+
+class _Data(_Model):
+    source: str
+    source_sha256: str | None
+    rows: int
+    extract_sha256: str
+    snapshot: str | None
+
+
+class _Dictionary(_Model):
+    name: str | None
+    version: Any
+    sha256: str
+
+
+class _Inputs(_Model):
+    params: _Hashed
+    template: _Hashed
+    data: _Data
+    dictionary: _Dictionary
+
+
+class _Run(_Model):
+    started: str
+    ended: str
+    user: str
+
+
+class Manifest(_Model):
+    ref: str
+    inputs: _Inputs
+    outputs: dict[str, str]
+    versions: dict[str, str]
+    git: dict[str, Any] | None
+    run: _Run
+    suppression: dict[str, Any]
+
+
+def load_manifest(folder: Path) -> tuple[bytes, dict[str, Any]]:
+    """The manifest's exact bytes (what its signature covers) and its content, checked for the shape verify
+    relies on; a ``ReportError`` of one line naming the file and the first bad field otherwise."""
+    path = folder / MANIFEST
+    try:
+        body = path.read_bytes()
+        raw = json.loads(body.decode("utf-8"))
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    except ValueError as exc:  # not UTF-8, not JSON
+        raise ReportError(f"{path}: not a foikit manifest: not JSON ({str(exc).splitlines()[0][:120]})") from None
+    try:
+        Manifest.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ReportError(f"{path}: not a foikit manifest: {where}: {first['msg'][:120]}{more}") from None
+    return body, raw
+
+
+def required_files(manifest: dict[str, Any]) -> set[str]:
+    """The files every report must hold, whatever its template (each template writes the same set), given
+    its options: the extract only when a snapshot was stored (not with --no-snapshot). The manifest and its
+    signature are not listed in the manifest's outputs; everything here but those two is."""
+    from foikit.execute import PUBLISHED_FILES
+    from foikit.ledger import LEDGER_JSON
+    from foikit.record import NOTEBOOK, REPORT_HTML
+    from foikit.snapshot import SNAPSHOT
+
+    files = {*PUBLISHED_FILES, NOTEBOOK, REPORT_HTML, PARAMS_COPY, DICTIONARY_COPY, LEDGER_JSON}
+    if manifest["inputs"]["data"]["snapshot"] is not None:
+        files.add(SNAPSHOT)
+    return files
 
 
 def provenance(inputs: dict[str, Any], policy: dict[str, Any]) -> list[tuple[str, str]]:

@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
+from openpyxl.utils.exceptions import IllegalCharacterError
 
 from foikit import leakcheck
-from foikit.exceptions import DisclosureError
+from foikit.exceptions import DataError, DisclosureError
 from foikit.ledger import write_cells_json
 from foikit.letter import write_letter
 from foikit.ooxml import normalise_package
@@ -110,8 +112,44 @@ def _sheet_name(part: str, table: str, used: set[str]) -> str:
     return name
 
 
+_FORMULA_START = ("=", "+", "-", "@")  # what a spreadsheet would take as the start of a formula
+_CELL_LIMIT = 32_767  # the longest text a spreadsheet cell holds (Excel's limit; longer is a corrupt file)
+
+
+def _as_text(wb: Workbook) -> None:
+    """Every string is stored as text, never as a formula: openpyxl takes '=...' for one, and a title or a
+    category from the data may start so. quotePrefix keeps it text when a reader edits the cell."""
+    for ws in wb.worksheets:
+        for cell in list(ws._cells.values()):  # the cells written (iter_rows would add empty ones to the file)
+            if isinstance(cell.value, str) and len(cell.value) > _CELL_LIMIT:
+                raise DataError(f"{TABLES_XLSX}: {cell.value[:60]!r}... has {len(cell.value):,} characters; a "
+                                f"spreadsheet cell holds at most {_CELL_LIMIT:,}; nothing was written")
+            if isinstance(cell.value, str) and cell.value.startswith(_FORMULA_START):
+                cell.data_type = "s"
+                cell.quotePrefix = True
+
+
 def write_xlsx(response: Response, out_dir: Path) -> Path:
     """One sheet per table: title, the table as published (numbers as numbers, markers as text), notes."""
+    try:
+        wb = _workbook(response)
+    except IllegalCharacterError as exc:  # the message holds the whole value: name the character instead
+        text = str(exc).removesuffix(" cannot be used in worksheets.")
+        found = ILLEGAL_CHARACTERS_RE.search(text)
+        char = f"U+{ord(found.group(0)):04X}" if found else "a control character"
+        raise DataError(f"{TABLES_XLSX}: {text[:80]!r} holds {char}, which a spreadsheet cannot hold; "
+                        "nothing was written") from None
+    _as_text(wb)
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    path = out_dir / TABLES_XLSX
+    data = normalise_package(buffer.getvalue())
+    leakcheck.check_xlsx(data, response)
+    path.write_bytes(data)
+    return path
+
+
+def _workbook(response: Response) -> Workbook:
     policy = response.request.suppression
     check_no_leak(response.published(), policy.threshold)
     wb = Workbook()
@@ -174,13 +212,7 @@ def write_xlsx(response: Response, out_dir: Path) -> Path:
     wb.properties.created = _FIXED_TIME
     wb.properties.modified = _FIXED_TIME
     wb.properties.creator = "foikit"
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    path = out_dir / TABLES_XLSX
-    data = normalise_package(buffer.getvalue())
-    leakcheck.check_xlsx(data, response)
-    path.write_bytes(data)
-    return path
+    return wb
 
 
 def write_publishable(response: Response, out_dir: str | Path) -> list[Path]:

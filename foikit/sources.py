@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import json
@@ -102,30 +103,225 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def read_cases(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file with every value as a string; empty or null values become ''."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in READERS:
-        raise DataError(f"{path}: unsupported data file type {path.suffix!r} (use .csv or .parquet)")
+CAP = 200  # characters of any value from the data or a path shown in a message
+
+
+def capped(value: object, limit: int = CAP) -> str:
+    """``value`` as text of at most about ``limit`` characters on one line (control characters escaped): a
+    message never echoes a huge value whole, nor breaks its first line."""
+    text = str(value)
+    short = text[:limit]
+    if not short.isprintable():
+        short = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in short)
+    return short if len(text) <= limit else f"{short}... ({len(text)} characters)"
+
+
+def column_list(names: list[str] | tuple[str, ...]) -> str:
+    """Column names as a message lists them: each capped, at most 30 (a header may be any line of a file)."""
+    shown_names = [capped(n, 60) for n in names[:30]]
+    return ", ".join(shown_names) + (f" and {len(names) - 30} more" if len(names) > 30 else "")
+
+
+def shown(value: object) -> str:
+    """A value as a message quotes it (its repr), capped."""
+    return capped(repr(value))
+
+
+def _data_file(path: Path) -> None:
+    """Refuse what is not a readable, non-empty regular file (before any reader sees it)."""
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not a data file")
     if not path.is_file():
         raise DataError(f"{path}: data file not found")
-    if suffix == ".csv":
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty (no header row)")
+
+
+def check_names(names: list[str], path: Path, what: str = "header") -> None:
+    """Refuse a column without a name, or a name given twice: a second column of the same name would be
+    dropped or renamed by some readers and not others."""
+    for i, name in enumerate(names):
+        if not name:
+            raise DataError(f"{path}: {what}: column {i + 1} has no name")
+    seen: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        seen.setdefault(name, []).append(i + 1)
+    for name, at in seen.items():
+        if len(at) > 1:
+            raise DataError(f"{path}: {what}: column name {shown(name)} appears {len(at)} times "
+                            f"(columns {', '.join(map(str, at[:5]))})")
+    folded: dict[str, str] = {}
+    for name in names:  # SQL engines (DuckDB among them) do not tell 'A' from 'a'
+        other = folded.setdefault(name.lower(), name)
+        if other != name:
+            raise DataError(f"{path}: {what}: column names {shown(other)} and {shown(name)} differ only in case")
+
+
+def _utf8_error(path: Path) -> DataError | None:
+    """Where the file first stops being UTF-8 (byte offset and line), or None: never its content."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, lines = 0, 1
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                at = max(exc.start - len(exc.object) + len(block), 0)
+                return DataError(f"{path}: not UTF-8 text (byte {offset + at + 1}, line "
+                                 f"{lines + block[:at].count(10)}): re-save the file as UTF-8")
+            offset += len(block)
+            lines += block.count(10)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return DataError(f"{path}: not UTF-8 text (the file ends inside a character): re-save it as UTF-8")
+    return None
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The first non-blank record of a CSV, as written (a UTF-8 BOM dropped)."""
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))  # pyarrow reads any size: so must we
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            for row in csv.reader(fh):
+                if row:
+                    return row
+    except UnicodeDecodeError:
+        raise (_utf8_error(path) or DataError(f"{path}: not UTF-8 text")) from None
+    except csv.Error:
+        raise DataError(f"{path}: header: the first line cannot be read as CSV") from None
+    raise DataError(f"{path}: the file has no header row")
+
+
+def _csv_failure(path: Path, width: int) -> DataError:
+    """Why pyarrow refused a CSV, said by line number and kind, never by quoting the file."""
+    found = _utf8_error(path)
+    if found is not None:
+        return found
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            for row in reader:
+                if row and len(row) != width:
+                    return DataError(f"{path}: line {reader.line_num}: {len(row)} fields where the header has "
+                                     f"{width}: every row must have one value per column")
+    except csv.Error:
+        return DataError(f"{path}: line {reader.line_num}: cannot be parsed as CSV")
+    return DataError(f"{path}: cannot be parsed as comma-separated text with a header row")
+
+
+def read_csv_table(path: str | Path) -> pa.Table:
+    """The one CSV reader of every engine: comma-separated, a header row, every value as text ('' for
+    empty), column names stripped of surrounding spaces, columns of few distinct values dictionary-encoded
+    while parsed. A file that is empty, not UTF-8, has a nameless or repeated column name or a row with
+    too few or too many fields is refused (a DataError naming the line, never quoting it)."""
+    path = Path(path)
+    _data_file(path)
+    header = _csv_header(path)
+    names = [n.strip() for n in header]
+    check_names(names, path)
+    text = {n: pa.string() for n in header}
+    table = None
+    # quoted newlines need the slower, exact parse; a row larger than a block (1 MB) a block as large as it
+    for newlines, block in ((False, 1 << 20), (True, min(max(path.stat().st_size + 1, 1 << 20), 1 << 31 - 1))):
+        read = pa_csv.ReadOptions(block_size=block)
         try:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise DataError(f"{path}: not UTF-8 text (byte {exc.start}): re-save the file as UTF-8") from None
-        except pd.errors.ParserError as exc:
-            raise DataError(f"{path}: cannot parse CSV: {str(exc).splitlines()[0]}") from None
-    elif suffix == ".xlsx":
-        frame = pd.read_excel(path, dtype=object, engine="openpyxl").map(_cell_text)
-    else:
-        frame = pd.read_parquet(path)
-        for column in frame.columns:  # as text, '' for null: as a CSV would read; column by column, no objects
-            values = frame[column]
-            frame[column] = (values if pd.api.types.is_string_dtype(values) else values.astype(str).where(
-                values.notna(), None)).fillna("").astype(str)
-    frame.columns = [str(c).strip() for c in frame.columns]
+            with pa_csv.open_csv(path, read_options=read,
+                                 parse_options=pa_csv.ParseOptions(newlines_in_values=newlines),
+                                 convert_options=pa_csv.ConvertOptions(
+                                     column_types=text, strings_can_be_null=False,
+                                     quoted_strings_can_be_null=False)) as reader:
+                first = reader.read_next_batch()
+            few = _few_values(pa.Table.from_batches([first]).slice(0, SAMPLE))
+            table = pa_csv.read_csv(path, read_options=read,
+                                    parse_options=pa_csv.ParseOptions(newlines_in_values=newlines),
+                                    convert_options=pa_csv.ConvertOptions(
+                                        column_types={n: TEXT if n in few else pa.string() for n in header},
+                                        strings_can_be_null=False, quoted_strings_can_be_null=False))
+            break
+        except StopIteration:  # a header and no rows
+            table = pa.table({n: pa.array([], pa.string()) for n in header})
+            break
+        except (pa.ArrowException, OSError):
+            continue
+    if table is None:
+        raise _csv_failure(path, len(header))
+    if table.column_names != header:
+        raise DataError(f"{path}: header: the first line cannot be read as one column name per field")
+    return table.rename_columns(names)
+
+
+def parquet_schema(path: str | Path) -> pa.Schema:
+    """A Parquet file's schema, its column names checked: a file that is not Parquet (or is empty) is a
+    one-line DataError, and so is a name given twice, without a name or with surrounding spaces."""
+    path = Path(path)
+    _data_file(path)
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{path}: cannot read the file: not a readable Parquet file "
+                        f"({type(exc).__name__})") from None
+    if not schema.names:
+        raise DataError(f"{path}: column names: the file has no columns")
+    check_names(list(schema.names), path, "column names")
+    for name in schema.names:
+        if name != name.strip():
+            raise DataError(f"{path}: column names: {shown(name)} has surrounding spaces")
+    return schema
+
+
+def _duck_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A typed column as the text DuckDB gives it (``CAST(... AS VARCHAR)``: booleans 'true'/'false',
+    timestamps 'YYYY-MM-DD HH:MM:SS'), so that every engine sees the same values."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        con.register("foikit_column", pa.table({"v": column}))
+        return con.sql("SELECT CAST(v AS VARCHAR) AS v FROM foikit_column").to_arrow_table().column(0)
+
+
+def _parquet_columns(path: Path) -> dict[str, pa.ChunkedArray]:
+    schema = parquet_schema(path)
+    try:
+        probe = pq.ParquetFile(path)
+        strings = [n for n, t in zip(schema.names, schema.types, strict=True)
+                   if pa.types.is_string(t) or pa.types.is_large_string(t)]
+        first = next(probe.iter_batches(batch_size=SAMPLE, columns=strings), None) if strings else None
+        few = _few_values(pa.Table.from_batches([first])) if first is not None else set()
+        parquet = pq.ParquetFile(path, read_dictionary=sorted(few))
+        # column by column: the peak holds one column's strings, not the whole file's
+        out = {}
+        for name in schema.names:
+            column = parquet.read(columns=[name]).column(0)
+            out[name] = column if name in strings else _duck_text(column)
+        return out
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{path}: cannot read the file: not a readable Parquet file "
+                        f"({type(exc).__name__})") from None
+
+
+def _read_xlsx(path: Path) -> pd.DataFrame:
+    _data_file(path)
+    try:
+        raw = pd.read_excel(path, dtype=object, engine="openpyxl", header=None)
+    except Exception as exc:  # openpyxl and zipfile raise many kinds for a damaged workbook
+        raise DataError(f"{path}: cannot read the file: not a readable XLSX workbook "
+                        f"({type(exc).__name__})") from None
+    if raw.empty:
+        raise DataError(f"{path}: the workbook's first sheet has no header row")
+    names = [_cell_text(v).strip() for v in raw.iloc[0]]
+    check_names(names, path)
+    frame = raw.iloc[1:].map(_cell_text).reset_index(drop=True)
+    frame.columns = names
+    return frame
+
+
+def read_cases(path: str | Path) -> pd.DataFrame:
+    """Read a CSV, Parquet or XLSX file with every value as a string; empty or null values become ''."""
+    frame = read_for_counting(path)
+    for column in frame.columns:
+        if not pd.api.types.is_object_dtype(frame[column].dtype):
+            frame[column] = frame[column].astype(object).astype(str)
     return frame
 
 
@@ -134,18 +330,25 @@ TEXT = pa.dictionary(pa.int32(), pa.string())
 
 
 def read_for_counting(path: str | Path) -> pd.DataFrame:
-    """The values :func:`read_cases` gives, with every column of few distinct values (categories, dates) as
-    a pandas categorical: such a column is read from the file's own dictionary encoding (Parquet) or
-    dictionary-encoded while parsed (CSV), so its strings are never materialised row by row, and counting
-    works on small integer codes. Columns of many distinct values (keys) stay Arrow-backed strings. Anything
-    pyarrow refuses or might read differently goes through :func:`read_cases`: the same frame or error."""
+    """Every value as text ('' for empty or null), every column of few distinct values (categories, dates)
+    a pandas categorical: read from a Parquet file's own dictionary encoding or dictionary-encoded while a
+    CSV is parsed, so that its strings are never materialised row by row. Columns of many distinct values
+    (keys) stay Arrow-backed strings. CSV and Parquet are read exactly as the DuckDB engine reads them
+    (:func:`read_csv_table`, :func:`parquet_schema`): the same values, the same refusals."""
     path = Path(path)
-    columns = _arrow_text_columns(path)
-    if columns is None:
-        return read_cases(path)
-    frame = pd.DataFrame({name: _as_pandas(column) for name, column in columns.items()})
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return frame
+    suffix = path.suffix.lower()
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not a data file")
+    if suffix not in READERS:
+        raise DataError(f"{path}: unsupported data file type {shown(path.suffix)} (use .csv or .parquet)")
+    if suffix == ".xlsx":
+        return _read_xlsx(path)
+    if suffix == ".csv":
+        table = read_csv_table(path)
+        columns = dict(zip(table.column_names, table.columns, strict=True))
+    else:
+        columns = _parquet_columns(path)
+    return pd.DataFrame({name: _as_pandas(column) for name, column in columns.items()})
 
 
 def _as_pandas(column: pa.ChunkedArray) -> pd.Series | pd.Categorical:
@@ -171,60 +374,14 @@ def _few_values(sample: pa.Table) -> set[str]:
             if len(pc.unique(column)) * 4 <= max(len(column), 1)}
 
 
-def _arrow_text_columns(path: Path) -> dict[str, pa.ChunkedArray] | None:
-    """Each column of an all-text Parquet file or of a CSV (every value as text, '' for empty), or None
-    where read_cases must decide."""
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".parquet" and path.is_file():
-            schema = pq.read_schema(path)
-            if not all(pa.types.is_string(t) or pa.types.is_large_string(t) for t in schema.types) \
-                    or len(set(schema.names)) != len(schema.names):
-                return None
-            probe = pq.ParquetFile(path)
-            first = next(probe.iter_batches(batch_size=SAMPLE), None)  # not a whole row group
-            few = _few_values(pa.Table.from_batches([first]) if first is not None
-                              else probe.schema_arrow.empty_table())
-            parquet = pq.ParquetFile(path, read_dictionary=sorted(few))
-            # column by column: the peak holds one column's strings, not the whole file's
-            return {name: parquet.read(columns=[name]).column(0) for name in schema.names}
-        if suffix == ".csv" and path.is_file():
-            table = read_csv_arrow(path)
-            return None if table is None else dict(zip(table.column_names, table.columns, strict=True))
-    except (pa.ArrowException, OSError, UnicodeDecodeError, csv.Error, StopIteration):
-        return None  # read_cases raises its own error for the same file
-    return None
-
-
-def read_csv_arrow(path: Path) -> pa.Table | None:
-    """A comma-separated file with a header as an Arrow table, every value as text ('' for empty), columns
-    of few distinct values dictionary-encoded while parsed (multi-threaded); None when pyarrow refuses it
-    or it is not plain enough (a BOM, repeated names) to be read exactly as pandas reads it."""
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            header = next(csv.reader(fh), None)
-        if not header or header[0].startswith("\ufeff") or len(set(header)) != len(header):
-            return None
-        text = {n: pa.string() for n in header}
-        with pa_csv.open_csv(path, convert_options=pa_csv.ConvertOptions(
-                column_types=text, strings_can_be_null=False, quoted_strings_can_be_null=False)) as reader:
-            first = reader.read_next_batch()
-        few = _few_values(pa.Table.from_batches([first]).slice(0, SAMPLE))
-        table = pa_csv.read_csv(path, parse_options=pa_csv.ParseOptions(newlines_in_values=False),
-                                convert_options=pa_csv.ConvertOptions(
-                                    column_types={n: TEXT if n in few else pa.string() for n in header},
-                                    strings_can_be_null=False, quoted_strings_can_be_null=False))
-    except (pa.ArrowException, OSError, UnicodeDecodeError, csv.Error, StopIteration):
-        return None
-    return table if table.column_names == header else None
-
-
 def _cell_text(value: object) -> str:
     """A spreadsheet cell as the text a CSV would hold: dates as YYYY-MM-DD, whole numbers without '.0'."""
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return ""
     if hasattr(value, "date") and hasattr(value, "year"):  # datetime / Timestamp
         return value.date().isoformat() if callable(value.date) else str(value)
+    if isinstance(value, bool | np.bool_):  # as a Parquet boolean reads: 'true'/'false'
+        return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
@@ -277,9 +434,38 @@ def check_keys(frame: pd.DataFrame, dictionary: Dictionary, path: Path) -> None:
     if dup.any():
         rows = sub.loc[dup, key].assign(row=candidates[dup] + 1)
         first = rows.groupby(key, sort=False)["row"].apply(list).head(3)
-        shown = "; ".join(f"({', '.join(k if isinstance(k, tuple) else (k,))}) at data rows {r}"
-                          for k, r in first.items())
-        raise DataError(f"{path}: duplicate keys ({', '.join(key)}) in {int(dup.sum())} rows: {shown}")
+        listed = "; ".join(f"({', '.join(capped(v) for v in (k if isinstance(k, tuple) else (k,)))}) at data "
+                           f"rows {r[:SHOW_ROWS]}" for k, r in first.items())
+        raise DataError(f"{path}: duplicate keys ({', '.join(key)}) in {int(dup.sum())} rows: {listed}")
+
+
+def duplicate_rows_message(source: str, extra: int, columns: int, first: list[int] | None) -> str:
+    """The refusal of exact duplicate rows, the same from every engine (row numbers, never values)."""
+    at = f" (first at data rows {', '.join(map(str, first))})" if first else ""
+    return (f"{source}: {extra} row{'s repeat' if extra != 1 else ' repeats'} an earlier row in all {columns} columns"
+            f"{at}: each would be counted again; remove them, or set 'duplicate_rows: allow' in the data "
+            f"dictionary if they are distinct cases")
+
+
+def check_duplicate_rows(frame: pd.DataFrame, dictionary: Dictionary, path: Path) -> None:
+    """Refuse rows equal in every column to an earlier row, unless the dictionary allows them. With a key
+    the key check refuses them (equal rows, equal keys)."""
+    if dictionary.key or dictionary.duplicate_rows == "allow" or len(frame) < 2 or not len(frame.columns):
+        return
+    columns = list(frame.columns)
+    hashed = _key_hashes(frame, columns)
+    ordered = np.sort(hashed)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    if not len(repeated):
+        return
+    candidates = np.flatnonzero(np.isin(hashed, repeated))  # confirmed on the values themselves
+    again = frame.iloc[candidates][columns].astype(str).duplicated(keep="first").to_numpy()
+    if again.any():
+        first = [int(i) + 1 for i in candidates[again][:SHOW_ROWS]]
+        raise DataError(duplicate_rows_message(str(path), int(again.sum()), len(columns), first))
+
+
+SHOW_ROWS = 5  # row numbers listed in a message
 
 
 def _query_name(query: str | None) -> str:
@@ -304,8 +490,15 @@ def _open_database(source: DataSource) -> CaseData:
     # the dataset's name (the ledger's key) comes from the dictionary, or from the table: never from the URL
     dictionary = (load_dictionary(source.dictionary) if source.dictionary else inferred_dictionary(
         relation.columns(), "database").model_copy(update={"name": source.table or _query_name(source.query)}))
+    found = sql.unknown_categories(relation, dictionary)
+    if found:
+        raise DataError(found[0])
     if dictionary.key and all(k in relation.names for k in dictionary.key):
         found = sql.duplicate_keys(relation, list(dictionary.key), "data")
+        if found:
+            raise DataError(found[0])
+    if not dictionary.key and dictionary.duplicate_rows == "refuse":
+        found = sql.duplicate_rows(relation)
         if found:
             raise DataError(found[0])
     identity = f"{relation.label}\n{source.table or source.query}".encode()
@@ -340,6 +533,15 @@ def open_source(source: DataSource, template: str = "conduct_allegations") -> Ca
             if dictionary is None:
                 dictionary = inferred_dictionary(relation.columns(), str(path))
             try:
+                # the same checks over all rows as the pandas engine makes: the same answer or refusal
+                key = list(dictionary.key)
+                found = (sql.duplicate_keys(relation, key, "data") if key and all(
+                    k in relation.names for k in key) else [])
+                if not key and dictionary.duplicate_rows == "refuse" and read_coverage(path) is None:
+                    found = found or sql.duplicate_rows(relation)
+                found = sql.unknown_categories(relation, dictionary) + found  # the pandas engine's order
+                if found:
+                    raise DataError(found[0])
                 n_rows = sql.count_rows(relation)
                 sha256: str | Future = digest if digest is not None else sha256_file(path)
             except BaseException:
@@ -353,17 +555,23 @@ def open_source(source: DataSource, template: str = "conduct_allegations") -> Ca
             dictionary = inferred_dictionary(list(frame.columns), str(path))
         check_categories(frame, dictionary, path)
         check_keys(frame, dictionary, path)
+        coverage = read_coverage(path)
+        if coverage is None:  # a snapshot holds only the columns used: its rows were checked whole
+            check_duplicate_rows(frame, dictionary, path)
         sha256 = digest.result() if digest is not None else sha256_file(path)
     return CaseData(frame=frame, path=path, sha256=sha256, dictionary=dictionary, embedded=embedded,
-                    coverage=read_coverage(path))
+                    coverage=coverage)
 
 
 def read_coverage(path: Path) -> dict[str, list[str]] | None:
     """The years a snapshot's original source covered (None for any other file)."""
     if path.suffix.lower() != ".parquet":
         return None
-    raw = (pq.read_schema(path).metadata or {}).get(COVERAGE_KEY)
-    return json.loads(raw) if raw else None
+    raw = (parquet_schema(path).metadata or {}).get(COVERAGE_KEY)
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        raise DataError(f"{path}: the snapshot's coverage metadata is not JSON") from None
 
 
 def check_categories(frame: pd.DataFrame, dictionary: Dictionary, path: Path) -> None:
@@ -381,10 +589,16 @@ def check_categories(frame: pd.DataFrame, dictionary: Dictionary, path: Path) ->
                        if bad and n)
         if not found:
             continue
-        listed = ", ".join(f"{v!r} ({n} rows)" for v, n in found)
         rows = np.flatnonzero(unknown_value[codes])[:5]
-        first = ", ".join(str(i + 1) for i in frame.index[rows])
-        raise DataError(
-            f"{path}: column {column!r}: values not in dictionary {dictionary.source}: {listed}"
-            f" (first at data rows {first}, counting from 1 after the header)"
-        )
+        raise DataError(unknown_categories_message(str(path), column, dictionary.source, found,
+                                                   [int(i) + 1 for i in frame.index[rows]]))
+
+
+def unknown_categories_message(source: str, column: str, dictionary: str, found: list[tuple[str, int]],
+                               first: list[int] | None = None) -> str:
+    """The refusal of values a dictionary does not know, the same from every engine (row numbers where the
+    rows have an order)."""
+    listed = ", ".join(f"{shown(v)} ({n} rows)" for v, n in found[:20]) + (
+        " and more values" if len(found) > 20 else "")
+    at = f" (first at data rows {', '.join(map(str, first))}, counting from 1 after the header)" if first else ""
+    return f"{source}: column {column!r}: values not in dictionary {dictionary}: {listed}{at}"

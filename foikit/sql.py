@@ -18,7 +18,6 @@ the source (never its password), the column and the offending values with their 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
@@ -30,14 +29,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from foikit import credentials
-from foikit.cubespec import AFFECTED, COUNT, CubeSpec, DimSpec, PeriodSpec, empty_result
+from foikit.cubespec import AFFECTED, COUNT, PAD, CubeSpec, DimSpec, PeriodSpec, empty_result, iso_day
 from foikit.exceptions import DataError
 
 FILE_VIEW = "cases"  # the view file_relation creates over a CSV/Parquet file
 SHOW_VALUES = 20  # unknown values listed in a message
 SHOW_FIRST = 5  # bad dates / duplicate keys listed in a message
 ISO_SHAPES = ("____-__-__", "____-__-__ %", "____-__-__T%")  # LIKE patterns of a date (with a time)
-_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class SqlRelation:
@@ -96,9 +94,12 @@ class SqlRelation:
 
 
 def _first_line(exc: BaseException) -> str:
+    """A database error's first line, capped: it may quote a value (or a line of a file)."""
+    from foikit.sources import capped
+
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return capped(text.splitlines()[0]) if text else type(exc).__name__
 
 
 def _errors() -> tuple[type[BaseException], ...]:
@@ -109,12 +110,14 @@ def _errors() -> tuple[type[BaseException], ...]:
 
 
 @contextmanager
-def _database(label: str, doing: str, secret: str | None = None) -> Iterator[None]:
-    """Turn any database error into a one-line DataError naming the source (every credential scrubbed)."""
+def _database(label: str, doing: str, secret: str | None = None, quote: bool = True) -> Iterator[None]:
+    """Turn any database error into a one-line DataError naming the source (the password scrubbed); with
+    ``quote`` false, only the kind of error is said (reading a file: its message may quote the file)."""
     try:
         yield
     except _errors() as exc:
-        message = _first_line(exc)
+        orig = getattr(exc, "orig", None)
+        message = _first_line(exc) if quote else type(orig if orig is not None else exc).__name__
         if secret:
             message = message.replace(secret, "***")
         raise DataError(credentials.scrub(f"{label}: {doing}: {message}")) from None
@@ -174,22 +177,25 @@ def file_relation(path: str | Path) -> SqlRelation:
     """
     import duckdb
 
+    from foikit.sources import parquet_schema, read_csv_table, shown
+
     path = Path(path)
     suffix = path.suffix.lower()
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not a data file")
     if suffix not in {".csv", ".parquet"}:
-        raise DataError(f"{path}: unsupported data file type {path.suffix!r} (use .csv or .parquet)")
-    if not path.is_file():
-        raise DataError(f"{path}: data file not found")
+        raise DataError(f"{path}: unsupported data file type {shown(path.suffix)} (use .csv or .parquet)")
+    # the readers every engine shares: the same values and the same refusals as the pandas engine
+    loaded = read_csv_table(path) if suffix == ".csv" else None
+    if suffix == ".parquet":
+        parquet_schema(path)
     literal = _quoted(str(path.resolve()))
-    loaded = _csv_as_arrow(path, literal) if suffix == ".csv" else None
     duck = duckdb.connect()  # private to this relation; every connection below is a cursor of it
     try:
-        with _database(str(path), "cannot read the file"):
+        # a file DuckDB cannot read is named with the kind of failure, never with its content
+        with _database(str(path), "cannot read the file", quote=False):
             if suffix == ".parquet":
                 duck.execute(f"CREATE VIEW {FILE_VIEW} AS SELECT * FROM read_parquet({literal})")
-            elif loaded is None:
-                duck.execute(f"CREATE TABLE {FILE_VIEW} AS SELECT * FROM "
-                             f"read_csv({literal}, all_varchar = true, header = true)")
             cursor = _cursor(duck, loaded)
             cursor.execute(f"SELECT * FROM {FILE_VIEW} LIMIT 0")
             names = tuple(d[0] for d in cursor.description)
@@ -297,24 +303,6 @@ def fetch_columns(rel: SqlRelation, statement: sa.Executable, doing: str) -> dic
             return cursor.fetchnumpy()
         finally:
             cursor.close()
-
-
-def _csv_as_arrow(path: Path, literal: str) -> object | None:
-    """The CSV parsed once by pyarrow (multi-threaded, every value as text), when DuckDB's own sniffer
-    agrees that it is comma-separated with a header (``literal``: the path as an SQL string), so that the
-    columns are the ones its read_csv would give; else None, and DuckDB loads it into a table itself."""
-    import duckdb
-
-    from foikit.sources import read_csv_arrow
-
-    try:
-        with duckdb.connect() as con:
-            sniffed = con.execute(f"SELECT Delimiter, HasHeader FROM sniff_csv({literal})").fetchone()
-    except duckdb.Error:
-        return None
-    if sniffed is None or tuple(sniffed) != (",", True):
-        return None
-    return read_csv_arrow(path)
 
 
 # --- the query -----------------------------------------------------------------------------------------
@@ -598,7 +586,9 @@ def _rows(conn: sa.Connection, statement: sa.Executable) -> list[tuple]:
 
 
 def _counted(pairs: Sequence[tuple[object, int]]) -> str:
-    return ", ".join(f"{v!r} ({n} rows)" for v, n in pairs)
+    from foikit.sources import shown
+
+    return ", ".join(f"{shown(v)} ({n} rows)" for v, n in pairs)
 
 
 def missing_columns(spec: CubeSpec, rel: SqlRelation, where: str) -> list[str]:
@@ -606,12 +596,16 @@ def missing_columns(spec: CubeSpec, rel: SqlRelation, where: str) -> list[str]:
     absent = [c for c in spec.columns if c not in rel.names]
     if not absent:
         return []
-    return [f"{where}: column{'s' if len(absent) > 1 else ''} {', '.join(map(repr, absent))} "
-            f"{'are' if len(absent) > 1 else 'is'} not in {rel.label} (columns: {', '.join(rel.names)})"]
+    from foikit.sources import column_list, shown
+
+    return [f"{where}: column{'s' if len(absent) > 1 else ''} {', '.join(map(shown, absent))} "
+            f"{'are' if len(absent) > 1 else 'is'} not in {rel.label} (columns: {column_list(rel.names)})"]
 
 
 def absent_filter_values(spec: CubeSpec, rel: SqlRelation, where: str) -> list[str]:
     """Filter values that occur nowhere in their column."""
+    from foikit.sources import capped
+
     out = []
     with _database(rel.label, f"{where}: checking filters", rel.secret), rel.engine.connect() as conn:
         for column, wanted in spec.filters.items():
@@ -622,16 +616,17 @@ def absent_filter_values(spec: CubeSpec, rel: SqlRelation, where: str) -> list[s
                 some = _rows(conn, sa.select(value).where(value.is_not(None)).distinct().order_by(value)
                              .limit(SHOW_VALUES))
                 out.append(f"{where}.filter.{column}: {absent} not found in column {column!r} of {rel.label} "
-                           f"(values: {[r[0] for r in some]})")
+                           f"(values: {[capped(r[0]) for r in some]})")
     return out
 
 
 def bad_dates(spec: CubeSpec, rel: SqlRelation, where: str) -> list[str]:
-    """Values of the period column (in any row, as the pandas backend) that are not ISO dates: shape
-    checked in the database, the calendar on the distinct days in Python."""
+    """Values of the period column (in the rows passing the filters, as the pandas backend) that are not
+    ISO dates: shape checked in the database, the calendar on the distinct days in Python."""
     column = spec.period.column
     value = _text(rel.source.c[column])
-    present = sa.and_(value.is_not(None), value != "")
+    present = sa.and_(value.is_not(None), value != "",
+                      *(_text(rel.source.c[c]).in_(list(values)) for c, values in spec.filters.items()))
     shaped = sa.or_(*(value.like(p) for p in ISO_SHAPES))
     bad: list[tuple[str, int]] = []
     with _database(rel.label, f"{where}: checking dates", rel.secret), rel.engine.connect() as conn:
@@ -657,13 +652,7 @@ def is_day(text: str) -> bool:
 
 
 def _is_day(text: str) -> bool:
-    if not _ISO_DAY.fullmatch(text):
-        return False
-    try:
-        date.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
+    return len(text) == 10 and iso_day(text) is not None
 
 
 def unknown_values(spec: CubeSpec, rel: SqlRelation, where: str) -> list[str]:
@@ -725,8 +714,10 @@ def duplicate_keys(rel: SqlRelation, keys: Sequence[str], where: str, spec: Cube
     (passing its filters, in one of its periods); the first few with their counts."""
     absent = [k for k in keys if k not in rel.names]
     if absent:
-        return [f"{where}: key column{'s' if len(absent) > 1 else ''} {', '.join(map(repr, absent))} not in "
-                f"{rel.label} (columns: {', '.join(rel.names)})"]
+        from foikit.sources import column_list, shown
+
+        return [f"{where}: key column{'s' if len(absent) > 1 else ''} {', '.join(map(shown, absent))} not in "
+                f"{rel.label} (columns: {column_list(rel.names)})"]
     cols = [rel.source.c[k] for k in keys]
     n = sa.func.count().label("n")
     conds: list[sa.ColumnElement] = []
@@ -747,10 +738,100 @@ def duplicate_keys(rel: SqlRelation, keys: Sequence[str], where: str, spec: Cube
         return []
     _, first = fetch(rel, sa.select(dup).order_by(dup.c.n.desc(), *(dup.c[k] for k in keys)).limit(SHOW_FIRST),
                      doing)
-    shown = ", ".join(f"({', '.join(map(str, r[:-1]))}) x{r[-1]}" for r in first)
+    from foikit.sources import capped
+
+    shown = ", ".join(f"({', '.join(map(capped, r[:-1]))}) x{r[-1]}" for r in first)
     among = " among the rows counted" if spec is not None else ""
     return [f"{where}: {rel.label} has {total} duplicated keys ({', '.join(keys)}){among} in {rows} rows: "
             f"{shown}"]
+
+
+def duplicate_rows(rel: SqlRelation) -> list[str]:
+    """Rows equal in every column (as text, NULL as '') to an earlier row: the count, and for a file the
+    first row numbers (a table's rows have no order); never their values."""
+    import numpy as np
+
+    from foikit.sources import SHOW_ROWS, duplicate_rows_message
+
+    src = rel.source
+    if not rel.names:
+        return []
+    texts = [sa.func.coalesce(_text(src.c[n]), "") for n in rel.names]
+    doing = "checking for duplicate rows"
+    distinct = sa.select(*(t.label(f"c{i}") for i, t in enumerate(texts))).select_from(src).distinct() \
+        .subquery("foikit_distinct")
+    _, ((rows, kinds),) = fetch(rel, sa.select(sa.select(sa.func.count()).select_from(src).scalar_subquery(),
+                                               sa.select(sa.func.count()).select_from(distinct)
+                                               .scalar_subquery()), doing)
+    extra = int(rows) - int(kinds)
+    if extra <= 0:
+        return []
+    first = None
+    if rel.duck is not None:  # a file: DuckDB keeps a plain scan in the file's order
+        hashed = np.asarray(fetch_columns(rel, sa.select(sa.func.hash(*texts).label("h")).select_from(src),
+                                          doing)["h"])
+        _, at = np.unique(hashed, return_index=True)
+        again = np.ones(len(hashed), dtype=bool)
+        again[at] = False
+        first = [int(i) + 1 for i in np.flatnonzero(again)[:SHOW_ROWS]]
+    return [duplicate_rows_message(rel.label, extra, len(rel.names), first)]
+
+
+def unknown_categories(rel: SqlRelation, dictionary: Any) -> list[str]:
+    """Values the dictionary does not know (in any row: as the pandas engine refuses them when it opens a
+    file), for each described column without an 'other' bucket: the first with their counts."""
+    from foikit.sources import unknown_categories_message
+
+    out = []
+    for column, spec in dictionary.columns.items():
+        if spec.categories is None or spec.other is not None or column not in rel.names:
+            continue
+        value = _text(rel.source.c[column])
+        known = [raw for raw in spec.code_map() if raw != ""]
+        unknown = sa.and_(value.is_not(None), value != "", value.not_in(known) if known else sa.true())
+        _, found = fetch(rel, sa.select(value, sa.func.count()).select_from(rel.source).where(unknown)
+                         .group_by(value).order_by(value).limit(SHOW_VALUES + 1), f"checking column {column!r}")
+        if found:
+            out.append(unknown_categories_message(rel.label, column, dictionary.source,
+                                                  sorted((str(v), int(n)) for v, n in found)))
+    return out
+
+
+def padded_values(rel: SqlRelation, columns: Sequence[str], where: str) -> dict[str, str | None]:
+    """For each column: a message if some value begins or ends with a space (or any character of
+    :data:`foikit.cubespec.PAD`), else None. One scan counts them; only a column that has some is read
+    again, for its first values."""
+    src = rel.source
+    wanted = [c for c in dict.fromkeys(columns) if c in rel.names]
+    if not wanted:
+        return {}
+
+    def bad(column: str) -> sa.ColumnElement:
+        value = _text(src.c[column])
+        return sa.or_(*(value.like(f"{c}%") for c in PAD), *(value.like(f"%{c}") for c in PAD))
+
+    doing = f"{where}: checking values"
+    _, (row,) = fetch(rel, sa.select(*(sa.func.sum(sa.case((bad(c), 1), else_=0)) for c in wanted))
+                      .select_from(src), doing)
+    out: dict[str, str | None] = {}
+    for column, n in zip(wanted, row, strict=True):
+        if not n:
+            out[column] = None
+            continue
+        value = _text(src.c[column])
+        _, found = fetch(rel, sa.select(value, sa.func.count()).select_from(src).where(bad(column))
+                         .group_by(value).order_by(value).limit(SHOW_FIRST), doing)
+        out[column] = padded_message(where, column, rel.label, int(n), sorted((str(v), int(k)) for v, k in found))
+    return out
+
+
+def padded_message(where: str, column: str, source: str, n: int, first: Sequence[tuple[str, int]]) -> str:
+    """The refusal of values with surrounding spaces, the same from every engine."""
+    from foikit.sources import shown
+
+    listed = ", ".join(f"{shown(v)} ({k} rows)" for v, k in first[:SHOW_FIRST])
+    return (f"{where}: column {column!r} of {source} has {n} value{'s' if n != 1 else ''} with surrounding "
+            f"spaces: {listed}: a filter or category would not match them; remove the spaces from the data")
 
 
 def _day_key(value: sa.ColumnElement) -> sa.ColumnElement:
@@ -837,6 +918,7 @@ __all__ = [
     "covered_periods",
     "cube_query",
     "duplicate_keys",
+    "duplicate_rows",
     "fetch",
     "file_relation",
     "is_day",
@@ -845,11 +927,13 @@ __all__ = [
     "missing_columns",
     "observed_values",
     "open_relation",
+    "padded_values",
     "population",
     "population_query",
     "problems",
     "sql_cube",
     "uncoded_rows",
+    "unknown_categories",
     "unknown_values",
 ]
 

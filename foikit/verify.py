@@ -1,27 +1,35 @@
 """`foikit verify`: prove that a past report's published figures still follow from its recorded inputs.
 
-Three steps: every file against its hash in the manifest; a re-execution of the template with the recorded
-params on the recorded input (the snapshot) in a temporary folder; a cell-by-cell comparison of
-published.csv. A changed template or package version is named as the likely cause of any difference.
+Four steps: the signature over the manifest (which binds every field of it, and through its hashes every
+file); the report's files against the set every report must have and against their hashes; a re-execution,
+in a temporary folder, of a *trusted* template (the project's notebooks/ or the installed package's, at the
+version the report recorded, found in git history when it has changed since) with the recorded params on the
+recorded input (the snapshot); a cell-by-cell comparison of published.csv. Nothing in a report chooses what
+code runs: not the template's path, not a kernel; a report's params only name which trusted template it is.
 """
 
 from __future__ import annotations
 
+import hashlib
+import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nbformat
 import pandas as pd
 import yaml
 
-from foikit.exceptions import FoikitError
+from foikit.exceptions import FoikitError, ReportError
 from foikit.execute import PUBLISHED_FILES, execute_notebook, find_template
 from foikit.ledger import LEDGER_JSON
-from foikit.manifest import DICTIONARY_COPY, MANIFEST, PARAMS_COPY, read_manifest, versions
-from foikit.params import parse_request
+from foikit.manifest import DICTIONARY_COPY, MANIFEST, PARAMS_COPY, load_manifest, required_files, versions
+from foikit.params import Request, parse_request
 from foikit.publish import PUBLISHED_CSV
+from foikit.record import NOTEBOOK
+from foikit.signing import SIGNATURE, SignatureCheck, check_signature
 from foikit.snapshot import SNAPSHOT, content_sha256, extract
 from foikit.sources import open_source, sha256_file
 
@@ -30,42 +38,68 @@ KEY = ["part", "table"]
 
 @dataclass
 class Verification:
-    """The outcome of verifying one report; ``ok`` only when it is 'reproduced'."""
+    """The outcome of verifying one report; ``ok`` only when it is 'reproduced': signed by a trusted key,
+    every file present and as recorded, and every published cell re-executed to the same value."""
 
     report: Path
-    problems: list[str] = field(default_factory=list)  # tampered or missing files, changed inputs, errors
+    problems: list[str] = field(default_factory=list)  # tampered or missing files, bad signature, errors
     differences: list[str] = field(default_factory=list)  # published cells whose re-executed value differs
     notes: list[str] = field(default_factory=list)  # what changed since the report (template, versions)
+    signature: SignatureCheck | None = None
+    executed: bool = False
 
     @property
     def ok(self) -> bool:
-        return not self.problems and not self.differences
+        return self.status == "reproduced"
 
     @property
     def status(self) -> str:
-        if self.ok:
-            return "reproduced"
-        return "tampered" if self.problems else "differs"
+        if self.problems:
+            return "tampered"
+        if self.signature is None or not self.signature.ok:
+            return self.signature.state if self.signature else "unsigned"
+        if self.differences:
+            return "differs"
+        return "reproduced" if self.executed else "intact (not re-executed)"
+
+    def details(self) -> list[str]:
+        """What verify found, one line each: problems, the signer, differing cells, notes."""
+        signer = [self.signature.message] if self.signature and self.signature.state != "invalid" else []
+        return [*self.problems, *signer, *self.differences, *[f"note: {n}" for n in self.notes]]
 
     def lines(self) -> list[str]:
-        out = [f"{self.report}: {self.status}"]
-        out += [f"  {p}" for p in self.problems]
-        out += [f"  {d}" for d in self.differences]
-        out += [f"  note: {n}" for n in self.notes]
-        return out
+        return [f"{self.report}: {self.status}", *[f"  {d}" for d in self.details()]]
 
 
-def _check_hashes(report: Path, manifest: dict, result: Verification) -> None:
-    recorded = manifest.get("outputs", {})
-    for name, sha in recorded.items():
+def _plain(name: str) -> bool:
+    return bool(name) and name == Path(name).name and name not in {".", ".."} and "\\" not in name
+
+
+def _check_files(report: Path, manifest: dict, result: Verification) -> None:
+    """The report holds exactly the files a report of its kind must have, each as the manifest records it;
+    no folder, link or other file besides."""
+    required = required_files(manifest)
+    recorded = manifest["outputs"]
+    for name in sorted(recorded):
+        if not _plain(name) or name not in required:
+            result.problems.append(f"{report}: the manifest lists {name[:80]!r}, which is not a file of a report "
+                                   "of this kind")
+    for name in sorted(required):
         path = report / name
-        if not path.is_file():
-            result.problems.append(f"{path}: missing")
-        elif (now := sha256_file(path)) != sha:
-            result.problems.append(f"{path}: tampered (sha256 recorded {sha[:12]}, now {now[:12]})")
+        if name not in recorded:
+            result.problems.append(f"{path}: {'missing, and' if not path.is_file() else 'present but'} not in the "
+                                   "manifest (every report of this kind has one)")
+        elif path.is_symlink() or not path.is_file():
+            result.problems.append(f"{path}: missing" if not path.exists() and not path.is_symlink() else
+                                   f"{path}: not a plain file")
+        elif (now := sha256_file(path)) != recorded[name]:
+            result.problems.append(f"{path}: tampered (sha256 recorded {recorded[name][:12]}, now {now[:12]})")
     for path in sorted(report.iterdir()):
-        if path.is_file() and path.name != MANIFEST and path.name not in recorded:
-            result.problems.append(f"{path}: not in the manifest")
+        if path.name in required or (path.name in {MANIFEST, SIGNATURE} and path.is_file() and not path.is_symlink()):
+            continue
+        kind = ("a symlink" if path.is_symlink() else "a folder" if path.is_dir() else
+                "a file" if path.is_file() else "a special file")
+        result.problems.append(f"{path}: {kind} that is not part of a report (a report holds only its own files)")
 
 
 def _check_inputs(manifest: dict, result: Verification) -> None:
@@ -74,13 +108,76 @@ def _check_inputs(manifest: dict, result: Verification) -> None:
     if params.is_file() and sha256_file(params) != inputs["params"]["sha256"]:
         result.problems.append(f"{params}: changed since the report was made (the report keeps the params it "
                                f"used as {PARAMS_COPY})")
-    template = Path(inputs["template"]["path"])
-    if template.is_file() and sha256_file(template) != inputs["template"]["sha256"]:
-        result.notes.append(f"template {template} has changed since the report was made")
     now = versions()
     for name, old in manifest.get("versions", {}).items():
         if now.get(name) != old:
             result.notes.append(f"{name} version changed since the report: {old} -> {now.get(name)}")
+
+
+def _git(where: Path, *args: str) -> bytes:
+    return subprocess.run(["git", *args], cwd=where, capture_output=True, check=True, timeout=60).stdout
+
+
+def _from_git_history(template: Path, sha256: str) -> tuple[str, bytes] | None:
+    """The version of ``template`` whose sha256 is ``sha256`` in the history of the trusted checkout that
+    holds it (commits reachable from HEAD, newest first), as (commit, content); None when there is none."""
+    folder = template.resolve().parent
+    try:
+        top = Path(_git(folder, "rev-parse", "--show-toplevel").decode().strip())
+        rel = template.resolve().relative_to(top).as_posix()
+        log = _git(top, "log", "--format=%H", "--raw", "--no-abbrev", "HEAD", "--", rel).decode()
+        commit, seen = "", set()
+        for line in log.splitlines():
+            if len(line) == 40 and not line.startswith(":"):
+                commit = line
+            elif line.startswith(":") and len(fields := line.split()) >= 4 and fields[3] not in seen:
+                seen.add(fields[3])
+                if set(fields[3]) == {"0"}:  # the file was deleted in this commit
+                    continue
+                content = _git(top, "cat-file", "blob", fields[3])
+                if hashlib.sha256(content).hexdigest() == sha256:
+                    return commit, content
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+    return None
+
+
+def trusted_template(name: str, sha256: str, notebooks_dir: Path | None, tmp: Path) -> tuple[Path, bool, str | None]:
+    """The template to re-execute: the trusted ``notebooks/<name>.ipynb`` (``notebooks_dir``, ./notebooks or
+    the installed package's), at the version with ``sha256`` when it can be found (now, or in the git history
+    of the checkout that holds it). Returns (path, whether it is the recorded version, a note)."""
+    current = find_template(name, notebooks_dir)
+    now = sha256_file(current)
+    if now == sha256:
+        return current, True, None
+    found = _from_git_history(current, sha256)
+    if found:
+        commit, content = found
+        path = tmp / f"{name}.ipynb"
+        path.write_bytes(content)
+        return path, True, (f"template {current} has changed since the report; re-executed the recorded version "
+                            f"from git commit {commit[:12]} of {current.parent} (sha256 {sha256[:12]})")
+    return current, False, (f"the recorded template (sha256 {sha256[:12]}) is not {current} (sha256 {now[:12]}) nor "
+                            "in its git history; re-executed the current one")
+
+
+def _code(nb: nbformat.NotebookNode) -> list[str]:
+    return [c.source for c in nb.cells
+            if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])]
+
+
+def _check_record(report: Path, template: Path, result: Verification) -> None:
+    """The recorded notebook must hold the template's code, cell for cell (only the parameters are added)."""
+    try:
+        recorded = _code(nbformat.read(report / NOTEBOOK, as_version=4))
+    except (OSError, ValueError) as exc:
+        result.problems.append(f"{report / NOTEBOOK}: not a notebook ({str(exc).splitlines()[0][:120]})")
+        return
+    expected = _code(nbformat.read(template, as_version=4))
+    if recorded != expected:
+        at = next((i for i, (a, b) in enumerate(zip(recorded, expected, strict=False)) if a != b),
+                  min(len(recorded), len(expected)))
+        result.problems.append(f"{report / NOTEBOOK}: its code is not the template's (code cell {at + 1} differs)")
 
 
 def _cell(row: pd.Series, dims: Sequence[str]) -> str:
@@ -106,10 +203,13 @@ def compare_published(old: Path, new: Path) -> list[str]:
     return out
 
 
-def _reexecute(report: Path, manifest: dict, result: Verification, notebooks_dir: Path | None,
-               cwd: Path) -> None:
+def _request(report: Path) -> tuple[dict, Request]:
     raw = yaml.safe_load((report / PARAMS_COPY).read_text(encoding="utf-8"))
-    request = parse_request(raw, str(report / PARAMS_COPY))
+    return raw, parse_request(raw, str(report / PARAMS_COPY))
+
+
+def _reexecute(report: Path, manifest: dict, result: Verification, template: Path, cwd: Path) -> None:
+    raw, request = _request(report)
     dictionary = str((report / DICTIONARY_COPY).resolve())
     if (report / SNAPSHOT).is_file():  # the recorded extract replaces the source, whatever kind it was
         data: dict = {"path": str((report / SNAPSHOT).resolve()), "dictionary": dictionary}
@@ -123,12 +223,10 @@ def _reexecute(report: Path, manifest: dict, result: Verification, notebooks_dir
     parameters = {**request.model_dump(mode="json"), "data": data}
     if (report / LEDGER_JSON).is_file():  # the earlier responses it was audited against, as they were then
         parameters["ledger"] = str((report / LEDGER_JSON).resolve())
-    recorded_template = Path(manifest["inputs"]["template"]["path"])
-    template = recorded_template if recorded_template.is_file() else find_template(request.template,
-                                                                                   notebooks_dir)
     with tempfile.TemporaryDirectory(prefix=f"foikit-verify-{request.ref}-") as tmp:
         out = Path(tmp)
         execute_notebook(template, parameters, out, cwd, request.ref)
+        result.executed = True
         result.differences += compare_published(report / PUBLISHED_CSV, out / PUBLISHED_CSV)
         for name in PUBLISHED_FILES:
             if name != PUBLISHED_CSV and (report / name).is_file() and \
@@ -136,8 +234,27 @@ def _reexecute(report: Path, manifest: dict, result: Verification, notebooks_dir
                 result.differences.append(f"{name}: re-executed file differs from the published one")
 
 
-def verify_report(report: str | Path, notebooks_dir: str | Path | None = None) -> Verification:
-    """Verify one report folder; never raises for a bad report, it reports it.
+def _template_and_rerun(report: Path, manifest: dict, result: Verification, notebooks_dir: Path | None,
+                        execute: bool) -> None:
+    """Find the trusted template the report names, check the record against it, re-execute it."""
+    _, request = _request(report)
+    recorded = manifest["inputs"]["template"]
+    if Path(recorded["path"]).stem != request.template:
+        result.problems.append(f"{report / MANIFEST}: names template {recorded['path'][:80]!r}, but the report's "
+                               f"{PARAMS_COPY} asks for {request.template!r}")
+    with tempfile.TemporaryDirectory(prefix="foikit-verify-template-") as tmp:
+        template, exact, note = trusted_template(request.template, recorded["sha256"], notebooks_dir, Path(tmp))
+        if note:
+            result.notes.append(note)
+        if exact:
+            _check_record(report, template, result)
+        if execute:
+            _reexecute(report, manifest, result, template, Path.cwd())
+
+
+def verify_report(report: str | Path, notebooks_dir: str | Path | None = None, execute: bool = True) -> Verification:
+    """Verify one report folder; never raises for a bad report, it reports it. ``execute=False`` checks the
+    signature, the files and the record's code only (status 'intact (not re-executed)' at best).
 
     >>> verify_report("reports/01.FOI.23.032341").status  # doctest: +SKIP
     'reproduced'
@@ -147,15 +264,22 @@ def verify_report(report: str | Path, notebooks_dir: str | Path | None = None) -
     if not (report / MANIFEST).is_file():
         result.problems.append(f"{report / MANIFEST}: missing (not a foikit report?)")
         return result
-    manifest = read_manifest(report)
-    _check_hashes(report, manifest, result)
+    try:
+        body, manifest = load_manifest(report)
+    except ReportError as exc:  # nothing in it can be relied on: no further check, nothing re-executed
+        result.problems.append(str(exc))
+        return result
+    result.signature = check_signature(report, body)
+    if result.signature.state == "invalid":
+        result.problems.append(result.signature.message)
+    _check_files(report, manifest, result)
     _check_inputs(manifest, result)
     try:
-        _reexecute(report, manifest, result, Path(notebooks_dir) if notebooks_dir else None, Path.cwd())
+        _template_and_rerun(report, manifest, result, Path(notebooks_dir) if notebooks_dir else None, execute)
     except FoikitError as exc:
         result.problems.append(f"re-execution failed: {str(exc).splitlines()[0]}")
-    except (OSError, ValueError) as exc:
-        result.problems.append(f"re-execution failed: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        result.problems.append(f"re-execution failed: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}")
     return result
 
 

@@ -70,6 +70,35 @@ def hand_params(tmp_path: Path, hand_csv: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def signing_key(tmp_path_factory) -> Path:
+    """Every test signs with a key of its own, made in tmp: no test (and no CI) writes a home directory."""
+    from foikit.signing import KEY_ENV, generate_key
+
+    path, _, _ = generate_key(tmp_path_factory.mktemp("signing") / "test-key.pem")
+    before = os.environ.get(KEY_ENV)
+    os.environ[KEY_ENV] = str(path)  # subprocesses (foikit run, foikit verify) inherit it
+    yield path
+    if before is None:
+        os.environ.pop(KEY_ENV, None)
+    else:
+        os.environ[KEY_ENV] = before
+
+
+@pytest.fixture(scope="session")
+def built_report(tmp_path_factory, signing_key) -> Path:
+    """The example report, built once per session by `foikit run` into tmp and signed with the tests' key:
+    copy it (``shutil.copytree``) before changing it."""
+    import subprocess
+    import sys
+
+    reports = tmp_path_factory.mktemp("built") / "reports"
+    done = subprocess.run([sys.executable, "-m", "foikit.cli", "run", str(EXAMPLE_PARAMS), "--reports-dir",
+                           str(reports)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return reports / "01.FOI.23.032341"
+
+
 def postgres_url() -> str:
     """The PostgreSQL server of the tests: skipped where there is none, except under CI, which must start one
     (.ci/run does, with .ci/postgres.sh)."""

@@ -38,7 +38,7 @@ def check_counts(response, expected: pd.Series) -> None:
 
 def test_ten_million_rows_counted_in_duckdb(tmp_path):
     path = tmp_path / "big.parquet"
-    duckdb.sql(f"""COPY (SELECT 'c' || (hash(i) % 7)::VARCHAR AS a, 's' || (hash(i * 31) % 3)::VARCHAR AS b,
+    duckdb.sql(f"""COPY (SELECT i AS id, 'c' || (hash(i) % 7)::VARCHAR AS a, 's' || (hash(i * 31) % 3)::VARCHAR AS b,
                    (DATE '2020-01-01' + (hash(i * 7) % 1096)::INTEGER)::VARCHAR AS date_recorded
                    FROM range(10000000) t(i)) TO '{path}' (FORMAT parquet)""")
     response = foikit.answer(request(path, years=(2020, 2021, 2022), engine="duckdb", tables=(
@@ -55,7 +55,7 @@ def test_ten_million_rows_counted_in_duckdb(tmp_path):
 
 def test_a_thousand_categories_in_one_dimension(tmp_path):
     rng = np.random.default_rng(7)
-    cases = pd.DataFrame({"a": [f"c{i:04d}" for i in rng.integers(0, 1000, 20_000)],
+    cases = pd.DataFrame({"id": range(20_000), "a": [f"c{i:04d}" for i in rng.integers(0, 1000, 20_000)],
                           "date_recorded": [f"{y}-03-01" for y in rng.choice([2020, 2021], 20_000)]})
     cases.to_csv(tmp_path / "k.csv", index=False)
     response = foikit.answer(request(tmp_path / "k.csv"))
@@ -68,7 +68,7 @@ def test_a_thousand_categories_in_one_dimension(tmp_path):
 
 
 def test_a_dimension_with_a_single_category(tmp_path):
-    pd.DataFrame({"a": ["x"] * 12, "date_recorded": ["2020-01-01"] * 6 + ["2021-01-01"] * 6}).to_csv(
+    pd.DataFrame({"id": range(12), "a": ["x"] * 12, "date_recorded": ["2020-01-01"] * 6 + ["2021-01-01"] * 6}).to_csv(
         tmp_path / "one.csv", index=False)
     pub = foikit.answer(request(tmp_path / "one.csv")).published()
     assert pub[["a", "year", "value"]].values.tolist() == [

@@ -79,8 +79,12 @@ def request_for(case: Case, csv: Path) -> foikit.Request:
     years = sorted({int(d[:4]) for d in case.rows["date_recorded"]})
     tables = [{"name": t, "title": t, "rows": TABLE_SHAPES[t][0], "columns": TABLE_SHAPES[t][1]}
               for t in case.tables]
+    # the rows are independent draws, so equal rows are distinct cases (issue 18.9: say so in a dictionary)
+    dictionary = csv.with_name("dictionary.yaml")
+    dictionary.write_text("name: p\nversion: 1\nduplicate_rows: allow\nunits: {rows: rows}\ncolumns: {}\n")
     return foikit.parse_request({
-        "ref": "01.FOI.99.000042", "title": "Property test", "data": {"path": str(csv)},
+        "ref": "01.FOI.99.000042", "title": "Property test", "data": {"path": str(csv),
+                                                                      "dictionary": str(dictionary)},
         "suppression": case.suppression,
         "parts": [{"name": "p", "title": "P", "years": years, "counting_unit": "rows", "tables": tables}],
     })

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from foikit.signing import load_key, sign_report
 from foikit.verify import find_reports
 
 from .conftest import EXAMPLE_PARAMS, EXAMPLE_REPORT, ROOT
@@ -55,7 +56,8 @@ def test_manifest_records_inputs_outputs_versions_and_run():
     assert inputs["data"]["snapshot"] == "input.parquet"
     for name, digest in manifest["outputs"].items():
         assert sha(EXAMPLE_REPORT / name) == digest, name
-    assert set(manifest["outputs"]) == {p.name for p in EXAMPLE_REPORT.iterdir()} - {"manifest.json"}
+    assert set(manifest["outputs"]) == {p.name for p in EXAMPLE_REPORT.iterdir()} - {"manifest.json",
+                                                                                     "signature.json"}
     assert {"python", "foikit", "pandas", "papermill", "nbconvert", "nbclient", "ipykernel", "kernel"} <= \
         set(manifest["versions"])
     assert manifest["versions"]["kernel"] == "python3"
@@ -85,9 +87,10 @@ def test_html_shows_the_provenance_block_at_its_top():
 
 
 @pytest.fixture
-def copied_report(tmp_path) -> Path:
+def copied_report(tmp_path, built_report) -> Path:
+    """A signed copy of the example report (built in tmp: the committed ones are signed by the lead's key)."""
     report = tmp_path / REF
-    shutil.copytree(EXAMPLE_REPORT, report)
+    shutil.copytree(built_report, report)
     return report
 
 
@@ -122,11 +125,11 @@ def test_an_edited_params_value_is_named_with_the_cells_it_changes(copied_report
     assert "domestic_abuse/by_year[year=2022]: published 210, re-executed (absent)" in done.stdout
 
 
-def test_a_changed_source_params_file_is_named(tmp_path):
+def test_a_changed_source_params_file_is_named(tmp_path, built_report):
     project = tmp_path / "project"
     for folder in ("params", "notebooks"):
         shutil.copytree(ROOT / folder, project / folder)
-    shutil.copytree(EXAMPLE_REPORT, project / "reports" / REF)
+    shutil.copytree(built_report, project / "reports" / REF)
     params = project / "params" / f"{REF}.yaml"
     params.write_text(params.read_text().replace("threshold: 5 ", "threshold: 6 "))
     done = foikit("verify", f"reports/{REF}", cwd=project)
@@ -134,11 +137,12 @@ def test_a_changed_source_params_file_is_named(tmp_path):
     assert f"params/{REF}.yaml: changed since the report was made" in done.stdout
 
 
-def test_a_new_package_version_is_named_not_left_unexplained(copied_report):
+def test_a_new_package_version_is_named_not_left_unexplained(copied_report, signing_key):
     path = copied_report / "manifest.json"
     manifest = json.loads(path.read_text())
     manifest["versions"]["foikit"] = "0.0.1"
     path.write_text(json.dumps(manifest))
+    sign_report(copied_report, load_key(signing_key))  # a report signed when foikit was 0.0.1
     done = foikit("verify", str(copied_report))
     assert done.returncode == 0, done.stdout
     assert "note: foikit version changed since the report: 0.0.1 -> " in done.stdout
@@ -157,10 +161,10 @@ def test_no_snapshot_stores_only_the_hash_and_still_verifies(tmp_path):
     assert foikit("verify", str(report)).returncode == 0
 
 
-def test_verify_all_in_parallel_prints_a_summary(tmp_path):
+def test_verify_all_in_parallel_prints_a_summary(tmp_path, built_report):
     reports = tmp_path / "reports"
-    shutil.copytree(EXAMPLE_REPORT, reports / REF)
-    shutil.copytree(EXAMPLE_REPORT, reports / "broken")
+    shutil.copytree(built_report, reports / REF)
+    shutil.copytree(built_report, reports / "broken")
     (reports / "broken" / "tables.xlsx").unlink()
     done = foikit("verify", "--all", str(reports), "--jobs", "2")
     assert done.returncode == 1

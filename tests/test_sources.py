@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 import yaml
@@ -226,3 +228,85 @@ def test_duplicate_keys_in_a_large_file(tmp_path):
     with pytest.raises(foikit.DataError, match=r"duplicate keys \(case_ref, cat\) in 2 rows: "
                                                rf"\(C0000004, a\) at data rows \[5, {n}\]"):
         check_keys(frame, dictionary, tmp_path / "x.csv")
+
+
+# --- files that cannot be read: one line, exit 1, nothing written (issue 12.7); capped echoes (18.8) -----
+
+
+def _xlsx_bytes(tmp_path) -> bytes:
+    pd.DataFrame({"a": ["x"]}).to_excel(tmp_path / "whole.xlsx", index=False)
+    return (tmp_path / "whole.xlsx").read_bytes()
+
+
+UNREADABLE = [
+    pytest.param("empty.csv", b"", r"empty\.csv: the file is empty \(no header row\)", id="empty-csv"),
+    pytest.param("blank.csv", b"\n\n", r"blank\.csv: the file has no header row", id="blank-csv"),
+    pytest.param("broken.parquet", b"PAR1 not really PAR1",
+                 r"broken\.parquet: cannot read the file: not a readable Parquet file \(ArrowInvalid\)",
+                 id="corrupt-parquet"),
+    pytest.param("empty.parquet", b"", r"empty\.parquet: the file is empty", id="empty-parquet"),
+    pytest.param("cut.xlsx", "truncated", r"cut\.xlsx: cannot read the file: not a readable XLSX workbook",
+                 id="truncated-xlsx"),
+    pytest.param("folder.csv", None, r"folder\.csv: is a directory, not a data file", id="directory"),
+    pytest.param("latin.csv", "case_ref,date_recorded\nC1,2020-01-01\nC2,caf\xe9\n".encode("latin-1"),
+                 r"latin\.csv: not UTF-8 text \(byte 44, line 3\): re-save the file as UTF-8", id="not-utf8"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "message", "engine"),
+                         [pytest.param(*case.values, engine, id=f"{case.id}-{engine}") for case in UNREADABLE
+                          for engine in ("pandas", "duckdb") if engine == "pandas" or case.id != "truncated-xlsx"])
+def test_an_unreadable_data_file_is_one_line_and_nothing_is_written(tmp_path, hand_csv, capsys, name, content,
+                                                                    message, engine):
+    from foikit.cli import main
+
+    path = tmp_path / name
+    if content is None:
+        path.mkdir()
+    elif content == "truncated":
+        path.write_bytes(_xlsx_bytes(tmp_path)[:300])
+    else:
+        path.write_bytes(content)
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(hand_request(path, data={"path": str(path), "engine": engine})))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code = main(["run", str(params), "--reports-dir", str(tmp_path / "reports")])
+    err = capsys.readouterr().err.strip()
+    assert code == 1
+    assert len(err.splitlines()) == 1, err
+    assert re.match(rf"foikit: error: .*params\.yaml: data: .*{message}", err), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_a_system_file_is_never_quoted(tmp_path, engine):
+    """A data path that leads to a file that is no CSV (here a copy of a passwd file, one of whose lines
+    DuckDB used to quote): the message says which line and what is wrong, never its content."""
+    lines = ["root:x:0:0:root:/root:/bin/bash", "daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin",
+             "gecos,with,commas:x:1000:1000:A, B:/home/a:/bin/sh"]
+    path = tmp_path / "cases.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(foikit.DataError) as info:
+        foikit.open_source(foikit.params.DataSource(path=str(path), engine=engine))
+    assert str(info.value) == f"{path}: line 3: 4 fields where the header has 1: every row must have one value " \
+                              "per column"
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_a_huge_value_is_capped_in_messages(tmp_path, engine):
+    """A 1 MB bad date, a 1 MB category with a trailing space and a 1 MB column name: each message is one
+    line of bounded length, the value cut at 200 characters (a column name in a list at 60)."""
+    from tests.test_source_kinds import outcome
+
+    huge = "9" * 1_000_000
+    cases = [pd.DataFrame({"id": ["1"], "a": ["x"], "date_recorded": [huge]}),
+             pd.DataFrame({"id": ["1"], "a": [huge + "\n "], "date_recorded": ["2020-01-01"]}),
+             pd.DataFrame({"id": ["1"], "b\n" + huge: ["x"], "date_recorded": ["2020-01-01"]})]
+    for i, frame in enumerate(cases):
+        path = tmp_path / f"huge{i}.csv"
+        frame.to_csv(path, index=False)
+        kind, message = outcome({"path": str(path), "engine": engine})
+        assert kind == "refused"
+        assert "\n" not in message and len(message) < 1500, (i, len(message))
+        assert 50 <= max(len(run) for run in re.findall("9+", message)) <= 200  # cut, but recognisable
+        assert re.search(r"\.\.\. \(100000[0-9] characters\)", message)  # the repr: quotes, escapes
