@@ -16,7 +16,7 @@ def _run(args: argparse.Namespace) -> int:
 
     result = run_request(args.params, reports_dir=args.reports_dir, notebooks_dir=args.notebooks,
                          force=args.force, snapshot=not args.no_snapshot,
-                         log=lambda msg: print(msg, file=sys.stderr), timeout=args.timeout)
+                         log=lambda msg: print(msg, file=sys.stderr), timeout=args.timeout, ignore=args.ignore)
     if result.status == "reproduced":
         print(f"{result.path}: already holds this response; reproduced byte for byte, nothing changed")
     elif result.status == "superseded":
@@ -95,7 +95,11 @@ def _ledger(args: argparse.Namespace) -> int:
     from foikit.ledger import LEDGER_DIR, ledger_table, load_ledger
 
     folder = Path(args.reports_dir)
-    table = ledger_table(load_ledger(folder, folder.resolve().parent / LEDGER_DIR))
+    ledger = load_ledger(folder, folder.resolve().parent / LEDGER_DIR)
+    for u in ledger.unreadable:  # published, but not in the list: said, never skipped silently
+        print(f"{u.path}: cannot be read as a ledger entry ({u.reason}); dataset "
+              f"{u.dataset or 'unknown'}", file=sys.stderr)
+    table = ledger_table(ledger)
     if args.dataset:
         table = table[table["dataset"] == args.dataset]
     if table.empty:
@@ -113,7 +117,7 @@ def _audit(args: argparse.Namespace) -> int:
     from foikit.sources import open_source
 
     data = open_source(DataSource(path=args.data)) if args.data else None
-    result = audit_report(args.report, data)
+    result = audit_report(args.report, data, ignore=args.ignore)
     print(f"{args.report}: published before it: {', '.join(result.before) or 'nothing'}; "
           f"after it: {', '.join(result.after) or 'nothing'}")
     for line in result.lines:
@@ -136,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true",
                      help="supersede a differing earlier report (kept as <ref>.vN)")
     run.set_defaults(func=_run)
+    run.add_argument("--ignore", action="append", default=[], metavar="REF",
+                     help="go on although the earlier report REF cannot be read as a ledger entry; it is "
+                          "listed as not checked in the record (repeatable)")
 
     run.add_argument("--no-snapshot", action="store_true",
                      help="store only the hash of the input extract, not the extract itself")
@@ -176,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "everything published before and after it")
     audit.add_argument("report", help="reports/<ref>")
     audit.add_argument("--data", default=None, help="today's case data (default: the source its params name)")
+    audit.add_argument("--ignore", action="append", default=[], metavar="REF",
+                       help="go on although the report REF cannot be read as a ledger entry (repeatable)")
     audit.set_defaults(func=_audit)
     synth = sub.add_parser("synth", help="write synthetic conduct-allegation case data")
     synth.add_argument("--rows", type=int, default=None, help="number of rows (default: natural volumes)")
@@ -206,7 +215,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return args.func(args)
     except FoikitError as exc:
-        print(f"foikit: error: {exc}", file=sys.stderr)
+        from foikit.credentials import scrub
+
+        print(f"foikit: error: {scrub(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(_interrupted(), file=sys.stderr, flush=True)

@@ -438,13 +438,15 @@ def _record_inputs(params_path: Path, template: Path, request: Request, data: Ca
 
 def run_request(params_path: str | Path, reports_dir: str | Path = "reports",
                 notebooks_dir: str | Path | None = None, force: bool = False, snapshot: bool = True,
-                log: Callable[[str], None] = lambda _msg: None, timeout: float | None = None) -> RunResult:
+                log: Callable[[str], None] = lambda _msg: None, timeout: float | None = None,
+                ignore: tuple[str, ...] | list[str] = ()) -> RunResult:
     """Validate ``params_path``, run its template and write ``reports/<ref>/`` with its manifest.
 
     Bad params or data, or a failing disclosure audit, raise before anything is written. An existing report
     is left untouched: a run that reproduces it byte for byte reports 'reproduced'; a different one is
     refused unless ``force``, which keeps the earlier report as ``<ref>.vN``. ``timeout``: seconds one
-    template cell may run (:func:`cell_timeout`).
+    template cell may run (:func:`cell_timeout`). ``ignore``: earlier reports that cannot be read as ledger
+    entries, to go on without (:func:`foikit.joint.ledger_for_run`).
 
     >>> run_request("params/01.FOI.23.032341.yaml").path  # doctest: +SKIP
     PosixPath('reports/01.FOI.23.032341')
@@ -463,7 +465,7 @@ def run_request(params_path: str | Path, reports_dir: str | Path = "reports",
     for i, part in enumerate(request.parts):  # every data error before anything runs
         count_cube(data, part, f"{source}: parts.{i}")
     template = find_template(request.template, notebooks_dir)
-    ledger = ledger_for_run(reports_dir, request, data, force, source)  # what was published before
+    ledger = ledger_for_run(reports_dir, request, data, force, source, ignore)  # what was published before
     key = signing_key(log=log)  # before the run: a missing key is made (and said), a bad one stops it here
     cwd = Path.cwd().resolve()
     log(f"running {template} for {request.ref}")

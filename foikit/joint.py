@@ -39,8 +39,10 @@ from foikit.ledger import (
     LedgerEntry,
     PartRecord,
     Selection,
+    check_readable,
     entry_of,
     load_ledger,
+    next_version,
 )
 from foikit.linear import build_model
 from foikit.secondary import SecondaryPolicy, UnprotectableError, protect
@@ -257,12 +259,14 @@ def _overlapping(new: Sequence[PartRecord], candidates: Sequence[PartRecord]) ->
     other rows, say indecent exposure against domestic abuse, can tell an intruder nothing about them)."""
     reached = list(new)
     chosen: list[PartRecord] = []
+    taken: set[int] = set()  # by identity: two versions of a response may hold equal parts
     changed = True
     while changed:
         changed = False
         for r in candidates:
-            if r not in chosen and any(_linked(r, q) for q in reached):
+            if id(r) not in taken and any(_linked(r, q) for q in reached):
                 chosen.append(r)
+                taken.add(id(r))
                 reached.append(r)
                 changed = True
     return chosen
@@ -316,6 +320,7 @@ def check_against_ledger(response: Response, ledger: Ledger, where: str = "param
     policy = request.suppression
     mine = entry_of(response)
     dataset = mine.dataset
+    check_readable(ledger, dataset, where)  # a report that cannot be read is never silently left out
     earlier = ledger.for_dataset(dataset, exclude=request.ref)
     check = LedgerCheck(dataset=dataset, considered=tuple(e.ref for e in earlier.entries),
                         unrecorded=ledger.unrecorded)
@@ -586,28 +591,50 @@ def with_counts(ledger: Ledger, data: CaseData, where: str = "ledger") -> Ledger
     for e in ledger.entries:
         parts = tuple(replace(r, cells=r.cells.assign(now=nows[id(r)])) if id(r) in nows else r for r in e.parts)
         entries.append(replace(e, parts=parts))
-    return Ledger(tuple(entries))
+    return replace(ledger, entries=tuple(entries))  # what was ignored stays listed
+
+
+def _renamed(entry: LedgerEntry, ref: str) -> LedgerEntry:
+    return replace(entry, ref=ref, parts=tuple(replace(p, ref=ref) for p in entry.parts))
 
 
 def ledger_for_run(reports_dir: str | Path, request: Request, data: CaseData, force: bool = False,
-                   where: str = "params") -> Ledger:
+                   where: str = "params", ignore: Sequence[str] = ()) -> Ledger:
     """What a run of ``request`` is audited against, with today's counts: every report in ``reports_dir``
-    and every import in ``ledger/`` beside it over the same dataset, except the request itself and its
-    earlier versions. A re-run of an existing report keeps to the responses that report was audited against,
-    so that it reproduces; ``force`` (a new publication) takes all of them."""
+    (superseded versions ``<ref>.vN`` included: what was published stays published) and every import in
+    ``ledger/`` beside it over the same dataset, except the request's own report. A re-run of an existing
+    report keeps to the responses that report was audited against, so that it reproduces; ``force`` (a new
+    publication) takes all of them, and the report it supersedes too, under the name it will be kept as.
+
+    A report folder over the dataset (or over an unknown one) that cannot be read as a ledger entry stops the
+    run, unless named in ``ignore`` (``--ignore REF``): then it is listed as not checked in the record."""
     reports_dir = Path(reports_dir)
-    ledger = load_ledger(reports_dir, reports_dir.resolve().parent / LEDGER_DIR).for_dataset(
-        data.dictionary.name, exclude=request.ref)
+    ledger = load_ledger(reports_dir, reports_dir.resolve().parent / LEDGER_DIR)
+    dataset = data.dictionary.name
+    ledger = check_readable(ledger, dataset, where, ignore)
     recorded = reports_dir / request.ref / LEDGER_JSON
+    if force and (reports_dir / request.ref).is_dir():
+        kept_as = next_version(reports_dir, request.ref)
+        ledger = replace(ledger, entries=tuple(_renamed(e, kept_as) if e.ref == request.ref else e
+                                               for e in ledger.entries))
+    ledger = ledger.for_dataset(dataset, exclude=request.ref)
     if recorded.is_file() and not force:
-        ledger = ledger.only(e["ref"] for e in json.loads(recorded.read_text(encoding="utf-8"))["entries"])
+        try:
+            refs = [e["ref"] for e in json.loads(recorded.read_text(encoding="utf-8"))["entries"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise DataError(f"{recorded}: cannot be read as the ledger this report was audited against; "
+                            "nothing written (use --force to publish anew against everything)") from None
+        ledger = ledger.only(refs)
     return with_counts(ledger, data, where)
 
 
-def audit_report(report: str | Path, data: CaseData | None = None) -> ReportAudit:
+def audit_report(report: str | Path, data: CaseData | None = None, ignore: Sequence[str] = ()) -> ReportAudit:
     """`foikit audit reports/<ref>`: the report's withheld counts against every other response in the
     reports folder it sits in (and ``ledger/`` beside it), published before it and after it. Today's counts
-    come from ``data``, by default the source its recorded params name."""
+    come from ``data``, by default the source its recorded params name. Another report folder that cannot be
+    read as a ledger entry stops the audit, as it stops a run, unless named in ``ignore``."""
+    from foikit.exceptions import ParamsError
+    from foikit.ledger import read_report_entry
     from foikit.manifest import PARAMS_COPY
     from foikit.params import parse_request
     from foikit.response import open_source_for
@@ -615,14 +642,16 @@ def audit_report(report: str | Path, data: CaseData | None = None) -> ReportAudi
     report = Path(report)
     if not (report / "cells.json").is_file():
         raise DataError(f"{report}: not a foikit report with a ledger entry (no cells.json)")
-    from foikit.ledger import read_report_entry
-
-    entry = read_report_entry(report)
+    try:
+        entry = read_report_entry(report)
+    except ParamsError as exc:
+        raise DataError(f"{report}: cannot be read as a ledger entry ({exc})") from None
+    ledger = load_ledger(report.parent, report.resolve().parent.parent / LEDGER_DIR)
+    ledger = check_readable(ledger, entry.dataset, str(report), ignore)
     if data is None:
         import yaml
 
         params = report / PARAMS_COPY
         data = open_source_for(parse_request(yaml.safe_load(params.read_text(encoding="utf-8")), str(params)),
                                str(params))
-    ledger = load_ledger(report.parent, report.resolve().parent.parent / LEDGER_DIR)
     return audit_entry(entry, ledger, data, str(report))

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from foikit import credentials
 from foikit.dictionary import Dictionary, embedded_dictionary, inferred_dictionary, load_dictionary
 from foikit.exceptions import DataError
 from foikit.params import DataSource
@@ -467,17 +468,28 @@ def check_duplicate_rows(frame: pd.DataFrame, dictionary: Dictionary, path: Path
 SHOW_ROWS = 5  # row numbers listed in a message
 
 
+def _query_name(query: str | None) -> str:
+    """A dataset name for rows a SELECT gives: the query's fingerprint (a query names no dataset of its own)."""
+    return "query-" + hashlib.sha256((query or "").strip().encode()).hexdigest()[:12]
+
+
 def _open_database(source: DataSource) -> CaseData:
     from foikit import sql
 
     url = source.url
+    if url is not None and credentials.secrets_of(url):
+        # a params file is copied into the report (and committed): a password in it would be published
+        raise DataError(f"data.url: {credentials.safe_url(url)} holds a password or a secret query value; put "
+                        "the URL in an environment variable and name it with data.url_env instead")
     if source.url_env is not None:
         url = os.environ.get(source.url_env)
         if not url:
             raise DataError(f"url_env: environment variable {source.url_env} is not set")
+        credentials.remember(url, whole=True)
     relation = sql.open_relation(url, table=source.table, query=source.query)
-    dictionary = (load_dictionary(source.dictionary) if source.dictionary
-                  else inferred_dictionary(relation.columns(), relation.label))
+    # the dataset's name (the ledger's key) comes from the dictionary, or from the table: never from the URL
+    dictionary = (load_dictionary(source.dictionary) if source.dictionary else inferred_dictionary(
+        relation.columns(), "database").model_copy(update={"name": source.table or _query_name(source.query)}))
     found = sql.unknown_categories(relation, dictionary)
     if found:
         raise DataError(found[0])

@@ -28,6 +28,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from foikit import credentials
 from foikit.cubespec import AFFECTED, COUNT, PAD, CubeSpec, DimSpec, PeriodSpec, empty_result, iso_day
 from foikit.exceptions import DataError
 
@@ -119,7 +120,7 @@ def _database(label: str, doing: str, secret: str | None = None, quote: bool = T
         message = _first_line(exc) if quote else type(orig if orig is not None else exc).__name__
         if secret:
             message = message.replace(secret, "***")
-        raise DataError(f"{label}: {doing}: {message}") from None
+        raise DataError(credentials.scrub(f"{label}: {doing}: {message}")) from None
 
 
 def _probe(engine: Engine, source: sa.FromClause, label: str, secret: str | None,
@@ -140,12 +141,11 @@ def open_relation(url: str, table: str | None = None, query: str | None = None) 
     """
     if (table is None) == (query is None):
         raise ValueError("open_relation: give exactly one of table= and query=")
-    try:
-        parsed = sa.make_url(url)
-    except (sa.exc.ArgumentError, ValueError):
-        raise DataError("cannot parse the database URL (expected dialect+driver://user:password@host/db)") \
-            from None
-    shown = parsed.render_as_string(hide_password=True)
+    parsed = credentials.parse(url)
+    if parsed is None:
+        raise DataError("cannot parse the database URL (expected dialect+driver://user:password@host/db)")
+    credentials.remember(url)
+    shown = credentials.safe_url(parsed)  # the password and secret query values masked
     label = f"{shown} table {table}" if table is not None else f"{shown} query"
     with _database(label, "cannot open", parsed.password):
         engine = sa.create_engine(parsed)
