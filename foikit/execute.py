@@ -484,7 +484,7 @@ def run_request(params_path: str | Path, reports_dir: str | Path = "reports",
         produce(ledger)
         return publish_serialised(
             reports_dir, data.dictionary.name, ledger, request.ref,
-            current=lambda: ledger_for_run(reports_dir, request, data, force, source),
+            current=lambda: ledger_for_run(reports_dir, request, data, force, source, ignore),
             redo=again, move=lambda: _move_into_place(partial, target, force), log=log)
 
 
