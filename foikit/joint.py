@@ -609,7 +609,7 @@ def audit_report(report: str | Path, data: CaseData | None = None) -> ReportAudi
     reports folder it sits in (and ``ledger/`` beside it), published before it and after it. Today's counts
     come from ``data``, by default the source its recorded params name."""
     from foikit.manifest import PARAMS_COPY
-    from foikit.params import parse_request
+    from foikit.params import parse_request, read_yaml
     from foikit.response import open_source_for
 
     report = Path(report)
@@ -619,10 +619,8 @@ def audit_report(report: str | Path, data: CaseData | None = None) -> ReportAudi
 
     entry = read_report_entry(report)
     if data is None:
-        import yaml
-
         params = report / PARAMS_COPY
-        data = open_source_for(parse_request(yaml.safe_load(params.read_text(encoding="utf-8")), str(params)),
+        data = open_source_for(parse_request(read_yaml(params, "recorded params"), str(params)),
                                str(params))
     ledger = load_ledger(report.parent, report.resolve().parent.parent / LEDGER_DIR)
     return audit_entry(entry, ledger, data, str(report))

@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from foikit.exceptions import FoikitError
 from foikit.execute import PUBLISHED_FILES, execute_notebook, find_template
 from foikit.ledger import LEDGER_JSON
 from foikit.manifest import DICTIONARY_COPY, MANIFEST, PARAMS_COPY, read_manifest, versions
-from foikit.params import parse_request
+from foikit.params import parse_request, read_yaml
 from foikit.publish import PUBLISHED_CSV
 from foikit.snapshot import SNAPSHOT, content_sha256, extract
 from foikit.sources import open_source, sha256_file
@@ -108,7 +107,7 @@ def compare_published(old: Path, new: Path) -> list[str]:
 
 def _reexecute(report: Path, manifest: dict, result: Verification, notebooks_dir: Path | None,
                cwd: Path) -> None:
-    raw = yaml.safe_load((report / PARAMS_COPY).read_text(encoding="utf-8"))
+    raw = read_yaml(report / PARAMS_COPY, "recorded params")
     request = parse_request(raw, str(report / PARAMS_COPY))
     dictionary = str((report / DICTIONARY_COPY).resolve())
     if (report / SNAPSHOT).is_file():  # the recorded extract replaces the source, whatever kind it was
