@@ -477,6 +477,10 @@ def read_yaml(path: str | Path, what: str, limit: int = MAX_YAML_BYTES) -> Any:
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
     """One line, without the snippet of the file PyYAML quotes (it may be binary, or huge)."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        if exc.encoding == "unicode":  # a control character in the text itself
+            return f"character U+{exc.character:04X} at character {exc.position + 1}: {exc.reason}"
+        return f"not {exc.encoding} text: byte 0x{exc.character:02x} at byte {exc.position} ({exc.reason})"
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         text = " ".join(t for t in (exc.context, exc.problem) if t) or type(exc).__name__
