@@ -636,7 +636,7 @@ def audit_report(report: str | Path, data: CaseData | None = None, ignore: Seque
     from foikit.exceptions import ParamsError
     from foikit.ledger import read_report_entry
     from foikit.manifest import PARAMS_COPY
-    from foikit.params import parse_request
+    from foikit.params import parse_request, read_yaml
     from foikit.response import open_source_for
 
     report = Path(report)
@@ -649,9 +649,7 @@ def audit_report(report: str | Path, data: CaseData | None = None, ignore: Seque
     ledger = load_ledger(report.parent, report.resolve().parent.parent / LEDGER_DIR)
     ledger = check_readable(ledger, entry.dataset, str(report), ignore)
     if data is None:
-        import yaml
-
         params = report / PARAMS_COPY
-        data = open_source_for(parse_request(yaml.safe_load(params.read_text(encoding="utf-8")), str(params)),
+        data = open_source_for(parse_request(read_yaml(params, "recorded params"), str(params)),
                                str(params))
     return audit_entry(entry, ledger, data, str(report))

@@ -35,6 +35,7 @@ import yaml
 
 from foikit.cubespec import DimSpec
 from foikit.exceptions import ParamsError
+from foikit.params import read_yaml
 
 if TYPE_CHECKING:
     from foikit.response import Response
@@ -450,7 +451,7 @@ def read_import(path: str | Path) -> LedgerEntry:
     its own code and 'Not recorded' the empty value). See ``ledger/README.md``."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_yaml(path, "ledger import")
     except (OSError, yaml.YAMLError) as exc:
         raise ParamsError(f"{path}: cannot read the import ({exc})") from None
     where = str(path)
