@@ -52,6 +52,16 @@ def capped(value: object, limit: int = ECHO_LIMIT) -> str:
     return f"{shown[:limit]}…{size}"
 
 
+def capped_text(value: object, limit: int = ECHO_LIMIT) -> str:
+    """``value`` as text of at most about ``limit`` characters on one line (control characters escaped): a
+    message never echoes a huge value whole, nor breaks its first line."""
+    text = str(value)
+    short = text[:limit]
+    if not short.isprintable():
+        short = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in short)
+    return short if len(text) <= limit else f"{short}... ({len(text)} characters)"
+
+
 def _make_repr() -> reprlib.Repr:
     r = reprlib.Repr()
     r.maxstring = r.maxother = r.maxlong = ECHO_LIMIT // 3

@@ -34,7 +34,7 @@ import pandas as pd
 import yaml
 
 from foikit.cubespec import DimSpec
-from foikit.exceptions import ParamsError
+from foikit.exceptions import ParamsError, capped_text
 from foikit.params import read_yaml
 
 if TYPE_CHECKING:
@@ -195,10 +195,6 @@ class Ledger:
             "unrecorded": list(self.unrecorded)}
 
 
-def _capped(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
 def check_readable(ledger: Ledger, dataset: str, where: str, ignore: Iterable[str] = ()) -> Ledger:
     """Refuse to go on while a report folder over ``dataset`` (or over an unknown dataset) cannot be read as a
     ledger entry: auditing without it would silently narrow what counts as published. Folders named in
@@ -207,7 +203,7 @@ def check_readable(ledger: Ledger, dataset: str, where: str, ignore: Iterable[st
     relevant = [u for u in ledger.unreadable if u.dataset is None or u.dataset == dataset]
     unknown = sorted(ignore - {u.ref for u in relevant})
     if unknown:
-        raise ParamsError(f"{where}: --ignore {_capped(unknown[0])!r}: no report of that name over dataset "
+        raise ParamsError(f"{where}: --ignore {capped_text(unknown[0])!r}: no report of that name over dataset "
                           f"{dataset!r} is unreadable; nothing to ignore")
     blocking = [u for u in relevant if u.ref not in ignore]
     if blocking:
@@ -216,9 +212,9 @@ def check_readable(ledger: Ledger, dataset: str, where: str, ignore: Iterable[st
             else ""
         over = f"dataset {dataset!r}" if first.dataset else "an unknown dataset (so it may be any)"
         raise ParamsError(
-            f"{_capped(first.path)}: cannot be read as a ledger entry ({first.reason}){more}; it was published "
+            f"{capped_text(first.path)}: cannot be read as a ledger entry ({first.reason}){more}; it was published "
             f"over {over}, so nothing is audited without it: restore its cells.json, or pass --ignore "
-            f"{_capped(first.ref)} to go on without it (it is then listed as not checked in the record)")
+            f"{capped_text(first.ref)} to go on without it (it is then listed as not checked in the record)")
     ignored = tuple(f"{u.line()} (ignored with --ignore)" for u in relevant)
     return replace(ledger, unreadable=(), unrecorded=tuple(dict.fromkeys((*ledger.unrecorded, *ignored))))
 
@@ -343,7 +339,7 @@ def _part_from_json(raw: dict[str, Any], ref: str, dataset: str, where: str) -> 
             cells=pd.DataFrame(rows).fillna({d: "" for d in [raw["periods"]["dim"], *dims]}),
         )
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise ParamsError(f"{where}: not a ledger entry ({type(exc).__name__}: {_capped(str(exc))})") from None
+        raise ParamsError(f"{where}: not a ledger entry ({type(exc).__name__}: {capped_text(str(exc))})") from None
 
 
 def _check_shape(record: PartRecord, where: str) -> None:
@@ -351,12 +347,12 @@ def _check_shape(record: PartRecord, where: str) -> None:
     dims = {record.period_dim: set(record.periods), **{d: set(v[1]) for d, v in record.dims.items()}}
     for t, ds in record.tables.items():
         if not set(ds) <= set(dims):
-            raise ParamsError(f"{where}: table {_capped(t)!r} uses dimensions the part does not define")
+            raise ParamsError(f"{where}: table {capped_text(t)!r} uses dimensions the part does not define")
     for row in record.cells.to_dict("records"):
         table = row.get("table")
         if table not in record.tables or any(not isinstance(row.get(d), str) or row[d] not in dims[d] | {""}
                                              for d in record.tables[table]):
-            raise ParamsError(f"{where}: a cell of table {_capped(str(table))!r} has labels its part does not "
+            raise ParamsError(f"{where}: a cell of table {capped_text(str(table))!r} has labels its part does not "
                               "define")
     if not record.periods or not all(record.periods.values()):
         raise ParamsError(f"{where}: a part needs periods")
@@ -438,7 +434,7 @@ def _dataset_of(report: Path) -> str | None:
 
 
 def _unreadable(report: Path, exc: ParamsError) -> Unreadable:
-    return Unreadable(report.name, str(report), _capped(str(exc)), _dataset_of(report))
+    return Unreadable(report.name, str(report), capped_text(str(exc)), _dataset_of(report))
 
 
 def read_import(path: str | Path) -> LedgerEntry:

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from foikit import credentials
 from foikit.dictionary import Dictionary, embedded_dictionary, inferred_dictionary, load_dictionary
-from foikit.exceptions import DataError
+from foikit.exceptions import DataError, capped_text
 from foikit.params import DataSource
 
 READERS = {".csv", ".parquet", ".xlsx"}
@@ -103,28 +103,15 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-CAP = 200  # characters of any value from the data or a path shown in a message
-
-
-def capped(value: object, limit: int = CAP) -> str:
-    """``value`` as text of at most about ``limit`` characters on one line (control characters escaped): a
-    message never echoes a huge value whole, nor breaks its first line."""
-    text = str(value)
-    short = text[:limit]
-    if not short.isprintable():
-        short = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in short)
-    return short if len(text) <= limit else f"{short}... ({len(text)} characters)"
-
-
 def column_list(names: list[str] | tuple[str, ...]) -> str:
     """Column names as a message lists them: each capped, at most 30 (a header may be any line of a file)."""
-    shown_names = [capped(n, 60) for n in names[:30]]
+    shown_names = [capped_text(n, 60) for n in names[:30]]
     return ", ".join(shown_names) + (f" and {len(names) - 30} more" if len(names) > 30 else "")
 
 
 def shown(value: object) -> str:
     """A value as a message quotes it (its repr), capped."""
-    return capped(repr(value))
+    return capped_text(repr(value))
 
 
 def _data_file(path: Path) -> None:
@@ -434,7 +421,7 @@ def check_keys(frame: pd.DataFrame, dictionary: Dictionary, path: Path) -> None:
     if dup.any():
         rows = sub.loc[dup, key].assign(row=candidates[dup] + 1)
         first = rows.groupby(key, sort=False)["row"].apply(list).head(3)
-        listed = "; ".join(f"({', '.join(capped(v) for v in (k if isinstance(k, tuple) else (k,)))}) at data "
+        listed = "; ".join(f"({', '.join(capped_text(v) for v in (k if isinstance(k, tuple) else (k,)))}) at data "
                            f"rows {r[:SHOW_ROWS]}" for k, r in first.items())
         raise DataError(f"{path}: duplicate keys ({', '.join(key)}) in {int(dup.sum())} rows: {listed}")
 
