@@ -3,15 +3,23 @@ tables, a dated and addressed letter, fitted XLSX columns; and a private Postgre
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import nbformat
 import numpy as np
 import pandas as pd
 import yaml
+from bs4 import BeautifulSoup
+from IPython.core.formatters import DisplayFormatter
 
+from foikit import display
 from foikit.charts import chart_data, chart_figure
+from foikit.ledger import load_ledger
 from foikit.params import parse_request
+from foikit.record import export_html
+from foikit.response import answer
 from foikit.tables import pivot
 
 from .conftest import ROOT
@@ -65,3 +73,57 @@ def test_a_table_with_no_breakdown_down_the_side_is_charted_from_its_total_row()
     assert data.series == ["2020", "2021", "2022"]
     assert np.array_equal(data.heights[[0, 2], 0], [12.0, 30.0]) and np.isnan(data.heights[1, 0])
     assert data.markers[1, 0] == "[xx]"
+
+
+def _record_html(monkeypatch, tmp_path: Path, *shows) -> BeautifulSoup:
+    """The record's HTML of what ``shows`` display, exported as foikit exports a run's notebook."""
+    shown: list = []
+    monkeypatch.setattr(display, "display", shown.append)
+    for show in shows:
+        show()
+    formatter = DisplayFormatter()
+    outputs = []
+    for obj in shown:
+        data, metadata = formatter.format(obj)
+        outputs.append(nbformat.v4.new_output("display_data", data=data, metadata=metadata))
+    cell = nbformat.v4.new_code_cell("foikit.show_suppression(response)", outputs=outputs)
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    path = export_html(nb, tmp_path / "report.html", "record")
+    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+
+
+def _rows(soup: BeautifulSoup, first_column: str) -> list[list[str]]:
+    """The body rows of the record's table whose first column (after any index) is ``first_column``."""
+    for table in soup.find_all("table"):
+        head = [th.get_text().strip() for th in table.find("thead").find_all("th")] if table.find("thead") else []
+        if first_column in head[:2]:
+            return [[td.get_text() for td in tr.find_all("td")] for tr in table.find("tbody").find_all("tr")]
+    raise AssertionError(f"no table with a column {first_column!r} in the record")
+
+
+def test_the_record_lists_every_withheld_cell_and_every_changed_figure(monkeypatch, tmp_path):
+    """01.FOI.24.000211 against the ledger it was audited with: 147 changed figures and every withheld cell,
+    as audit.json counts them, each row whole (pandas' view showed 10 rows and cut long names)."""
+    report = ROOT / "reports" / "01.FOI.24.000211"
+    request = parse_request(yaml.safe_load((report / "params.yaml").read_text(encoding="utf-8")), "params")
+    response = answer(request, ledger=load_ledger(report / "ledger.json"))
+    audit = json.loads((report / "audit.json").read_text(encoding="utf-8"))
+    soup = _record_html(monkeypatch, tmp_path, lambda: display.show_suppression(response),
+                        lambda: display.show_ledger(response))
+    withheld = _rows(soup, "part")
+    assert len(withheld) == sum(len(p["withheld_cells"]) for p in audit["parts"]) == 18
+    changed = _rows(soup, "cell")
+    assert len(changed) == audit["ledger"]["earlier_figures_changed_since"] == 147
+    assert [row[0] for row in changed] == list(response.ledger.stale["cell"])  # whole, not cut
+    assert max(len(row[0]) for row in changed) > 50  # pandas' notebook view cut text at 50 characters
+
+
+def test_the_record_lists_all_115_withheld_cells_of_the_example(monkeypatch, tmp_path):
+    report = ROOT / "reports" / "01.FOI.23.032341"
+    request = parse_request(yaml.safe_load((report / "params.yaml").read_text(encoding="utf-8")), "params")
+    response = answer(request)
+    audit = json.loads((report / "audit.json").read_text(encoding="utf-8"))
+    withheld = _rows(_record_html(monkeypatch, tmp_path, lambda: display.show_suppression(response)), "part")
+    assert len(withheld) == sum(len(p["withheld_cells"]) for p in audit["parts"]) == 115
+    log = display.suppression_log(response)
+    assert withheld == log.astype(str).to_numpy().tolist()
