@@ -13,11 +13,13 @@ import pandas as pd
 import yaml
 from bs4 import BeautifulSoup
 from IPython.core.formatters import DisplayFormatter
+from openpyxl import load_workbook
 
 from foikit import display
 from foikit.charts import chart_data, chart_figure
 from foikit.ledger import load_ledger
 from foikit.params import parse_request
+from foikit.publish import write_xlsx
 from foikit.record import export_html
 from foikit.response import answer
 from foikit.tables import pivot
@@ -127,3 +129,27 @@ def test_the_record_lists_all_115_withheld_cells_of_the_example(monkeypatch, tmp
     assert len(withheld) == sum(len(p["withheld_cells"]) for p in audit["parts"]) == 115
     log = display.suppression_log(response)
     assert withheld == log.astype(str).to_numpy().tolist()
+
+
+def test_xlsx_by_year_table_has_no_empty_row_and_columns_fit(tmp_path):
+    request = parse_request(yaml.safe_load((ROOT / "params" / "01.FOI.23.032341.yaml").read_text(encoding="utf-8")))
+    response = answer(request)
+    wb = load_workbook(write_xlsx(response, tmp_path))
+    by_year = wb["domestic_abuse_by_year"]
+    rows = [[c.value for c in row] for row in by_year.iter_rows(min_row=1, max_row=5)]
+    published = response.part("domestic_abuse").published_table("by_year")
+    years = [str(y) for y in published.columns]
+    assert rows[2][1:] == years  # the header: the years across, then straight away the figures
+    assert rows[3] == ["Total", *[int(v) for v in published.iloc[0]]]
+    assert by_year.freeze_panes == "B4"
+    by_outcome = wb["domestic_abuse_by_outcome"]
+    labels = [str(v) for v in response.part("domestic_abuse").published_table("by_outcome").index]
+    # the longest outcome ('Would have been dismissed', 25 characters) fits in column A, with a margin
+    assert max(map(len, labels)) == len("Would have been dismissed")
+    assert by_outcome.column_dimensions["A"].width == len("Would have been dismissed") + 2
+    assert by_outcome.column_dimensions["B"].width == 8  # a year and counts: the narrowest width
+    for ws in wb.worksheets[1:]:
+        for row in ws.iter_rows(min_row=3):
+            for cell in row:
+                if cell.value is not None and len(str(cell.value)) < 58 and cell.row < ws.max_row - 6:
+                    assert ws.column_dimensions[cell.column_letter].width >= len(str(cell.value)), ws.title
