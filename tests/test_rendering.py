@@ -4,6 +4,9 @@ tables, a dated and addressed letter, fitted XLSX columns; and a private Postgre
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -153,3 +156,25 @@ def test_xlsx_by_year_table_has_no_empty_row_and_columns_fit(tmp_path):
             for cell in row:
                 if cell.value is not None and len(str(cell.value)) < 58 and cell.row < ws.max_row - 6:
                     assert ws.column_dimensions[cell.column_letter].width >= len(str(cell.value)), ws.title
+
+
+def _start_postgres() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOIKIT_PG_")}
+    out = subprocess.run(["bash", str(ROOT / ".ci" / "postgres.sh")], env=env, capture_output=True, text=True,
+                         check=True, timeout=300).stdout
+    return dict(shlex.split(line.removeprefix("export "))[0].split("=", 1) for line in out.splitlines())
+
+
+def test_two_ci_jobs_get_their_own_postgres_and_stop_only_their_own():
+    first, second = _start_postgres(), _start_postgres()
+    try:
+        assert first["FOIKIT_PG_DIR"] != second["FOIKIT_PG_DIR"]
+        assert first["FOIKIT_TEST_POSTGRES_URL"] != second["FOIKIT_TEST_POSTGRES_URL"]  # another port
+        subprocess.run(["bash", str(ROOT / ".ci" / "postgres.sh"), "stop"], env={**os.environ, **first},
+                       check=True, capture_output=True, timeout=120)
+        assert not Path(first["FOIKIT_PG_DIR"]).exists()  # its private directory is gone with it
+        assert (Path(second["FOIKIT_PG_DIR"]) / "data" / "postmaster.pid").is_file()  # the other still runs
+    finally:
+        for job in (first, second):
+            subprocess.run(["bash", str(ROOT / ".ci" / "postgres.sh"), "stop"], env={**os.environ, **job},
+                           capture_output=True, timeout=120)
