@@ -3,10 +3,12 @@ tables, a dated and addressed letter, fitted XLSX columns; and a private Postgre
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shlex
 import subprocess
+import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,19 +17,21 @@ import numpy as np
 import pandas as pd
 import yaml
 from bs4 import BeautifulSoup
+from docx import Document
 from IPython.core.formatters import DisplayFormatter
 from openpyxl import load_workbook
 
 from foikit import display
 from foikit.charts import chart_data, chart_figure
 from foikit.ledger import load_ledger
+from foikit.letter import html_to_docx, render_letter
 from foikit.params import parse_request
-from foikit.publish import write_xlsx
+from foikit.publish import write_publishable, write_xlsx
 from foikit.record import export_html
 from foikit.response import answer
 from foikit.tables import pivot
 
-from .conftest import ROOT
+from .conftest import ROOT, hand_request
 
 REPORTS = sorted(p for p in (ROOT / "reports").iterdir() if (p / "published.csv").is_file())
 _NAMES = SimpleNamespace(label=lambda dim: dim)  # pivot only asks the dictionary for axis names
@@ -178,3 +182,41 @@ def test_two_ci_jobs_get_their_own_postgres_and_stop_only_their_own():
         for job in (first, second):
             subprocess.run(["bash", str(ROOT / ".ci" / "postgres.sh"), "stop"], env={**os.environ, **job},
                            capture_output=True, timeout=120)
+
+
+def test_the_letter_is_dated_addressed_and_quotes_the_request_in_paragraphs(tmp_path, hand_csv):
+    text = "Please provide the number of officers investigated\nbetween 2020 and 2021.\n\nBroken down\nby outcome."
+    request = parse_request(hand_request(hand_csv, date="2024-03-05", requester="Ms A. Example",
+                                         request_text=text))
+    response = answer(request)
+    html = render_letter(response)
+    soup = BeautifulSoup(html, "html.parser")
+    assert soup.find("p", class_="date").get_text() == "5 March 2024"
+    assert "Dear Ms A. Example," in [p.get_text() for p in soup.find_all("p")]
+    quoted = [p.get_text() for p in soup.find("blockquote").find_all("p")]
+    assert quoted == ["Please provide the number of officers investigated between 2020 and 2021.",
+                      "Broken down by outcome."]
+    assert "within 40 working days of the date of this letter" in html
+    # statutory references as the Act numbers them since the Data Protection Act 2018
+    assert "Section 40(2) and (3A)(a)" in html and "(3)(a)(i)" not in html and "34(1)(a)" not in html
+    docx = Document(io.BytesIO(html_to_docx(html)))
+    paragraphs = [p.text for p in docx.paragraphs]
+    assert "5 March 2024" in paragraphs and "Dear Ms A. Example," in paragraphs
+    assert [p.text for p in docx.paragraphs if p.style.name == "Quote"] == quoted
+    # the requester is named in the letter only
+    written = write_publishable(response, tmp_path)
+    for path in written:
+        if path.name.startswith("letter"):
+            continue
+        body = path.read_bytes()
+        if path.suffix == ".xlsx":
+            with zipfile.ZipFile(path) as z:
+                body = b"".join(z.read(n) for n in z.namelist())
+        assert b"Example" not in body, path.name
+    assert "Ms A. Example" in (tmp_path / "letter.html").read_text(encoding="utf-8")
+
+
+def test_an_undated_letter_does_not_point_at_its_date(hand_csv):
+    html = render_letter(answer(parse_request(hand_request(hand_csv))))
+    assert "the date of this letter" not in html and 'class="date"' not in html
+    assert "within 40 working days of receiving this letter" in html
