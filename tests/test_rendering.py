@@ -220,3 +220,4 @@ def test_an_undated_letter_does_not_point_at_its_date(hand_csv):
     html = render_letter(answer(parse_request(hand_request(hand_csv))))
     assert "the date of this letter" not in html and 'class="date"' not in html
     assert "within 40 working days of receiving this letter" in html
+    assert "Dear requester," in [p.get_text() for p in BeautifulSoup(html, "html.parser").find_all("p")]
