@@ -41,11 +41,12 @@ class ChartData:
 
 
 def chart_data(published: pd.DataFrame) -> ChartData:
-    """From a published table (its cells as shown): inner cells only, totals left out."""
+    """From a published table (its cells as shown): inner cells only, totals left out, except where the
+    total is all there is (a table with no breakdown down the side is one Total row)."""
     def label(key: object) -> str:
         return " / ".join(map(str, key)) if isinstance(key, tuple) else str(key)
 
-    rows = [k for k in published.index if label(k).split(" / ")[0] != TOTAL]
+    rows = [k for k in published.index if label(k).split(" / ")[0] != TOTAL] or list(published.index)
     cols = [k for k in published.columns if label(k).split(" / ")[0] != TOTAL] or list(published.columns)
     shown = published.loc[rows, cols].astype(str).to_numpy().T
     numeric = np.char.isdigit(shown.astype(str))

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 import yaml
-from IPython.display import Image, Markdown, display
+from IPython.display import HTML, Image, Markdown, display
 
 from foikit.charts import chart_png
 from foikit.params import Request
@@ -80,6 +80,14 @@ def _fence(text: str, info: str) -> str:
 
 def _quote(text: str) -> str:
     return "\n".join(f"> {line}" if line else ">" for line in _md(text, lines=True).splitlines())
+
+
+def full_table(frame: pd.DataFrame, name: str) -> HTML:
+    """Every row and the whole of every value (pandas' notebook view shows 10 rows of a long table and cuts
+    long text), escaped, in a box that scrolls when the table is long."""
+    table = frame.to_html(escape=True, index=False, border=0, classes="dataframe foikit-full")
+    return HTML(f'<div class="foikit-scroll" data-table="{name}" data-rows="{len(frame)}" '
+                f'style="max-height:32em;overflow:auto">{table}</div>')
 
 
 def show_request(request: Request) -> None:
@@ -184,7 +192,7 @@ def show_suppression(response: Response) -> None:
     """The policy, every withheld cell with its derivable range, and the audit verdict."""
     log = suppression_log(response)
     display(Markdown(describe_policy(response)))
-    display(log)
+    display(full_table(log, "withheld"))
     lines = []
     for part in response.parts:
         s = part.stats
@@ -232,4 +240,4 @@ def show_ledger(response: Response) -> None:
                  f"longer gives ({len(check.stale)}) are kept as constraints, widened to include today's count:")
     display(Markdown("\n".join(lines)))
     if len(check.stale):
-        display(check.stale)
+        display(full_table(check.stale, "changed"))

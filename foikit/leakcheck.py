@@ -154,7 +154,8 @@ def check_xlsx(data: bytes, response: Response, file: str = "tables.xlsx") -> No
     for ws, table in zip(sheets, tables, strict=False):
         rows = [list(r) for r in ws.iter_rows(values_only=True)]
         n_labels, n_values = table.counts.index.nlevels, table.counts.shape[1]
-        first = 2 + table.counts.columns.nlevels + 1  # title, blank, column headers, index names
+        # title, blank, column headers, then the row dimensions' names (a table with none has no such row)
+        first = 2 + table.counts.columns.nlevels + (1 if any(table.counts.index.names) else 0)
         block = rows[first: first + table.counts.shape[0]]
         shown = [r[n_labels: n_labels + n_values] for r in block]
         problems += _grid_problems(ws.title, shown, table, policy)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import jinja2
@@ -42,6 +42,16 @@ def _grid(table: pd.DataFrame) -> Markup:
     return Markup(table.to_html(border=0, na_rep="", escape=True))
 
 
+def reflow(text: str) -> list[str]:
+    """Quoted text as its paragraphs: a blank line ends one; a single line break (where the params file was
+    wrapped) is only a space."""
+    return [" ".join(p.split()) for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+
+
+def _long_date(day: date | None) -> str:
+    return f"{day.day} {day:%B %Y}" if day else ""
+
+
 def letter_context(response: Response) -> dict:
     """Everything the letter template may use, from the published response only (no true values)."""
     request, policy = response.request, response.request.suppression
@@ -53,7 +63,9 @@ def letter_context(response: Response) -> dict:
     markers = {policy.marker: f"a figure from 1 to {policy.threshold - 1}, withheld (personal data)",
                policy.secondary.marker: policy.secondary.note}
     return {"ref": request.ref, "title": request.title, "organisation": request.organisation,
-            "request_text": text, "parts": parts, "withheld": withheld, "markers": markers if withheld else {},
+            "request_text": text, "request_paragraphs": reflow(text), "date": _long_date(request.date),
+            "requester": request.requester.strip() or "the requester",
+            "parts": parts, "withheld": withheld, "markers": markers if withheld else {},
             "threshold": policy.threshold, "primary_marker": policy.marker,
             "secondary_marker": policy.secondary.marker}
 

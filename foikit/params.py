@@ -302,6 +302,10 @@ class Request(_Strict):
     title: Title = Field(description="a short title, shown on the record, the letter and the XLSX")
     template: Name = Field("conduct_allegations", description="the request type: a notebook in notebooks/")
     organisation: Title = Field("the force", description="who answers, as named in the letter")
+    # the letter's date and addressee: part of the params, so the record keeps them and verify redraws the same
+    # letter; the requester is written into the letter only (never published.csv, the XLSX or audit.json)
+    date: Day | None = Field(None, description="the day the response is sent, YYYY-MM-DD (dates the letter)")
+    requester: Title = Field("the requester", description="who the letter is addressed to")
     request_text: LongText = Field("", description="the request, quoted as received")
     data: DataSource = Field(DataSource(), description="where the case data comes from")
     suppression: Suppression = Field(Suppression(), description="how small counts are protected")

@@ -12,6 +12,7 @@ import pandas as pd
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import IllegalCharacterError
 
 from foikit import leakcheck
@@ -150,6 +151,20 @@ def write_xlsx(response: Response, out_dir: Path) -> Path:
     return path
 
 
+_MIN_WIDTH, _MAX_WIDTH = 8, 60  # in characters; a longer label wraps in the reader's view, not the file
+
+
+def _fit_columns(ws, first_row: int, last_row: int) -> None:
+    """Each column as wide as its longest entry in the table's rows (the title and notes above and below
+    run across columns and are left out)."""
+    widths: dict[int, int] = {}
+    for (row, column), cell in ws._cells.items():  # the cells written (iter_rows would add empty ones)
+        if first_row <= row <= last_row and cell.value is not None:
+            widths[column] = max(widths.get(column, 0), len(str(cell.value)))
+    for column, width in widths.items():
+        ws.column_dimensions[get_column_letter(column)].width = min(_MAX_WIDTH, max(_MIN_WIDTH, width + 2))
+
+
 def _workbook(response: Response) -> Workbook:
     policy = response.request.suppression
     check_no_leak(response.published(), policy.threshold)
@@ -185,10 +200,13 @@ def _workbook(response: Response) -> Workbook:
             for level in range(grid.columns.nlevels):
                 name = grid.columns.names[level] or ""
                 ws.append([*([""] * (n_row_dims - 1)), name, *[str(k[level]) for k in col_keys]])
-            ws.append([*[n or "" for n in grid.index.names], *[""] * len(col_keys)])
+            if any(grid.index.names):  # the names of the row dimensions; a table with none has no such row
+                ws.append([*[n or "" for n in grid.index.names], *[""] * len(col_keys)])
+            top = ws.max_row + 1
             for key, row in grid.iterrows():
                 labels = list(key) if isinstance(key, tuple) else [key]
                 ws.append([*map(str, labels), *[int(v) if str(v).isdigit() else str(v) for v in row]])
+            _fit_columns(ws, first_row=3, last_row=ws.max_row)
             ws.append([])
             ws.append([f"Counting unit: {part.cube.unit_description}."])
             ws.append([f"Periods: {', '.join(part.cube.periods)} ({part.cube.period_words}, by "
@@ -200,7 +218,7 @@ def _workbook(response: Response) -> Workbook:
             if policy.rounding:
                 ws.append([f"Every figure is rounded to the nearest {policy.rounding.base}; totals are rounded "
                            "independently, so they may not equal the sum of the rounded figures."])
-            ws.freeze_panes = ws.cell(row=3 + grid.columns.nlevels + 1, column=n_row_dims + 1)
+            ws.freeze_panes = ws.cell(row=top, column=n_row_dims + 1)
             cover.insert_rows(listing + 1)
             listing += 1
             cover.cell(row=listing, column=1, value=ws.title)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import datetime
 import json
 import os
 import re
@@ -154,7 +155,8 @@ def scaffold(ref: str, template: str, notebooks_dir: str | Path | None = None, p
     check_ref(ref, ref_pattern())
     path = inside(Path(params_dir), f"{ref}.yaml", "ref", "foikit new")
     info = template_info(find_template(template, notebooks_dir))
-    values = {**info.defaults, "ref": ref, "template": template}
+    # a new request is dated today (the letter's date; edit it to the day the response is sent)
+    values = {**info.defaults, "ref": ref, "template": template, "date": datetime.date.today().isoformat()}
     Request.model_validate(values)  # the scaffold must itself be a valid request
     if path.exists() and not force:
         raise ParamsError(f"{path}: exists already; edit it, or use --force to overwrite it")
