@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -14,7 +16,7 @@ def _run(args: argparse.Namespace) -> int:
 
     result = run_request(args.params, reports_dir=args.reports_dir, notebooks_dir=args.notebooks,
                          force=args.force, snapshot=not args.no_snapshot,
-                         log=lambda msg: print(msg, file=sys.stderr), timeout=args.timeout)
+                         log=lambda msg: print(msg, file=sys.stderr), timeout=args.timeout, ignore=args.ignore)
     if result.status == "reproduced":
         print(f"{result.path}: already holds this response; reproduced byte for byte, nothing changed")
     elif result.status == "superseded":
@@ -93,7 +95,11 @@ def _ledger(args: argparse.Namespace) -> int:
     from foikit.ledger import LEDGER_DIR, ledger_table, load_ledger
 
     folder = Path(args.reports_dir)
-    table = ledger_table(load_ledger(folder, folder.resolve().parent / LEDGER_DIR))
+    ledger = load_ledger(folder, folder.resolve().parent / LEDGER_DIR)
+    for u in ledger.unreadable:  # published, but not in the list: said, never skipped silently
+        print(f"{u.path}: cannot be read as a ledger entry ({u.reason}); dataset "
+              f"{u.dataset or 'unknown'}", file=sys.stderr)
+    table = ledger_table(ledger)
     if args.dataset:
         table = table[table["dataset"] == args.dataset]
     if table.empty:
@@ -111,7 +117,7 @@ def _audit(args: argparse.Namespace) -> int:
     from foikit.sources import open_source
 
     data = open_source(DataSource(path=args.data)) if args.data else None
-    result = audit_report(args.report, data)
+    result = audit_report(args.report, data, ignore=args.ignore)
     print(f"{args.report}: published before it: {', '.join(result.before) or 'nothing'}; "
           f"after it: {', '.join(result.after) or 'nothing'}")
     for line in result.lines:
@@ -134,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true",
                      help="supersede a differing earlier report (kept as <ref>.vN)")
     run.set_defaults(func=_run)
+    run.add_argument("--ignore", action="append", default=[], metavar="REF",
+                     help="go on although the earlier report REF cannot be read as a ledger entry; it is "
+                          "listed as not checked in the record (repeatable)")
 
     run.add_argument("--no-snapshot", action="store_true",
                      help="store only the hash of the input extract, not the extract itself")
@@ -174,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "everything published before and after it")
     audit.add_argument("report", help="reports/<ref>")
     audit.add_argument("--data", default=None, help="today's case data (default: the source its params name)")
+    audit.add_argument("--ignore", action="append", default=[], metavar="REF",
+                       help="go on although the report REF cannot be read as a ledger entry (repeatable)")
     audit.set_defaults(func=_audit)
     synth = sub.add_parser("synth", help="write synthetic conduct-allegation case data")
     synth.add_argument("--rows", type=int, default=None, help="number of rows (default: natural volumes)")
@@ -183,16 +194,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _interrupted() -> str:
+    """The one line for an interrupted command: true whether or not a report had just been published."""
+    published = getattr(sys.modules.get("foikit.execute"), "PUBLISHED", [])
+    if not published:
+        return "foikit: interrupted; nothing written"
+    last = published[-1]
+    kept = f" (the earlier report is kept as {last.previous})" if last.previous else ""
+    return f"foikit: interrupted after {last.path} was written in full{kept}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    # SIGTERM and Ctrl-C stop a command the same way, from its first moment: the run cleans up as it unwinds
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
+        args = build_parser().parse_args(argv)
         return args.func(args)
     except FoikitError as exc:
-        print(f"foikit: error: {exc}", file=sys.stderr)
+        from foikit.credentials import scrub
+
+        print(f"foikit: error: {scrub(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("foikit: interrupted; nothing written", file=sys.stderr)
+        print(_interrupted(), file=sys.stderr, flush=True)
+        if argv is None:  # the command itself, not a caller in this process
+            # The run has cleaned up; skip the interpreter's teardown, where nbclient's atexit hook would
+            # try to shut down the kernel already stopped (retries, asyncio tracebacks).
+            sys.stdout.flush()
+            os._exit(130)
         return 130
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,9 @@ import pandas as pd
 
 from foikit.cubespec import AFFECTED, COUNT, CubeSpec, DimSpec, PeriodSpec, empty_result, iso_day, padded
 from foikit.dictionary import NOT_RECORDED, Dictionary
-from foikit.exceptions import DataError
+from foikit.exceptions import DataError, capped_text
 from foikit.params import Part
-from foikit.sources import CaseData, capped, column_list, present_values, shown, value_codes
+from foikit.sources import CaseData, column_list, present_values, shown, value_codes
 
 PERIOD_WORDS = {"calendar_year": "calendar years", "financial_year": "financial years (April to March)",
                 "range": "date ranges"}
@@ -278,7 +278,7 @@ def check_frame(spec: CubeSpec, part: Part, data: CaseData, where: str) -> None:
         absent = [v for v in wanted if v not in present]
         if absent:
             raise DataError(f"{where}.filter.{column}: {absent} not found in column {column!r} of {data.where} "
-                            f"(values: {[capped(v) for v in sorted(present)[:20]]})")
+                            f"(values: {[capped_text(v) for v in sorted(present)[:20]]})")
     recorded = (data.coverage or {}).get(spec.period.column)
     if recorded is not None:
         covered = {i for i, label in enumerate(spec.period.labels) if _label_year(spec.period, i) in recorded}

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from foikit.exceptions import ParamsError
-from foikit.params import read_yaml
+from foikit.params import describe_validation, read_yaml
 
 NOT_RECORDED = "Not recorded"
 YEAR = "year"
@@ -96,12 +96,13 @@ def load_dictionary(path: str | Path) -> Dictionary:
     """Load and validate a dictionary YAML; errors name the file and the field."""
     path = Path(path)
     raw = read_yaml(path, "data dictionary")
+    if not isinstance(raw, dict):  # e.g. a CSV or a text file, which YAML reads as one string
+        raise ParamsError(f"{path}: not a data dictionary: expected a mapping of dictionary fields, got "
+                          f"{type(raw).__name__}")
     try:
-        return Dictionary.model_validate({**(raw or {}), "source": str(path)})
+        return Dictionary.model_validate({**raw, "source": str(path)})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        raise ParamsError(f"{path}: {field}: {err['msg']}") from None
+        raise ParamsError(describe_validation(exc, raw, str(path))) from None
 
 
 def embedded_dictionary(name: str = "conduct_allegations") -> Dictionary:

@@ -211,8 +211,9 @@ def show_ledger(response: Response) -> None:
     for ref, why in check.not_combined.items():
         lines.append(f"- Not combined: {_md(ref)}" + (f" ({_md(why)})" if why else "") + ".")
     if check.unrecorded:
-        lines.append(f"- **Not checked** (published before foikit kept a ledger; import them into ledger/): "
-                     f"{_md(', '.join(check.unrecorded))}.")
+        lines.append("- **NOT checked: this response was not audited against these published reports**, which "
+                     "cannot be read as ledger entries and were ignored on the analyst's instruction (`--ignore`):")
+        lines += [f"  - {_md(u)}" for u in check.unrecorded]  # a folder name: untrusted
     if check.exposed_before:
         lines.append(f"- {len(check.exposed_before)} small counts can already be worked out from earlier responses "
                      "alone; no new pattern can protect them (not this response's doing; they stay withheld):")

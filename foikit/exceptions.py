@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import reprlib
+
 
 class FoikitError(Exception):
     """Base class: the first line of ``str(error)`` is a complete, self-contained message."""
@@ -21,3 +23,51 @@ class ReportError(FoikitError):
 
 class DisclosureError(FoikitError):
     """A response cannot be published safely: the disclosure audit does not pass."""
+
+
+ECHO_LIMIT = 200  # characters of an offending value a message may quote
+
+
+def capped(value: object, limit: int = ECHO_LIMIT) -> str:
+    """``repr(value)`` for a message, at most about ``limit`` characters: a longer value is cut with an
+    ellipsis and its full size, so that no message echoes a huge input whole.
+
+    >>> capped("x" * 1000, 10)
+    "'xxxxxxxxx… (1,000 characters)"
+    >>> capped([1, 2])
+    '[1, 2]'
+    """
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return repr(value)
+        return f"{repr(value[:limit])[:limit]}… ({len(value):,} characters)"
+    # reprlib bounds the work as well as the text: a huge or deeply nested value is never rendered whole
+    try:
+        shown = _REPR.repr(value)
+    except ValueError:  # an int past Python's digit limit for str()
+        return f"(an integer of {value.bit_length():,} bits)" if isinstance(value, int) else "(unprintable)"
+    if len(shown) <= limit:
+        return shown
+    size = f" ({len(value):,} items)" if isinstance(value, list | tuple | dict | set | frozenset) else ""
+    return f"{shown[:limit]}…{size}"
+
+
+def capped_text(value: object, limit: int = ECHO_LIMIT) -> str:
+    """``value`` as text of at most about ``limit`` characters on one line (control characters escaped): a
+    message never echoes a huge value whole, nor breaks its first line."""
+    text = str(value)
+    short = text[:limit]
+    if not short.isprintable():
+        short = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in short)
+    return short if len(text) <= limit else f"{short}... ({len(text)} characters)"
+
+
+def _make_repr() -> reprlib.Repr:
+    r = reprlib.Repr()
+    r.maxstring = r.maxother = r.maxlong = ECHO_LIMIT // 3
+    r.maxlist = r.maxtuple = r.maxdict = r.maxset = r.maxfrozenset = 20
+    r.maxlevel = 4
+    return r
+
+
+_REPR = _make_repr()

@@ -34,15 +34,18 @@ import pandas as pd
 import yaml
 
 from foikit.cubespec import DimSpec
-from foikit.exceptions import ParamsError
+from foikit.exceptions import ParamsError, capped_text
+from foikit.params import read_yaml
 
 if TYPE_CHECKING:
     from foikit.response import Response
+    from foikit.sources import CaseData
 
 CELLS_JSON = "cells.json"
 LEDGER_JSON = "ledger.json"
 LEDGER_DIR = "ledger"
 FORMAT = 1
+MAX_JSON_BYTES = 256 * 2**20  # a cells.json or manifest larger than this is not read
 
 
 @dataclass(frozen=True)
@@ -158,20 +161,34 @@ class LedgerEntry:
 
 
 @dataclass(frozen=True)
+class Unreadable:
+    """A report folder that cannot be read as a ledger entry, and the dataset its other files name (None when
+    they cannot tell): it stops every run over that dataset (any run, when unknown) unless ignored by name."""
+
+    ref: str  # the folder's name
+    path: str
+    reason: str
+    dataset: str | None
+
+    def line(self) -> str:
+        return f"{self.ref}: {self.reason}"
+
+
+@dataclass(frozen=True)
 class Ledger:
     """Everything published that a new response must be checked against."""
 
     entries: tuple[LedgerEntry, ...] = ()
-    unrecorded: tuple[str, ...] = ()  # report folders without cells.json (made before the ledger): not checked
+    unrecorded: tuple[str, ...] = ()  # published reports the analyst chose to ignore (--ignore): NOT checked
+    unreadable: tuple[Unreadable, ...] = ()  # folders not read as entries: refused until repaired or ignored
 
     def for_dataset(self, dataset: str, exclude: str | None = None) -> Ledger:
-        """Entries over ``dataset``, without ``exclude`` and its superseded versions (``<ref>.vN``)."""
-        return Ledger(tuple(e for e in self.entries if e.dataset == dataset
-                            and (exclude is None or not _same_ref(e.ref, exclude))), self.unrecorded)
+        """Entries over ``dataset``, without ``exclude`` (a superseded ``<ref>.vN`` stays: it was published)."""
+        return replace(self, entries=tuple(e for e in self.entries if e.dataset == dataset and e.ref != exclude))
 
     def only(self, refs: Iterable[str]) -> Ledger:
         wanted = set(refs)
-        return Ledger(tuple(e for e in self.entries if e.ref in wanted), self.unrecorded)
+        return replace(self, entries=tuple(e for e in self.entries if e.ref in wanted))
 
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT, "entries": [
@@ -179,9 +196,36 @@ class Ledger:
             "unrecorded": list(self.unrecorded)}
 
 
-def _same_ref(ref: str, other: str) -> bool:
-    base = ref.rsplit(".v", 1)[0] if ref.rsplit(".v", 1)[-1].isdigit() else ref
-    return base == other
+def check_readable(ledger: Ledger, dataset: str, where: str, ignore: Iterable[str] = ()) -> Ledger:
+    """Refuse to go on while a report folder over ``dataset`` (or over an unknown dataset) cannot be read as a
+    ledger entry: auditing without it would silently narrow what counts as published. Folders named in
+    ``ignore`` (``--ignore REF``) are let through and listed in ``unrecorded``, which the record shows."""
+    ignore = set(ignore)
+    relevant = [u for u in ledger.unreadable if u.dataset is None or u.dataset == dataset]
+    unknown = sorted(ignore - {u.ref for u in relevant})
+    if unknown:
+        raise ParamsError(f"{where}: --ignore {capped_text(unknown[0])!r}: no report of that name over dataset "
+                          f"{dataset!r} is unreadable; nothing to ignore")
+    blocking = [u for u in relevant if u.ref not in ignore]
+    if blocking:
+        first = blocking[0]
+        more = f" (and {len(blocking) - 1} more: {', '.join(u.ref for u in blocking[1:4])})" if len(blocking) > 1 \
+            else ""
+        over = f"dataset {dataset!r}" if first.dataset else "an unknown dataset (so it may be any)"
+        raise ParamsError(
+            f"{capped_text(first.path)}: cannot be read as a ledger entry ({first.reason}){more}; it was published "
+            f"over {over}, so nothing is audited without it: restore its cells.json, or pass --ignore "
+            f"{capped_text(first.ref)} to go on without it (it is then listed as not checked in the record)")
+    ignored = tuple(f"{u.line()} (ignored with --ignore)" for u in relevant)
+    return replace(ledger, unreadable=(), unrecorded=tuple(dict.fromkeys((*ledger.unrecorded, *ignored))))
+
+
+def next_version(reports_dir: Path, ref: str) -> str:
+    """The name a superseded ``ref`` is kept under: the first ``<ref>.vN`` not yet taken."""
+    n = 1
+    while (reports_dir / f"{ref}.v{n}").exists():
+        n += 1
+    return f"{ref}.v{n}"
 
 
 def _json_number(v: float) -> int | None:
@@ -217,6 +261,17 @@ def _label_selection(dim: DimSpec, label: str) -> Selection:
     return Selection(tuple(sorted(raws)))
 
 
+def extract_end(data: CaseData, column: str) -> date:
+    """The day after the extract's last date in ``column``: what the extract can cover. A period is recorded
+    up to it (a year past the extract date counts only its first months, and says so), as a reader who
+    knows the extract's date reads it. A source held in a database is not scanned for it (no limit)."""
+    frame = getattr(data, "frame", None)
+    if data.relation is not None or frame is None or column not in frame.columns:
+        return date.max
+    last = pd.to_datetime(frame[column], errors="coerce", format="ISO8601").max()
+    return date.max if pd.isna(last) else last.date() + timedelta(days=1)
+
+
 def entry_of(response: Response) -> LedgerEntry:
     """The response's own entry in the ledger: every published cell of every part, with its definition."""
     from foikit.cube import spec_for
@@ -232,6 +287,7 @@ def entry_of(response: Response) -> LedgerEntry:
         period = spec.period
         dims = {d.name: (d.column, {label: _label_selection(d, label) for label in d.categories})
                 for d in spec.dims}
+        end = extract_end(data, period.column)
         cells = part.cells.reindex(columns=["table", *part.spec.dims, "shown"]).copy()
         cells[list(part.spec.dims)] = cells[list(part.spec.dims)].fillna("")
         bands = [stated_band(s, markers, base) for s in cells["shown"]]
@@ -242,8 +298,8 @@ def entry_of(response: Response) -> LedgerEntry:
             additive=not spec.unit_key, date_column=period.column,
             where={c: Selection(tuple(sorted(v))) for c, v in spec.filters.items()},
             period_dim=period.name,
-            periods={label: ((s, e),) for label, s, e in zip(period.labels, period.starts, period.ends,
-                                                              strict=True)},
+            periods={label: ((s, min(e, end) if s < end else e),) for label, s, e in
+                     zip(period.labels, period.starts, period.ends, strict=True)},
             dims=dims, tables={t.name: tuple(t.dims) for t in part.spec.tables}, cells=cells.reset_index(drop=True),
         ))
     return LedgerEntry(ref=request.ref, dataset=data.dictionary.name, published_at="", origin="",
@@ -295,29 +351,103 @@ def _part_from_json(raw: dict[str, Any], ref: str, dataset: str, where: str) -> 
             period_dim=raw["periods"]["dim"], periods=periods, dims=dims, tables=tables,
             cells=pd.DataFrame(rows).fillna({d: "" for d in [raw["periods"]["dim"], *dims]}),
         )
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise ParamsError(f"{where}: not a ledger entry ({type(exc).__name__}: {exc})") from None
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise ParamsError(f"{where}: not a ledger entry ({type(exc).__name__}: {capped_text(str(exc))})") from None
+
+
+def _check_shape(record: PartRecord, where: str) -> None:
+    """Every cell names a table and labels the part defines, so that later steps cannot fail on it."""
+    dims = {record.period_dim: set(record.periods), **{d: set(v[1]) for d, v in record.dims.items()}}
+    for t, ds in record.tables.items():
+        if not set(ds) <= set(dims):
+            raise ParamsError(f"{where}: table {capped_text(t)!r} uses dimensions the part does not define")
+    for row in record.cells.to_dict("records"):
+        table = row.get("table")
+        if table not in record.tables or any(not isinstance(row.get(d), str) or row[d] not in dims[d] | {""}
+                                             for d in record.tables[table]):
+            raise ParamsError(f"{where}: a cell of table {capped_text(str(table))!r} has labels its part does not "
+                              "define")
+    if not record.periods or not all(record.periods.values()):
+        raise ParamsError(f"{where}: a part needs periods")
 
 
 def entry_from_json(raw: dict[str, Any], where: str, published_at: str = "", origin: str = "") -> LedgerEntry:
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise ParamsError(f"{where}: not a foikit ledger entry of format {FORMAT}")
+    if not isinstance(raw.get("ref"), str) or not isinstance(raw.get("dataset"), str) \
+            or not isinstance(raw.get("parts"), list) or not all(isinstance(p, dict) for p in raw["parts"]):
+        raise ParamsError(f"{where}: not a ledger entry (needs a ref, a dataset and a list of parts)")
     parts = tuple(_part_from_json(p, raw["ref"], raw["dataset"], f"{where}: parts.{i}")
                   for i, p in enumerate(raw["parts"]))
-    return LedgerEntry(ref=raw["ref"], dataset=raw["dataset"], published_at=raw.get("published_at", published_at),
-                       origin=raw.get("origin", origin), parts=parts)
+    for i, p in enumerate(parts):
+        _check_shape(p, f"{where}: parts.{i}")
+    return LedgerEntry(ref=raw["ref"], dataset=raw["dataset"], published_at=str(raw.get("published_at", published_at)),
+                       origin=str(raw.get("origin", origin)), parts=parts)
+
+
+def _read_json(path: Path) -> Any:
+    """A JSON file of a report, or a ParamsError saying why not (never quoting the file's content)."""
+    try:
+        if path.stat().st_size > MAX_JSON_BYTES:
+            raise ParamsError(f"{path.name} is larger than {MAX_JSON_BYTES // 2**20} MB")
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ParamsError(f"{path.name} is missing") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParamsError(f"{path.name} cannot be read ({type(exc).__name__})") from None
+    except json.JSONDecodeError as exc:
+        raise ParamsError(f"{path.name} is not JSON (line {exc.lineno}, column {exc.colno})") from None
+    except RecursionError:
+        raise ParamsError(f"{path.name} is nested too deeply") from None
 
 
 def read_report_entry(report: Path) -> LedgerEntry:
-    """A report's entry, dated by its manifest."""
+    """A report's entry, dated by its manifest. A superseded report keeps its folder name, ``<ref>.vN``, in
+    the entry and in each part, so that it stays in the ledger beside the version that replaced it."""
     from foikit.manifest import MANIFEST
 
-    raw = json.loads((report / CELLS_JSON).read_text(encoding="utf-8"))
+    raw = _read_json(report / CELLS_JSON)
     published = ""
     if (report / MANIFEST).is_file():
-        published = json.loads((report / MANIFEST).read_text(encoding="utf-8")).get("run", {}).get("ended", "")
-    entry = entry_from_json(raw, str(report / CELLS_JSON), published, str(report))
-    return replace(entry, ref=report.name)  # a superseded report keeps its folder name, <ref>.vN
+        try:
+            run = _read_json(report / MANIFEST).get("run", {})
+            published = str(run.get("ended", "")) if isinstance(run, dict) else ""
+        except (ParamsError, AttributeError):
+            published = ""
+    entry = entry_from_json(raw, CELLS_JSON, published, str(report))
+    return replace(entry, ref=report.name, parts=tuple(replace(p, ref=report.name) for p in entry.parts))
+
+
+def _dataset_of(report: Path) -> str | None:
+    """The dataset a report folder was published over, from its dictionary copy, manifest or cells.json (None
+    when none of them says): for a folder whose ledger entry cannot be read."""
+    from foikit.manifest import DICTIONARY_COPY, MANIFEST
+
+    def named(value: Any) -> str | None:
+        return value if isinstance(value, str) and value else None
+
+    try:
+        path = report / DICTIONARY_COPY
+        if path.is_file() and path.stat().st_size <= MAX_JSON_BYTES:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            if isinstance(raw, dict) and named(raw.get("name")):
+                return raw["name"]
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
+        pass
+    for name, keys in ((MANIFEST, ("inputs", "dictionary", "name")), (CELLS_JSON, ("dataset",))):
+        try:
+            value: Any = _read_json(report / name)
+        except ParamsError:
+            continue
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        if named(value):
+            return value
+    return None
+
+
+def _unreadable(report: Path, exc: ParamsError) -> Unreadable:
+    return Unreadable(report.name, str(report), capped_text(str(exc)), _dataset_of(report))
 
 
 def read_import(path: str | Path) -> LedgerEntry:
@@ -330,7 +460,7 @@ def read_import(path: str | Path) -> LedgerEntry:
     its own code and 'Not recorded' the empty value). See ``ledger/README.md``."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_yaml(path, "ledger import")
     except (OSError, yaml.YAMLError) as exc:
         raise ParamsError(f"{path}: cannot read the import ({exc})") from None
     where = str(path)
@@ -387,6 +517,7 @@ def load_ledger(*paths: str | Path | None) -> Ledger:
     imports (``*.yaml``) or one import; missing folders are empty. Entries are in publication order."""
     entries: list[LedgerEntry] = []
     unrecorded: list[str] = []
+    unreadable: list[Unreadable] = []
     for raw_path in paths:
         if raw_path is None:
             continue
@@ -398,12 +529,16 @@ def load_ledger(*paths: str | Path | None) -> Ledger:
         elif path.is_file():
             entries.append(read_import(path))
         elif path.is_dir():
-            entries += [read_report_entry(p.parent) for p in sorted(path.glob(f"*/{CELLS_JSON}"))]
-            unrecorded += [str(p.parent) for p in sorted(path.glob("*/published.csv"))
-                           if not (p.parent / CELLS_JSON).is_file()]
+            # every folder but the hidden ones (.failures) is a report: one that cannot be read is kept as
+            # unreadable, never skipped
+            for report in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
+                try:
+                    entries.append(read_report_entry(report))
+                except ParamsError as exc:
+                    unreadable.append(_unreadable(report, exc))
             entries += [read_import(p) for p in sorted(path.glob("*.yaml"))]
     entries.sort(key=lambda e: (e.published_at, e.ref))
-    return Ledger(tuple(entries), tuple(unrecorded))
+    return Ledger(tuple(entries), tuple(unrecorded), tuple(unreadable))
 
 
 def ledger_table(ledger: Ledger) -> pd.DataFrame:

@@ -3,19 +3,91 @@
 from __future__ import annotations
 
 import itertools
+import re
+import stat
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from foikit.exceptions import ParamsError
+from foikit.exceptions import ParamsError, capped
 
 # A ref names a directory under reports/: no separators, no leading dot.
 Ref = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,49}$")]
-FilterValue = str | int | list[str | int]
+
+# Bounds on what a request may say (documented in the README's params reference). Control characters
+# (C0, DEL, C1), lone surrogates and the non-characters U+FFFE/U+FFFF are refused in every text: they break
+# the XLSX and DOCX files late, or hide text; free texts may hold newlines and tabs.
+FIRST_YEAR, LAST_YEAR = 1900, 2200
+MAX_THRESHOLD = 1000
+_CONTROL = {False: re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]"),
+            True: re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")}
+
+
+def _checked_text(multiline: bool) -> AfterValidator:
+    def check(value: str) -> str:
+        bad = _CONTROL[multiline].search(value)
+        if bad:
+            allowed = " (only newlines and tabs are allowed in this text)" if multiline else ""
+            raise ValueError(f"control character U+{ord(bad.group()):04X} at character {bad.start() + 1}{allowed}")
+        return value
+    return AfterValidator(check)
+
+
+def _text(max_length: int, multiline: bool = False) -> Any:
+    return Annotated[str, StringConstraints(max_length=max_length), _checked_text(multiline)]
+
+
+def _not_a_number(value: str) -> str:
+    if not value.strip():
+        raise ValueError("a marker must show something: it is blank")
+    try:
+        float(value)
+    except ValueError:
+        return value
+    raise ValueError("a marker must not read as a number: a reader would take the withheld cell for a figure")
+
+
+Line = _text(1000)  # one line: labels, categories, column names
+Title = _text(1000, multiline=True)  # a title (YAML's folded style may end it with a newline)
+LongText = _text(30_000, multiline=True)  # a quoted request; fits one spreadsheet cell (32,767)
+Column = Annotated[str, StringConstraints(min_length=1, max_length=200), _checked_text(False)]
+Marker = Annotated[str, StringConstraints(min_length=1, max_length=20), _checked_text(False),
+                   AfterValidator(_not_a_number)]
+PathText = _text(4096)  # PATH_MAX
+Year = Annotated[int, Field(ge=FIRST_YEAR, le=LAST_YEAR)]
+
+
+def _category(value: Any) -> Any:
+    # YAML 1.1 reads unquoted yes/no/on/off/true/false as booleans: a category written so would silently
+    # become 1 or 0.
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is a boolean: YAML reads unquoted yes/no/true/false/on/off so; quote it")
+    return value
+
+
+def _in_years(value: date) -> date:
+    if not date(FIRST_YEAR, 1, 1) <= value <= date(LAST_YEAR, 12, 31):
+        raise ValueError(f"date {value} is outside {FIRST_YEAR}-01-01 to {LAST_YEAR}-12-31")
+    return value
+
+
+Category = Annotated[Line | Annotated[int, Field(ge=-2**63, le=2**63 - 1)], BeforeValidator(_category)]
+FilterValue = Category | list[Category]
+Day = Annotated[date, AfterValidator(_in_years)]
 
 
 class _Strict(BaseModel):
@@ -26,16 +98,17 @@ class DataSource(_Strict):
     """Where the case data comes from: a file (``path``), a database (``url`` or ``url_env``, with ``table`` or
     ``query``), or, when none is given, the template's embedded synthetic dataset."""
 
-    path: str | None = Field(None, description="CSV, XLSX or Parquet file of case data, one row per unit")
-    url: str | None = Field(None, description="SQLAlchemy URL of a database holding the case data")
-    url_env: str | None = Field(None, description="name of an environment variable holding the URL (keeps "
+    path: PathText | None = Field(None, description="CSV, XLSX or Parquet file of case data, one row per unit")
+    url: PathText | None = Field(None, description="SQLAlchemy URL of a database holding the case data")
+    url_env: Column | None = Field(None, description="name of an environment variable holding the URL (keeps "
                                 "passwords out of params files)")
-    table: str | None = Field(None, description="table (or schema.table) of case data in the database")
-    query: str | None = Field(None, description="a SELECT giving the case data, instead of a table")
+    table: Column | None = Field(None, description="table (or schema.table) of case data in the database")
+    query: _text(100_000, multiline=True) | None = Field(None, description="a SELECT giving the case data, "
+                                                         "instead of a table")
     engine: Literal["pandas", "duckdb"] = Field("pandas", description="for files: count with pandas, or in "
                                                 "DuckDB without loading the rows into Python")
-    dictionary: str | None = Field(None, description="data dictionary YAML (category order, codes, units)")
-    embedded: str | None = Field(None, pattern=r"^[a-z0-9_-]+$", description="an embedded synthetic extract "
+    dictionary: PathText | None = Field(None, description="data dictionary YAML (category order, codes, units)")
+    embedded: str | None = Field(None, pattern=r"^[a-z0-9_-]{1,50}$", description="an embedded synthetic extract "
                                  "by name (default: the template's own), when no path or url is given")
 
     @model_validator(mode="after")
@@ -59,20 +132,23 @@ class Secondary(_Strict):
 
     method: Literal["fast", "exact"] = Field("fast", description="fast heuristic, or exact MILP for small responses")
     cost: Literal["cells", "value"] = Field("cells", description="minimise the number of cells hidden, or their total")
-    total_factor: float = Field(3.0, ge=1, description="how much more hiding a total costs than an inner cell")
-    marker: str = Field("[c]", min_length=1, description="what a cell withheld to protect others is shown as")
-    note: str = Field("withheld to prevent the calculation of other withheld figures",
+    total_factor: float = Field(3.0, ge=1, le=1000, allow_inf_nan=False,
+                                description="how much more hiding a total costs than an inner cell, 1 to 1000")
+    marker: Marker = Field("[c]", description="what a cell withheld to protect others is shown as")
+    note: Title = Field("withheld to prevent the calculation of other withheld figures",
                       description="what the secondary marker means, printed in the key")
     marker_switch: bool = Field(True, description="may show a small count as the secondary marker when the "
                                 "primary marker's band would let other cells be narrowed")
-    marker_cost: float = Field(1.5, gt=0, description="cost of showing a small count as the secondary marker")
-    time_limit: float = Field(60.0, gt=0, description="seconds allowed for the exact method")
+    marker_cost: float = Field(1.5, gt=0, le=1000, allow_inf_nan=False,
+                               description="cost of showing a small count as the secondary marker")
+    time_limit: float = Field(60.0, gt=0, le=86_400, allow_inf_nan=False,
+                              description="seconds allowed for the exact method (at most a day)")
 
 
 class Rounding(_Strict):
     """Instead of withholding: every cell rounded to the nearest ``base``, totals rounded independently."""
 
-    base: int = Field(5, ge=2)
+    base: int = Field(5, ge=2, le=1000, description="the rounding base, 2 to 1000")
 
 
 class Suppression(_Strict):
@@ -81,14 +157,27 @@ class Suppression(_Strict):
     The disclosure audit then requires ``rule`` of every such count, and secondary suppression withholds
     more cells until it holds."""
 
-    threshold: int = Field(5, ge=1, description="smallest count that is published as it is")
-    marker: str = Field("[xx]", min_length=1, description="what a withheld small count is shown as")
+    threshold: int = Field(5, description="smallest count that is published as it is, 2 to 1000 (1 would "
+                           "withhold nothing)")
+    marker: Marker = Field("[xx]", description="what a withheld small count is shown as")
     rule: Literal["band", "not_exact", "min_width"] | None = Field(
         None, description="band: an intruder cannot narrow a small count below 1..threshold-1 (default); "
         "not_exact: cannot pin it down; min_width: range at least min_width wide. Rounding defaults to not_exact")
-    min_width: float = Field(1.0, gt=0, description="for rule min_width")
+    min_width: float = Field(1.0, gt=0, le=MAX_THRESHOLD, allow_inf_nan=False, description="for rule min_width")
     secondary: Secondary = Secondary()
     rounding: Rounding | None = Field(None, description="round every cell instead of withholding")
+
+    @field_validator("threshold")
+    @classmethod
+    def _threshold(cls, value: int) -> int:
+        # 1 would withhold nothing (counts "from 1 to 0") while the letter and the record still described a
+        # suppression policy; foikit answers requests about people, so it always withholds something small.
+        if value < 2:
+            raise ValueError("must be at least 2: counts from 1 to threshold-1 are withheld, so a threshold "
+                             "below 2 would withhold nothing")
+        if value > MAX_THRESHOLD:
+            raise ValueError(f"must be at most {MAX_THRESHOLD}")
+        return value
 
     @model_validator(mode="after")
     def _markers_differ(self) -> Suppression:
@@ -105,9 +194,10 @@ class Table(_Strict):
     """One published table: counts by ``rows`` x ``columns``, with a Total row and a Total column."""
 
     name: Name = Field(description="an identifier: lower case, digits, _")
-    title: str = Field(description="the table's title")
-    rows: list[str] = Field(default_factory=list, description="dimensions down the side (data columns or the period)")
-    columns: list[str] = Field(default_factory=list, description="dimensions across the top")
+    title: Title = Field(description="the table's title")
+    rows: list[Column] = Field(default_factory=list, max_length=8,
+                               description="dimensions down the side (data columns or the period)")
+    columns: list[Column] = Field(default_factory=list, max_length=8, description="dimensions across the top")
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -118,48 +208,49 @@ class Table(_Strict):
         if not self.dims:
             raise ValueError("a table needs at least one dimension in rows or columns")
         if len(set(self.dims)) != len(self.dims):
-            raise ValueError(f"a dimension appears twice in rows/columns: {list(self.dims)}")
+            raise ValueError(f"a dimension appears twice in rows/columns: {capped(list(self.dims))}")
         return self
 
 
 class DateRange(_Strict):
     """An explicit period: ``start`` to ``end``, both days included."""
 
-    label: str
-    start: date
-    end: date
+    label: Line
+    start: Day
+    end: Day
 
     @model_validator(mode="after")
     def _ordered(self) -> DateRange:
         if self.end < self.start:
-            raise ValueError(f"range {self.label!r} ends ({self.end}) before it starts ({self.start})")
+            raise ValueError(f"range {capped(self.label, 60)} ends ({self.end}) before it starts ({self.start})")
         return self
 
 
-Resolve = Literal["first", "last"] | list[str]
+Resolve = Literal["first", "last"] | list[Line]
 
 
 class Part(_Strict):
     """One population of the request (e.g. domestic-abuse allegations) and the tables published about it."""
 
     name: Name = Field(description="an identifier: lower case, digits, _")
-    title: str = Field(description="heading of this part in the record and the letter")
-    request_text: str = Field("", description="this part of the request, quoted")
-    filter: dict[str, FilterValue] = Field(default_factory=dict, description="column: value or [values]")
+    title: Title = Field(description="heading of this part in the record and the letter")
+    request_text: LongText = Field("", description="this part of the request, quoted")
+    filter: dict[Column, FilterValue] = Field(default_factory=dict, description="column: value or [values]")
     period: Literal["calendar_year", "financial_year", "range"] = Field(
         "calendar_year", description="calendar years; financial years April-March (labelled 2022/23, given by "
         "their first year); or explicit date ranges")
-    years: list[int] = Field(default_factory=list, description="the years asked for (calendar or financial)")
-    ranges: list[DateRange] = Field(default_factory=list, description="for period: range")
-    date_column: str = Field("date_recorded", description="the date that places a case in a period")
-    counting_unit: str = Field("allegations", description="a unit named in the data dictionary")
-    resolve: dict[str, Resolve] = Field(
+    years: list[Year] = Field(default_factory=list, description="the years asked for (calendar or financial), "
+                             f"{FIRST_YEAR} to {LAST_YEAR}")
+    ranges: list[DateRange] = Field(default_factory=list, max_length=1000, description="for period: range")
+    date_column: Column = Field("date_recorded", description="the date that places a case in a period")
+    counting_unit: Column = Field("allegations", description="a unit named in the data dictionary")
+    resolve: dict[Column, Resolve] = Field(
         default_factory=dict, description="for distinct units: where one unit has several values of a "
         "dimension in a period, which wins: first or last in the dictionary's order, or the first of a list")
-    merge: dict[str, dict[str, list[str]]] = Field(
+    merge: dict[Column, dict[Line, list[Line]]] = Field(
         default_factory=dict, description="column: {new label: [categories merged into it]}, before counting")
-    withhold_tables: list[str] = Field(default_factory=list, description="tables withheld as a whole")
-    tables: list[Table] = Field(min_length=1, description="the tables published about this population")
+    withhold_tables: list[Line] = Field(default_factory=list, description="tables withheld as a whole")
+    tables: list[Table] = Field(min_length=1, max_length=100, description="the tables published about this population")
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -179,20 +270,21 @@ class Part(_Strict):
             spans = sorted(self.ranges, key=lambda r: r.start)
             for a, b in itertools.pairwise(spans):
                 if b.start <= a.end:
-                    raise ValueError(f"ranges {a.label!r} and {b.label!r} overlap: a case would count twice")
+                    raise ValueError(f"ranges {capped(a.label, 60)} and {capped(b.label, 60)} overlap: a case "
+                                     "would count twice")
         elif not self.years or self.ranges:
             raise ValueError(f"period: {self.period} needs years (and no ranges)")
         other = "year" if self.period == "range" else "period"
         if other in self.dims:
             raise ValueError(f"tables use {other!r} but this part's period dimension is {self.period_dim!r}")
         if len(set(self.years)) != len(self.years):
-            raise ValueError(f"years repeat: {self.years}")
+            raise ValueError(f"years repeat: {capped(sorted(y for y in set(self.years) if self.years.count(y) > 1))}")
         names = [t.name for t in self.tables]
         if len(set(names)) != len(names):
-            raise ValueError(f"table names repeat: {names}")
+            raise ValueError(f"table names repeat: {capped(sorted({n for n in names if names.count(n) > 1}))}")
         unknown = sorted(set(self.withhold_tables) - set(names))
         if unknown:
-            raise ValueError(f"withhold_tables names tables the part does not have: {unknown}")
+            raise ValueError(f"withhold_tables names tables the part does not have: {capped(unknown)}")
         return self
 
 
@@ -207,13 +299,14 @@ class Request(_Strict):
     """
 
     ref: Ref = Field(description="the request's reference; names the report folder")
-    title: str = Field(description="a short title, shown on the record, the letter and the XLSX")
+    title: Title = Field(description="a short title, shown on the record, the letter and the XLSX")
     template: Name = Field("conduct_allegations", description="the request type: a notebook in notebooks/")
-    organisation: str = Field("the force", description="who answers, as named in the letter")
-    request_text: str = Field("", description="the request, quoted as received")
+    organisation: Title = Field("the force", description="who answers, as named in the letter")
+    request_text: LongText = Field("", description="the request, quoted as received")
     data: DataSource = Field(DataSource(), description="where the case data comes from")
     suppression: Suppression = Field(Suppression(), description="how small counts are protected")
-    parts: list[Part] = Field(min_length=1, description="the populations asked about, each with its tables")
+    parts: list[Part] = Field(min_length=1, max_length=50,
+                              description="the populations asked about, each with its tables")
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -224,19 +317,48 @@ class Request(_Strict):
     def _unique_parts(self) -> Request:
         names = [p.name for p in self.parts]
         if len(set(names)) != len(names):
-            raise ValueError(f"part names repeat: {names}")
+            raise ValueError(f"part names repeat: {capped(sorted({n for n in names if names.count(n) > 1}))}")
         return self
 
 
-def _describe(exc: ValidationError, source: str) -> str:
-    err = exc.errors()[0]
-    field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+_TYPE_TAGS = {"str", "int", "float", "bool", "date", "constrained-str", "constrained-int"}
+
+
+def _named_path(loc: tuple, raw: Any) -> str:
+    """``loc`` as a field path through ``raw``, naming a list item by its ``name`` where it has a plain,
+    unique one (``parts.domestic_abuse.tables.by_rank``), else by its index; pydantic's own union and
+    validator tags in ``loc`` are left out."""
+    names: list[str] = []
+    node = raw
+    for key in loc:
+        if isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+            item = node[key]
+            name = item.get("name") if isinstance(item, dict) else None
+            same = [i for i in node if isinstance(i, dict) and i.get("name") == name]
+            plain = isinstance(name, str) and re.fullmatch(r"[a-z][a-z0-9_]{0,49}", name) and len(same) == 1
+            names.append(name if plain else str(key))
+            node = item
+        elif isinstance(node, dict) and key in node:
+            names.append(key if isinstance(key, str) and len(key) <= 60 else capped(key, 60))
+            node = node[key]
+        elif not (isinstance(key, str) and ("[" in key or key in _TYPE_TAGS)):  # a missing field
+            names.append(str(key) if isinstance(key, int) or len(str(key)) <= 60 else capped(key, 60))
+            node = None
+    return ".".join(names)
+
+
+def describe_validation(exc: ValidationError, raw: Any, source: str) -> str:
+    """A pydantic error as one line: the source, the field (named where it has a name), the first problem,
+    the offending value capped (:func:`foikit.exceptions.capped`), and how many more there are."""
+    errors = exc.errors()
+    err = errors[0]
+    field = _named_path(err["loc"], raw) or "(top level)"
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
-        msg = f"unknown key {err['loc'][-1]!r}"
+        msg = f"unknown key {capped(err['loc'][-1], 60)}"
     elif "input" in err and err["type"] not in {"missing"}:
-        msg = f"{msg} (got {err['input']!r})"
-    more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        msg = f"{msg} (got {capped(err['input'])})"
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{source}: {field}: {msg}{more}"
 
 
@@ -247,17 +369,127 @@ def parse_request(raw: Any, source: str = "<params>") -> Request:
     try:
         return Request.model_validate(raw)
     except ValidationError as exc:
-        raise ParamsError(_describe(exc, source)) from None
+        raise ParamsError(describe_validation(exc, raw, source)) from None
 
 
-def read_yaml(path: Path, what: str) -> Any:
-    """Parse a YAML file; a ``ParamsError`` names the file when it is missing or not YAML."""
+# Every YAML foikit reads (params, dictionaries, ledger imports, a report's params) is small and written by
+# hand or by foikit; anything bigger, deeper or more aliased than this is refused before it is built.
+MAX_YAML_BYTES = 1 << 20
+MAX_YAML_DEPTH = 64
+MAX_YAML_NODES = 1_000_000  # after alias expansion: a billion-laughs file expands past this at once
+
+
+class _YamlLimit(yaml.YAMLError):
+    pass
+
+
+class BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing deep nesting, alias expansion past :data:`MAX_YAML_NODES` and
+    duplicate keys (the later would silently win)."""
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                mark = self.peek_event().start_mark
+                raise _YamlLimit(f"nested more than {MAX_YAML_DEPTH} levels deep (line {mark.line + 1})")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError, TypeError) as exc:  # e.g. 2020-13-01 read as a date; a 5,000-digit int
+            text = "a number of more than 4,300 digits" if "digits" in str(exc) else str(exc) or type(exc).__name__
+            raise _YamlLimit(f"{_short(text)} (line {node.start_mark.line + 1})") from None
+
+    def get_single_data(self) -> Any:
+        node = self.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node)
+        return self.construct_document(node)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key, _ in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    if key.value in seen:
+                        raise _YamlLimit(f"duplicate key {capped(key.value, 60)} (lines {seen[key.value]} and "
+                                         f"{key.start_mark.line + 1}): the later would silently win")
+                    seen[key.value] = key.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Count the nodes the document expands to, each shared (aliased) node once per use, without
+    expanding it: every node's size is computed once, children first."""
+    size: dict[int, int] = {}
+    stack = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in size:
+            continue
+        children = ([n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode)
+                    else node.value if isinstance(node, yaml.SequenceNode) else [])
+        if done:
+            size[id(node)] = total = 1 + sum(size[id(c)] for c in children)
+            if total > MAX_YAML_NODES:
+                raise _YamlLimit(f"aliases expand it to more than {MAX_YAML_NODES:,} values "
+                                 f"(line {node.start_mark.line + 1})")
+        else:
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in size)
+
+
+def read_yaml(path: str | Path, what: str, limit: int = MAX_YAML_BYTES) -> Any:
+    """Parse a YAML file of at most ``limit`` bytes with :class:`BoundedLoader`; a ``ParamsError`` names the
+    file when it is missing, not a file, too big or not YAML. UTF-8 (with or without a byte order mark) or
+    UTF-16 with one. The one reader of every YAML foikit reads."""
+    path = Path(path)
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or a device would block or never end
+            raise ParamsError(f"{path}: {what} is not a regular file")
+        if info.st_size > limit:
+            raise ParamsError(f"{path}: {what} is {info.st_size:,} bytes; at most {limit:,} are read")
+        with path.open("rb") as f:
+            body = f.read(limit + 1)  # the size may have changed since stat
     except FileNotFoundError:
         raise ParamsError(f"{path}: {what} not found") from None
+    except IsADirectoryError:
+        raise ParamsError(f"{path}: {what} is not a regular file") from None
+    except OSError as exc:
+        raise ParamsError(f"{path}: cannot read the {what}: {exc.strerror or type(exc).__name__}") from None
+    if len(body) > limit:
+        raise ParamsError(f"{path}: {what} is more than {limit:,} bytes; at most {limit:,} are read")
+    try:
+        loader = BoundedLoader(body)  # decodes the whole file at once: UTF-8 or, after its BOM, UTF-16
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise ParamsError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line, without the snippet of the file PyYAML quotes (it may be binary, or huge)."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        if exc.encoding == "unicode":  # a control character in the text itself
+            return f"character U+{exc.character:04X} at character {exc.position + 1}: {exc.reason}"
+        return f"not {exc.encoding} text: byte 0x{exc.character:02x} at byte {exc.position} ({exc.reason})"
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        text = " ".join(t for t in (exc.context, exc.problem) if t) or type(exc).__name__
+        return _short(text) + (f" (line {mark.line + 1}, column {mark.column + 1})" if mark else "")
+    return _short((str(exc).splitlines() or [type(exc).__name__])[0])
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 
 
 def load_request(path: str | Path) -> Request:

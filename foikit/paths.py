@@ -63,3 +63,14 @@ def inside(folder: Path, name: str, field: str, source: str = "params") -> Path:
         raise ParamsError(f"{source}: {field}: {name!r}: {path} leads outside {folder} (through a symlink); "
                           "refusing to write there")
     return path
+
+
+def not_a_link(field: str, folder: Path, source: str = "params") -> Path:
+    """``folder``, refused when it is a symlink: what foikit writes beside it (its workspace, the failed
+    notebooks) would otherwise land beside the link's target, wherever that is."""
+    if folder.is_symlink():
+        shown = repr(os.readlink(folder))
+        shown = shown if len(shown) <= 200 else shown[:197] + "..."
+        raise ParamsError(f"{source}: {field}: {folder} is a symlink (to {shown}); refusing to write through it: "
+                          "give the folder itself")
+    return folder

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import tomllib
+import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,8 +71,19 @@ def list_templates(notebooks_dir: str | Path | None = None) -> list[TemplateInfo
 
 
 def _type_name(annotation: Any) -> str:
-    text = re.sub(r"typing\.|<class '([^']+)'>|foikit\.params\.", r"\1", str(annotation))
-    return re.sub(r"Annotated\[(\w+), [^\]]*\]", r"\1", text).replace("NoneType", "None")
+    """A field's type as a person reads it: ``list[int]``, ``str | None``, without pydantic's constraints."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _type_name(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(dict.fromkeys(_type_name(a) for a in args))
+    if origin is Literal:
+        return " | ".join(map(repr, args))
+    if origin is not None:
+        return f"{getattr(origin, '__name__', origin)}[{', '.join(_type_name(a) for a in args)}]"
+    if annotation is type(None):
+        return "None"
+    return getattr(annotation, "__name__", str(annotation))
 
 
 def _comment(field: FieldInfo) -> str:

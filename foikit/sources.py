@@ -20,8 +20,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from foikit import credentials
 from foikit.dictionary import Dictionary, embedded_dictionary, inferred_dictionary, load_dictionary
-from foikit.exceptions import DataError
+from foikit.exceptions import DataError, capped_text
 from foikit.params import DataSource
 
 READERS = {".csv", ".parquet", ".xlsx"}
@@ -102,28 +103,15 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-CAP = 200  # characters of any value from the data or a path shown in a message
-
-
-def capped(value: object, limit: int = CAP) -> str:
-    """``value`` as text of at most about ``limit`` characters on one line (control characters escaped): a
-    message never echoes a huge value whole, nor breaks its first line."""
-    text = str(value)
-    short = text[:limit]
-    if not short.isprintable():
-        short = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in short)
-    return short if len(text) <= limit else f"{short}... ({len(text)} characters)"
-
-
 def column_list(names: list[str] | tuple[str, ...]) -> str:
     """Column names as a message lists them: each capped, at most 30 (a header may be any line of a file)."""
-    shown_names = [capped(n, 60) for n in names[:30]]
+    shown_names = [capped_text(n, 60) for n in names[:30]]
     return ", ".join(shown_names) + (f" and {len(names) - 30} more" if len(names) > 30 else "")
 
 
 def shown(value: object) -> str:
     """A value as a message quotes it (its repr), capped."""
-    return capped(repr(value))
+    return capped_text(repr(value))
 
 
 def _data_file(path: Path) -> None:
@@ -433,7 +421,7 @@ def check_keys(frame: pd.DataFrame, dictionary: Dictionary, path: Path) -> None:
     if dup.any():
         rows = sub.loc[dup, key].assign(row=candidates[dup] + 1)
         first = rows.groupby(key, sort=False)["row"].apply(list).head(3)
-        listed = "; ".join(f"({', '.join(capped(v) for v in (k if isinstance(k, tuple) else (k,)))}) at data "
+        listed = "; ".join(f"({', '.join(capped_text(v) for v in (k if isinstance(k, tuple) else (k,)))}) at data "
                            f"rows {r[:SHOW_ROWS]}" for k, r in first.items())
         raise DataError(f"{path}: duplicate keys ({', '.join(key)}) in {int(dup.sum())} rows: {listed}")
 
@@ -467,17 +455,28 @@ def check_duplicate_rows(frame: pd.DataFrame, dictionary: Dictionary, path: Path
 SHOW_ROWS = 5  # row numbers listed in a message
 
 
+def _query_name(query: str | None) -> str:
+    """A dataset name for rows a SELECT gives: the query's fingerprint (a query names no dataset of its own)."""
+    return "query-" + hashlib.sha256((query or "").strip().encode()).hexdigest()[:12]
+
+
 def _open_database(source: DataSource) -> CaseData:
     from foikit import sql
 
     url = source.url
+    if url is not None and credentials.secrets_of(url):
+        # a params file is copied into the report (and committed): a password in it would be published
+        raise DataError(f"data.url: {credentials.safe_url(url)} holds a password or a secret query value; put "
+                        "the URL in an environment variable and name it with data.url_env instead")
     if source.url_env is not None:
         url = os.environ.get(source.url_env)
         if not url:
             raise DataError(f"url_env: environment variable {source.url_env} is not set")
+        credentials.remember(url, whole=True)
     relation = sql.open_relation(url, table=source.table, query=source.query)
-    dictionary = (load_dictionary(source.dictionary) if source.dictionary
-                  else inferred_dictionary(relation.columns(), relation.label))
+    # the dataset's name (the ledger's key) comes from the dictionary, or from the table: never from the URL
+    dictionary = (load_dictionary(source.dictionary) if source.dictionary else inferred_dictionary(
+        relation.columns(), "database").model_copy(update={"name": source.table or _query_name(source.query)}))
     found = sql.unknown_categories(relation, dictionary)
     if found:
         raise DataError(found[0])

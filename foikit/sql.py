@@ -28,8 +28,9 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from foikit import credentials
 from foikit.cubespec import AFFECTED, COUNT, PAD, CubeSpec, DimSpec, PeriodSpec, empty_result, iso_day
-from foikit.exceptions import DataError
+from foikit.exceptions import DataError, capped_text
 
 FILE_VIEW = "cases"  # the view file_relation creates over a CSV/Parquet file
 SHOW_VALUES = 20  # unknown values listed in a message
@@ -94,11 +95,10 @@ class SqlRelation:
 
 def _first_line(exc: BaseException) -> str:
     """A database error's first line, capped: it may quote a value (or a line of a file)."""
-    from foikit.sources import capped
 
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc).strip()
-    return capped(text.splitlines()[0]) if text else type(exc).__name__
+    return capped_text(text.splitlines()[0]) if text else type(exc).__name__
 
 
 def _errors() -> tuple[type[BaseException], ...]:
@@ -119,7 +119,7 @@ def _database(label: str, doing: str, secret: str | None = None, quote: bool = T
         message = _first_line(exc) if quote else type(orig if orig is not None else exc).__name__
         if secret:
             message = message.replace(secret, "***")
-        raise DataError(f"{label}: {doing}: {message}") from None
+        raise DataError(credentials.scrub(f"{label}: {doing}: {message}")) from None
 
 
 def _probe(engine: Engine, source: sa.FromClause, label: str, secret: str | None,
@@ -140,12 +140,11 @@ def open_relation(url: str, table: str | None = None, query: str | None = None) 
     """
     if (table is None) == (query is None):
         raise ValueError("open_relation: give exactly one of table= and query=")
-    try:
-        parsed = sa.make_url(url)
-    except (sa.exc.ArgumentError, ValueError):
-        raise DataError("cannot parse the database URL (expected dialect+driver://user:password@host/db)") \
-            from None
-    shown = parsed.render_as_string(hide_password=True)
+    parsed = credentials.parse(url)
+    if parsed is None:
+        raise DataError("cannot parse the database URL (expected dialect+driver://user:password@host/db)")
+    credentials.remember(url)
+    shown = credentials.safe_url(parsed)  # the password and secret query values masked
     label = f"{shown} table {table}" if table is not None else f"{shown} query"
     with _database(label, "cannot open", parsed.password):
         engine = sa.create_engine(parsed)
@@ -604,7 +603,6 @@ def missing_columns(spec: CubeSpec, rel: SqlRelation, where: str) -> list[str]:
 
 def absent_filter_values(spec: CubeSpec, rel: SqlRelation, where: str) -> list[str]:
     """Filter values that occur nowhere in their column."""
-    from foikit.sources import capped
 
     out = []
     with _database(rel.label, f"{where}: checking filters", rel.secret), rel.engine.connect() as conn:
@@ -616,7 +614,7 @@ def absent_filter_values(spec: CubeSpec, rel: SqlRelation, where: str) -> list[s
                 some = _rows(conn, sa.select(value).where(value.is_not(None)).distinct().order_by(value)
                              .limit(SHOW_VALUES))
                 out.append(f"{where}.filter.{column}: {absent} not found in column {column!r} of {rel.label} "
-                           f"(values: {[capped(r[0]) for r in some]})")
+                           f"(values: {[capped_text(r[0]) for r in some]})")
     return out
 
 
@@ -738,9 +736,8 @@ def duplicate_keys(rel: SqlRelation, keys: Sequence[str], where: str, spec: Cube
         return []
     _, first = fetch(rel, sa.select(dup).order_by(dup.c.n.desc(), *(dup.c[k] for k in keys)).limit(SHOW_FIRST),
                      doing)
-    from foikit.sources import capped
 
-    shown = ", ".join(f"({', '.join(map(capped, r[:-1]))}) x{r[-1]}" for r in first)
+    shown = ", ".join(f"({', '.join(map(capped_text, r[:-1]))}) x{r[-1]}" for r in first)
     among = " among the rows counted" if spec is not None else ""
     return [f"{where}: {rel.label} has {total} duplicated keys ({', '.join(keys)}){among} in {rows} rows: "
             f"{shown}"]

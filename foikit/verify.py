@@ -20,14 +20,13 @@ from pathlib import Path
 
 import nbformat
 import pandas as pd
-import yaml
 
 from foikit.exceptions import FoikitError, ReportError
 from foikit.execute import PUBLISHED_FILES, execute_notebook, find_template
 from foikit.ledger import LEDGER_JSON
 from foikit.manifest import DICTIONARY_COPY, MANIFEST, PARAMS_COPY, Drift, drift, load_manifest, required_files
 from foikit.manifest import versions as shaping_versions
-from foikit.params import Request, parse_request
+from foikit.params import Request, parse_request, read_yaml
 from foikit.publish import PUBLISHED_CSV
 from foikit.record import NOTEBOOK
 from foikit.signing import SIGNATURE, SignatureCheck, check_signature
@@ -233,7 +232,7 @@ def compare_published(old: Path, new: Path) -> list[str]:
 
 
 def _request(report: Path) -> tuple[dict, Request]:
-    raw = yaml.safe_load((report / PARAMS_COPY).read_text(encoding="utf-8"))
+    raw = read_yaml(report / PARAMS_COPY, "recorded params")
     return raw, parse_request(raw, str(report / PARAMS_COPY))
 
 
@@ -310,7 +309,7 @@ def verify_report(report: str | Path, notebooks_dir: str | Path | None = None, e
             result.notes.append(explain_difference(drift(env) if env is not None else None))
     except FoikitError as exc:
         result.problems.append(f"re-execution failed: {str(exc).splitlines()[0]}")
-    except (OSError, ValueError, yaml.YAMLError) as exc:
+    except (OSError, ValueError) as exc:
         result.problems.append(f"re-execution failed: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}")
     return result
 

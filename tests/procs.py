@@ -86,6 +86,16 @@ def kernels_of(pid: int) -> list[int]:
     return found
 
 
+def work_left(folder: Path) -> list[str]:
+    """What a run left in the workspace ``folder`` (.foikit-work) besides its lock files, which stay by design
+    (an OS lock is released when its holder dies; the empty file it locks is harmless)."""
+    if not folder.exists():
+        return []
+    locks = folder / "locks"
+    return sorted([p.name for p in folder.iterdir() if p.name != "locks"]
+                  + [f"locks/{p.name}" for p in (locks.iterdir() if locks.is_dir() else []) if p.suffix != ".lock"])
+
+
 def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
     deadline = time.monotonic() + seconds
     while not condition():

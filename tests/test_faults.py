@@ -6,19 +6,23 @@ earlier reports byte for byte as they were."""
 from __future__ import annotations
 
 import os
+import re
 import resource
 import shutil
 import signal
 import subprocess
 from pathlib import Path
 
+import filelock
 import pytest
 
 from foikit.exceptions import ReportError
-from foikit.execute import DEFAULT_CELL_TIMEOUT, cell_timeout
+from foikit.execute import DEFAULT_CELL_TIMEOUT, cell_timeout, publication_lock_file
 
 from .conftest import EXAMPLE_REPORT, ROOT
-from .procs import REF, assert_no_kernel_left, kernels_of, make_project, run, start, tree, wait_for
+from .procs import REF, assert_no_kernel_left, kernels_of, make_project, run, start, tree, wait_for, work_left
+
+RUNNING = f"running notebooks/conduct_allegations.ipynb for {REF}"
 
 
 def with_earlier_reports(project: Path) -> dict[str, str]:
@@ -34,8 +38,7 @@ def assert_nothing_left(project: Path, before: dict[str, str], pid: int) -> None
     assert tree(reports) == before
     assert sorted(p.name for p in reports.iterdir() if p.name != ".failures") == sorted(
         [REF, EXAMPLE_REPORT.name])
-    work = project / ".foikit-work"
-    assert not work.exists() or list(work.iterdir()) == []
+    assert work_left(project / ".foikit-work") == []
     assert_no_kernel_left(pid)
 
 
@@ -70,8 +73,9 @@ def test_a_cell_past_the_execution_timeout_is_stopped(tmp_path):
     assert kernels, "the run's kernel was never seen"
     assert proc.returncode == 1, err
     line = err.strip().splitlines()[-1]
-    assert "cell 4 ran longer than the execution timeout of 4 s (--timeout or FOIKIT_CELL_TIMEOUT); " \
-        "the kernel was stopped" in line, line
+    # Which cell the message names depends on when papermill last saved the notebook (timing): not asserted.
+    assert re.search(r": cell \d+ ran longer than the execution timeout of 4 s \(--timeout or FOIKIT_CELL_TIMEOUT\); "
+                     r"the kernel was stopped", line), line
     assert_nothing_left(project, before, proc.pid)
     assert not any(Path(f"/proc/{pid}").exists() and kernels_of(proc.pid) for pid in kernels)
 
@@ -112,8 +116,6 @@ KERNEL_LIMIT = ("import resource, signal\nsignal.signal(signal.SIGXFSZ, signal.S
                  r"OSError: \[Errno 27\] File too large", id="kernel-write"),
 ])
 def test_a_write_the_disk_refuses_ends_the_run_clearly(tmp_path, limit, cell, message):
-    import re
-
     project = make_project(tmp_path, cell)
     before = with_earlier_reports(project)
 
@@ -127,7 +129,7 @@ def test_a_write_the_disk_refuses_ends_the_run_clearly(tmp_path, limit, cell, me
     assert_nothing_left(project, before, proc.pid)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=["SIGTERM", "SIGINT", "SIGKILL"])
 def test_a_signal_mid_run_leaves_no_report_and_no_kernel(tmp_path, sig):
     project = make_project(tmp_path, "import time\ntime.sleep(600)")
     before = with_earlier_reports(project)
@@ -139,11 +141,11 @@ def test_a_signal_mid_run_leaves_no_report_and_no_kernel(tmp_path, sig):
     wait_for(notebook.exists, 120, "the kernel to run the first cell")
 
     os.kill(proc.pid, sig)
-    _out, err = proc.communicate(timeout=120)
+    _out, err = proc.communicate(timeout=120)  # a hang guard: the run stops at once, or after 600 s
 
-    if sig == signal.SIGTERM:  # caught: the run stops its kernel itself, then cleans up
+    if sig != signal.SIGKILL:  # caught (Ctrl-C too, which nbclient would otherwise swallow): one line
         assert proc.returncode == 130
-        assert err.strip().splitlines()[-1] == "foikit: interrupted; nothing written", err
+        assert err.strip().splitlines() == [RUNNING, "foikit: interrupted; nothing written"], err
     else:
         assert proc.returncode == -signal.SIGKILL
     assert_no_kernel_left(proc.pid)
@@ -151,11 +153,67 @@ def test_a_signal_mid_run_leaves_no_report_and_no_kernel(tmp_path, sig):
     reports = project / "reports"
     assert tree(reports) == before
     assert sorted(p.name for p in reports.iterdir()) == sorted([REF, EXAMPLE_REPORT.name])
-    if sig == signal.SIGTERM:
-        assert list((project / ".foikit-work").iterdir()) == []
-    # A SIGKILLed run cannot clean up after itself; the next run clears its workspace and lock.
+    if sig != signal.SIGKILL:
+        assert work_left(project / ".foikit-work") == []
+    else:  # the killed run's partial folder, with the case rows of its extract, is left...
+        assert (project / ".foikit-work" / f"{REF}.partial" / "input.parquet").is_file()
+    # ...until the next run, which clears it (and says so) and its lock.
     template = "notebooks/conduct_allegations.ipynb"
     shutil.copyfile(ROOT / template, project / template)
     done = run(project)
     assert done.returncode == 1 and "a report exists and this run's" in done.stderr  # earlier one kept
+    cleared = f"removed {project.resolve() / '.foikit-work' / f'{REF}.partial'}, left by a run of {REF} that was killed"
+    assert (cleared in done.stderr.splitlines()) == (sig == signal.SIGKILL), done.stderr
     assert tree(reports) == before
+    assert work_left(project / ".foikit-work") == []
+
+
+def _dataset(project: Path) -> str:
+    from foikit.params import load_request
+    from foikit.response import open_source_for
+
+    return open_source_for(load_request(project / "params" / f"{REF}.yaml"), "params").dictionary.name
+
+
+def test_sigterm_while_waiting_to_publish_writes_nothing(tmp_path):
+    """After the kernel, where nbclient used to leave SIGTERM at its default (status -15, no message): the
+    run is held at the publication lock (this test holds it) with its report made, and is signalled."""
+    project = make_project(tmp_path)
+    before = with_earlier_reports(project)
+    dataset = _dataset(project)
+    hold = filelock.FileLock(publication_lock_file(project / "reports", dataset))
+    with hold:
+        proc = start(project, "--force")
+        made = project / ".foikit-work" / f"{REF}.partial" / "manifest.json"
+        wait_for(lambda: made.exists() or proc.poll() is not None, 300, "the report to be made")
+        os.kill(proc.pid, signal.SIGTERM)
+        _out, err = proc.communicate(timeout=120)
+
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == [RUNNING, f"waiting for another run to finish publishing from {dataset}",
+                                        "foikit: interrupted; nothing written"], err
+    assert_nothing_left(project, before, proc.pid)
+
+
+def _catches(pid: int, sig: int) -> bool:
+    """Whether process ``pid`` has a handler for ``sig`` (SigCgt in /proc/<pid>/status)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    caught = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), 16)
+    return bool(caught >> (sig - 1) & 1)
+
+
+def test_sigterm_at_the_first_moment_it_is_caught_says_interrupted(tmp_path):
+    project = make_project(tmp_path)
+    proc = start(project)
+    wait_for(lambda: _catches(proc.pid, signal.SIGTERM) or proc.poll() is not None, 300, "a SIGTERM handler")
+    os.kill(proc.pid, signal.SIGTERM)
+    _out, err = proc.communicate(timeout=120)
+
+    assert proc.returncode == 130, err
+    lines = err.strip().splitlines()
+    assert lines[-1] == "foikit: interrupted; nothing written" and set(lines[:-1]) <= {RUNNING}, err
+    assert not (project / "reports").exists() or list((project / "reports").iterdir()) == []
+    assert work_left(project / ".foikit-work") == []

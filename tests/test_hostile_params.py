@@ -16,8 +16,9 @@ PAYLOAD = "\"); __import__('os').system('touch PWNED'); (\""
 HOSTILE = {
     "title": "Quotes \" ' \"\"\" ''' and a backslash \\ and \\n (not a newline)\nand a real one",
     "request_text": f"{PAYLOAD}\n{{{{ 7*7 }}}} {{% raw %}} <script>alert(1)</script> $(touch PWNED2) `id`\n"
-                    "Zoë \u2013 警察 \u2013 ✓ \u2013 \u202eRTL\u202c \u2013 \U0001f46e",
-    "organisation": "Long " + "x" * 20_000 + " end",
+                    "Zoë \u2013 警察 \u2013 ✓ \u2013 \u202eRTL\u202c \u2013 \U0001f46e\n"
+                    "Long " + "x" * 20_000 + " end",  # within the 30,000 characters a request text may have
+    "organisation": "Long " + "y" * 900 + " end",  # within the 1,000 of a one-line text
 }
 PART_TITLE = "__import__('os').system('touch PWNED3')"
 TABLE_TITLE = "'''; import os; os.system('touch PWNED4'); '''"

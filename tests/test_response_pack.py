@@ -46,7 +46,9 @@ def test_example_letter_docx_reads_like_a_response():
 
 def test_refusal_notice_appears_exactly_when_something_is_withheld(hand_csv):
     withheld = foikit.answer(foikit.parse_request(hand_request(hand_csv)))
-    nothing = foikit.answer(foikit.parse_request(hand_request(hand_csv, suppression={"threshold": 1})))
+    by_year = [{"name": "by_year", "title": "By year", "columns": ["year"]}]  # 6 and 4: nothing below 2
+    nothing = foikit.answer(foikit.parse_request(hand_request(
+        hand_csv, suppression={"threshold": 2}, parts=[{**hand_request(hand_csv)["parts"][0], "tables": by_year}])))
     assert not any(p.cells["hidden"].any() for p in nothing.parts)
     for response, expected in ((withheld, True), (nothing, False)):
         html = render_letter(response)

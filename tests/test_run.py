@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from .conftest import EXAMPLE_PARAMS, EXAMPLE_REPORT, ROOT
+from .procs import work_left
 
 REF = "01.FOI.23.032341"
 
@@ -28,6 +29,8 @@ def fresh_report(tmp_path_factory) -> Path:
     done = foikit("run", str(EXAMPLE_PARAMS), "--reports-dir", str(reports))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"{reports / REF}: written"
+    # foikit's progress only: no kernel noise (jupyter's "Kernel is running over TCP without encryption")
+    assert done.stderr.splitlines() == [f"running notebooks/conduct_allegations.ipynb for {REF}"], done.stderr
     return reports / REF
 
 
@@ -39,7 +42,7 @@ def test_run_writes_the_whole_report(fresh_report):
         "signature.json", "tables.xlsx",
     ]
     assert [p.name for p in fresh_report.parent.iterdir()] == [REF]  # no partial or failure left
-    assert list((fresh_report.parent.parent / ".foikit-work").iterdir()) == []
+    assert work_left(fresh_report.parent.parent / ".foikit-work") == []
 
 
 def test_run_reproduces_the_committed_example_byte_for_byte(fresh_report):
@@ -121,7 +124,7 @@ def test_a_failing_template_keeps_its_notebook_and_writes_no_report(tmp_path):
     assert len(kept) == 1
     assert "source system offline" in kept[0].read_text()
     assert sorted(p.name for p in reports.iterdir()) == [".failures"]
-    assert list((tmp_path / ".foikit-work").iterdir()) == []
+    assert work_left(tmp_path / ".foikit-work") == []
 
 
 def test_plain_papermill_runs_the_template_on_the_params_file(tmp_path):
@@ -141,3 +144,40 @@ def test_template_defaults_run_on_the_embedded_data_and_write_nothing():
     assert len(params) == 1 and "output_dir = None" in params[0].source
     last = nb.cells[-1].outputs[0]
     assert json.dumps(last).count("nothing written") == 1
+
+
+def test_a_symlinked_reports_folder_is_refused_before_anything_is_written(tmp_path, monkeypatch, capsys):
+    from foikit.cli import main
+
+    elsewhere = tmp_path / "elsewhere" / "reports"
+    elsewhere.mkdir(parents=True)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "reports").symlink_to(elsewhere, target_is_directory=True)
+    monkeypatch.chdir(project)
+
+    code = main(["run", str(EXAMPLE_PARAMS), "--reports-dir", "reports", "--force"])
+
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err == f"foikit: error: foikit run: reports_dir: reports is a symlink (to {str(elsewhere)!r}); refusing " \
+        "to write through it: give the folder itself\n"
+    assert [p.name for p in (tmp_path / "elsewhere").iterdir()] == ["reports"]  # no .foikit-work beside it
+    assert list(elsewhere.iterdir()) == []
+    assert [p.name for p in project.iterdir()] == ["reports"]
+
+
+def test_a_symlinked_workspace_is_refused_before_anything_is_written(tmp_path, monkeypatch, capsys):
+    from foikit.cli import main
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / ".foikit-work").symlink_to(elsewhere, target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+
+    code = main(["run", str(EXAMPLE_PARAMS), "--reports-dir", "reports"])
+
+    assert code == 1
+    assert "'.foikit-work': " in capsys.readouterr().err
+    assert list(elsewhere.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".foikit-work", "elsewhere"]
