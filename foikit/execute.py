@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import hashlib
 import io
 import json
@@ -43,6 +44,7 @@ from foikit.letter import LETTER_DOCX, LETTER_HTML
 from foikit.manifest import DICTIONARY_COPY, PARAMS_COPY, build_manifest, provenance, write_manifest
 from foikit.params import Request, load_request
 from foikit.paths import check_name, check_path, inside, not_a_link
+from foikit.provenance import write_crate
 from foikit.publish import AUDIT_JSON, PUBLISHED_CSV, TABLES_XLSX, check_audit
 from foikit.record import NOTEBOOK, REPORT_HTML, export_html, normalise_notebook
 from foikit.response import answer, open_source_for
@@ -549,8 +551,13 @@ def _produce(partial: Path, ledger: Ledger, *, params_path: Path, template: Path
         inputs["data"]["queries"] = queries
     policy = request.suppression.model_dump(mode="json")
     export_html(nb, partial / REPORT_HTML, title=request.ref, provenance=provenance(inputs, policy))
+    ended = datetime.now(UTC)  # the crate holds the run's times and user; the manifest lists and so signs it
+    write_crate(partial, ref=request.ref, inputs=inputs, results=list(PUBLISHED_FILES), objects=[
+        n for n in (PARAMS_COPY, DICTIONARY_COPY, SNAPSHOT, LEDGER_JSON) if (partial / n).is_file()],
+                started=started.isoformat(timespec="seconds"), ended=ended.isoformat(timespec="seconds"),
+                user=getpass.getuser())
     write_manifest(build_manifest(ref=request.ref, inputs=inputs, policy=policy, folder=partial,
-                                  started=started, ended=datetime.now(UTC), project=cwd), partial)
+                                  started=started, ended=ended, project=cwd), partial)
     sign_report(partial, key)  # signature.json: binds every field of the manifest, and so every file
 
 

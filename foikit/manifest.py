@@ -6,9 +6,12 @@ from __future__ import annotations
 import getpass
 import json
 import platform
+import re
 import subprocess
+import sys
+from dataclasses import dataclass
 from datetime import datetime
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError, distributions, version
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +24,12 @@ MANIFEST = "manifest.json"
 PARAMS_COPY = "params.yaml"
 DICTIONARY_COPY = "dictionary.yaml"
 KERNEL = "python3"
+# The packages that shape a report's files (its figures, tables, letter, record, signature and crate); every
+# other installed distribution is in the manifest's ``environment`` block.
 PACKAGES = ("foikit", "pandas", "numpy", "scipy", "highspy", "pyarrow", "openpyxl", "papermill", "nbconvert",
-            "nbclient", "nbformat", "ipykernel")
+            "nbclient", "nbformat", "ipykernel", "python-docx", "lxml", "jinja2", "MarkupSafe", "matplotlib",
+            "pillow", "beautifulsoup4", "duckdb", "duckdb-engine", "SQLAlchemy", "pydantic", "PyYAML",
+            "cryptography", "rocrate")
 # Files of a report that hold unpublished counts or case-level rows: the internal record.
 INTERNAL = ("notebook.ipynb", "report.html", "input.parquet")
 
@@ -36,6 +43,57 @@ def versions() -> dict[str, str]:
         except PackageNotFoundError:
             out[name] = "not installed"
     return out
+
+
+def _canonical(name: str) -> str:
+    """A distribution's name as PEP 503 normalises it, so 'PyYAML', 'pyyaml' and 'py_yaml' are one."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def environment() -> dict[str, Any]:
+    """The Python, the platform and every installed distribution (normalised name -> version, sorted): the
+    first of a name on sys.path wins, as it is the one that imports."""
+    found: dict[str, str] = {}
+    for dist in distributions():
+        name = dist.metadata["Name"]
+        if name and _canonical(name) not in found:
+            found[_canonical(name)] = dist.version
+    return {"python": platform.python_version(), "implementation": sys.implementation.name,
+            "platform": platform.platform(), "machine": platform.machine(),
+            "distributions": dict(sorted(found.items()))}
+
+
+@dataclass(frozen=True)
+class Drift:
+    """How the current environment differs from the one a report recorded."""
+
+    changed: dict[str, tuple[str, str]]  # name -> (recorded, now)
+    added: list[str]  # installed now, not then
+    removed: list[str]  # installed then, not now
+    python: tuple[str, str] | None  # (recorded, now) when it differs
+
+    @property
+    def count(self) -> int:
+        return len(self.changed) + len(self.added) + len(self.removed)
+
+    def items(self, only: set[str] | None = None) -> list[str]:
+        """Every difference as 'name old -> new', 'name (added)' or 'name (removed)'; of ``only`` if given."""
+        out = [f"{n} {old} -> {new}" for n, (old, new) in self.changed.items() if only is None or n in only]
+        out += [f"{n} (added)" for n in self.added if only is None or n in only]
+        return out + [f"{n} (removed)" for n in self.removed if only is None or n in only]
+
+    def shaping(self) -> list[str]:
+        """The differences among the packages that shape the output (:data:`PACKAGES`)."""
+        return self.items({_canonical(p) for p in PACKAGES})
+
+
+def drift(recorded: dict[str, Any], now: dict[str, Any] | None = None) -> Drift:
+    """Compare a manifest's ``environment`` block with ``now`` (default: this environment)."""
+    now = now or environment()
+    old, new = recorded.get("distributions", {}), now["distributions"]
+    return Drift(changed={n: (old[n], new[n]) for n in sorted(old.keys() & new.keys()) if old[n] != new[n]},
+                 added=sorted(new.keys() - old.keys()), removed=sorted(old.keys() - new.keys()),
+                 python=None if recorded.get("python") == now["python"] else (recorded.get("python"), now["python"]))
 
 
 def git_state(where: Path) -> dict[str, Any] | None:
@@ -66,6 +124,7 @@ def build_manifest(*, ref: str, inputs: dict[str, Any], policy: dict[str, Any], 
         "internal_record": {"files": [f for f in INTERNAL if (folder / f).exists()],
                             "note": "these files hold unpublished counts or case-level rows: do not publish"},
         "versions": versions(),
+        "environment": environment(),
         "git": git_state(project),
         "run": {"started": started.isoformat(timespec="seconds"), "ended": ended.isoformat(timespec="seconds"),
                 "duration_seconds": round((ended - started).total_seconds(), 3), "user": getpass.getuser()},
@@ -120,11 +179,18 @@ class _Run(_Model):
     user: str
 
 
+class _Environment(_Model):
+    python: str
+    platform: str
+    distributions: dict[str, str]
+
+
 class Manifest(_Model):
     ref: str
     inputs: _Inputs
     outputs: dict[str, str]
     versions: dict[str, str]
+    environment: _Environment | None = None  # absent in reports made before foikit recorded it
     git: dict[str, Any] | None
     run: _Run
     suppression: dict[str, Any]
@@ -157,10 +223,11 @@ def required_files(manifest: dict[str, Any]) -> set[str]:
     signature are not listed in the manifest's outputs; everything here but those two is."""
     from foikit.execute import PUBLISHED_FILES
     from foikit.ledger import LEDGER_JSON
+    from foikit.provenance import CRATE
     from foikit.record import NOTEBOOK, REPORT_HTML
     from foikit.snapshot import SNAPSHOT
 
-    files = {*PUBLISHED_FILES, NOTEBOOK, REPORT_HTML, PARAMS_COPY, DICTIONARY_COPY, LEDGER_JSON}
+    files = {*PUBLISHED_FILES, NOTEBOOK, REPORT_HTML, PARAMS_COPY, DICTIONARY_COPY, LEDGER_JSON, CRATE}
     if manifest["inputs"]["data"]["snapshot"] is not None:
         files.add(SNAPSHOT)
     return files

@@ -24,7 +24,8 @@ import pandas as pd
 from foikit.exceptions import FoikitError, ReportError
 from foikit.execute import PUBLISHED_FILES, execute_notebook, find_template
 from foikit.ledger import LEDGER_JSON
-from foikit.manifest import DICTIONARY_COPY, MANIFEST, PARAMS_COPY, load_manifest, required_files, versions
+from foikit.manifest import DICTIONARY_COPY, MANIFEST, PARAMS_COPY, Drift, drift, load_manifest, required_files
+from foikit.manifest import versions as shaping_versions
 from foikit.params import Request, parse_request, read_yaml
 from foikit.publish import PUBLISHED_CSV
 from foikit.record import NOTEBOOK
@@ -107,10 +108,38 @@ def _check_inputs(manifest: dict, result: Verification) -> None:
     if params.is_file() and sha256_file(params) != inputs["params"]["sha256"]:
         result.problems.append(f"{params}: changed since the report was made (the report keeps the params it "
                                f"used as {PARAMS_COPY})")
-    now = versions()
+    now = shaping_versions()
     for name, old in manifest.get("versions", {}).items():
         if now.get(name) != old:
             result.notes.append(f"{name} version changed since the report: {old} -> {now.get(name)}")
+    if manifest.get("environment") is None:
+        result.notes.append("the report records no environment (made before foikit recorded every package)")
+        return
+    found = drift(manifest["environment"])
+    if found.python:
+        result.notes.append(f"Python version changed since the report: {found.python[0]} -> {found.python[1]}")
+    if found.count:
+        result.notes.append(f"environment: {found.count} packages differ from the recording environment "
+                            f"({len(found.changed)} changed, {len(found.added)} added, {len(found.removed)} "
+                            f"removed): {_capped(found.items())}")
+
+
+def _capped(items: list[str], most: int = 10) -> str:
+    return ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
+
+
+def explain_difference(found: Drift | None) -> str:
+    """Whether version drift could explain a re-execution that differs from the report."""
+    if found is None:
+        return ("re-executed figures differ; the report records no environment, so whether package versions "
+                "explain it cannot be said")
+    if not found.count and not found.python:
+        return ("re-executed figures differ; no package differs from the recording environment, so version drift "
+                "does not explain it")
+    shaping = found.shaping() + ([f"Python {found.python[0]} -> {found.python[1]}"] if found.python else [])
+    among = (f", among them {_capped(shaping, 5)}, which shape{'s' if len(shaping) == 1 else ''} the output"
+             if shaping else ", none of them one that shapes the output")
+    return f"re-executed figures differ; {found.count} packages differ from the recording environment{among}"
 
 
 def _git(where: Path, *args: str) -> bytes:
@@ -275,6 +304,9 @@ def verify_report(report: str | Path, notebooks_dir: str | Path | None = None, e
     _check_inputs(manifest, result)
     try:
         _template_and_rerun(report, manifest, result, Path(notebooks_dir) if notebooks_dir else None, execute)
+        if result.differences:
+            env = manifest.get("environment")
+            result.notes.append(explain_difference(drift(env) if env is not None else None))
     except FoikitError as exc:
         result.problems.append(f"re-execution failed: {str(exc).splitlines()[0]}")
     except (OSError, ValueError) as exc:

@@ -38,6 +38,7 @@ def test_run_writes_the_whole_report(fresh_report):
     assert sorted(p.name for p in fresh_report.iterdir()) == [
         "audit.json", "cells.json", "dictionary.yaml", "input.parquet", "ledger.json", "letter.docx",
         "letter.html", "manifest.json", "notebook.ipynb", "params.yaml", "published.csv", "report.html",
+        "ro-crate-metadata.json",
         "signature.json", "tables.xlsx",
     ]
     assert [p.name for p in fresh_report.parent.iterdir()] == [REF]  # no partial or failure left
