@@ -20,23 +20,31 @@ reports/<ref>/ (what ``foikit run`` calls).
 
 from __future__ import annotations
 
+import importlib
 from importlib.metadata import PackageNotFoundError, version
 
-from foikit.audit import AuditResult, ProtectionRule, audit
-from foikit.cube import Cube, count_cube
-from foikit.dictionary import Dictionary, load_dictionary
-from foikit.display import show_ledger, show_part, show_request, show_source, show_suppression, suppression_log
-from foikit.exceptions import DataError, DisclosureError, FoikitError, ParamsError, ReportError
-from foikit.joint import LedgerCheck, audit_entry, check_against_ledger
-from foikit.ledger import Ledger, entry_of, load_ledger
-from foikit.linear import LinearModel, build_model
-from foikit.params import Request, load_request, parse_request
-from foikit.publish import audit_record, check_audit, check_no_leak, write_publishable
-from foikit.response import PartResult, Response, answer
-from foikit.secondary import Pattern, SecondaryPolicy, UnprotectableError, protect
-from foikit.sources import CaseData, open_source, read_cases
-from foikit.suppress import Protection, apply_primary, is_small, protect_part
-from foikit.tables import pivot, table_cells
+# Imported on first use (PEP 562): `import foikit` and the CLI start in well under a second, so `--help`,
+# params validation and the signal handlers come before pandas, scipy and the kernel machinery load.
+_API = {
+    "AuditResult": "foikit.audit", "CaseData": "foikit.sources", "Cube": "foikit.cube",
+    "DataError": "foikit.exceptions", "Dictionary": "foikit.dictionary", "DisclosureError": "foikit.exceptions",
+    "FoikitError": "foikit.exceptions", "Ledger": "foikit.ledger", "LedgerCheck": "foikit.joint",
+    "LinearModel": "foikit.linear", "ParamsError": "foikit.exceptions", "PartResult": "foikit.response",
+    "Pattern": "foikit.secondary", "Protection": "foikit.suppress", "ProtectionRule": "foikit.audit",
+    "ReportError": "foikit.exceptions", "Request": "foikit.params", "Response": "foikit.response",
+    "SecondaryPolicy": "foikit.secondary", "UnprotectableError": "foikit.secondary", "answer": "foikit.response",
+    "apply_primary": "foikit.suppress", "audit": "foikit.audit", "audit_entry": "foikit.joint",
+    "audit_record": "foikit.publish", "build_model": "foikit.linear", "check_against_ledger": "foikit.joint",
+    "check_audit": "foikit.publish", "check_no_leak": "foikit.publish", "count_cube": "foikit.cube",
+    "entry_of": "foikit.ledger", "is_small": "foikit.suppress", "load_dictionary": "foikit.dictionary",
+    "load_ledger": "foikit.ledger", "load_request": "foikit.params", "open_source": "foikit.sources",
+    "parse_request": "foikit.params", "pivot": "foikit.tables", "protect": "foikit.secondary",
+    "protect_part": "foikit.suppress", "read_cases": "foikit.sources", "show_ledger": "foikit.display",
+    "show_part": "foikit.display", "show_request": "foikit.display", "show_source": "foikit.display",
+    "show_suppression": "foikit.display", "suppression_log": "foikit.display", "table_cells": "foikit.tables",
+    "write_publishable": "foikit.publish",
+}
+
 
 try:
     __version__ = version("foikit")
@@ -52,3 +60,16 @@ __all__ = [
     "open_source", "parse_request", "pivot", "protect", "protect_part", "read_cases", "show_ledger", "show_part",
     "show_request", "show_source", "show_suppression", "suppression_log", "table_cells", "write_publishable",
 ]
+
+
+def __getattr__(name: str) -> object:
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'foikit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # once imported, an ordinary attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API))
