@@ -54,9 +54,9 @@ ORGANISATION = f"the <i>force</i> <script>{pwn('org')}</script>"
 CATEGORY_IMG = f"<img src=c onerror=\"{pwn('category')}\">"
 CATEGORY_FORMULA = "=HYPERLINK(\"http://evil.example\",\"x\") $\\alpha$"
 CATEGORY_AT = "@SUM(1) \"><svg onload=\"" + pwn("category2") + "\">"
-# Odd but valid text: unicode, emoji, right to left, a very long title, surrounding spaces.
+# Odd but valid text: unicode, emoji, right to left, a title near the 1,000-character limit, surrounding spaces.
 ODD_TITLE = ("  \U0001f46e\u200d\u2640\ufe0f Zo\u00eb \u2013 \u8b66\u5bdf \u2013 \u05e9\u05dc\u05d5\u05dd \u2013 "
-             "\u0645\u0631\u062d\u0628\u0627 \u2013 " + "long " * 1000 + "end  ")
+             "\u0645\u0631\u062d\u0628\u0627 \u2013 " + "long " * 190 + "end  ")
 ODD_TABLE_TITLE = "  ✓ \u202eright to left\u202c  "
 PARAMS_PAYLOADS = (TITLE, REQUEST, PART_TITLE, PART_REQUEST, TABLE_TITLE, NOTE)
 DATA_PAYLOADS = (CATEGORY_IMG, CATEGORY_FORMULA, CATEGORY_AT)
