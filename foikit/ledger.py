@@ -31,10 +31,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import yaml
 
 from foikit.cubespec import DimSpec
-from foikit.exceptions import ParamsError, capped_text
+from foikit.exceptions import FoikitError, ParamsError, capped_text
 from foikit.params import read_yaml
 
 if TYPE_CHECKING:
@@ -415,11 +414,11 @@ def _dataset_of(report: Path) -> str | None:
 
     try:
         path = report / DICTIONARY_COPY
-        if path.is_file() and path.stat().st_size <= MAX_JSON_BYTES:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if path.is_file():
+            raw = read_yaml(path, "dictionary copy")
             if isinstance(raw, dict) and named(raw.get("name")):
                 return raw["name"]
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
+    except (OSError, FoikitError):
         pass
     for name, keys in ((MANIFEST, ("inputs", "dictionary", "name")), (CELLS_JSON, ("dataset",))):
         try:
@@ -448,7 +447,7 @@ def read_import(path: str | Path) -> LedgerEntry:
     path = Path(path)
     try:
         raw = read_yaml(path, "ledger import")
-    except (OSError, yaml.YAMLError) as exc:
+    except OSError as exc:
         raise ParamsError(f"{path}: cannot read the import ({exc})") from None
     where = str(path)
     try:
