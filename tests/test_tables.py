@@ -87,7 +87,7 @@ def test_reconcile_detects_a_total_that_does_not_add_up(response):
     [
         (5, [0, 1, 4, 5, 12], [False, True, True, False, False]),
         (3, [0, 1, 2, 3], [False, True, True, False]),
-        (1, [0, 1, 2], [False, False, False]),
+        (2, [0, 1, 2], [False, True, False]),
     ],
 )
 def test_primary_rule(threshold, values, hidden):
