@@ -103,11 +103,11 @@ class Phases:
     call time (nested calls are counted in both), and the SQL statements run."""
 
     WATCHED: ClassVar[dict[str, list[str]]] = {
-        "foikit.sources": ["read_for_counting", "check_categories", "check_keys", "_key_hashes", "sha256_file",
+        "foikit.source.data": ["read_for_counting", "check_categories", "check_keys", "_key_hashes", "sha256_file",
                            "read_coverage"],
-        "foikit.cube": ["spec_for", "profile", "missing_anywhere", "build_spec", "check_frame", "_day_periods",
+        "foikit.cube.engine": ["spec_for", "profile", "missing_anywhere", "build_spec", "check_frame", "_day_periods",
                         "population", "_dim_codes", "pandas_cube", "cube_from_codes", "_count_in_database"],
-        "foikit.sql": ["file_relation", "open_relation", "duplicate_keys", "count_rows", "column_profile",
+        "foikit.source.sql": ["file_relation", "open_relation", "duplicate_keys", "count_rows", "column_profile",
                        "missing_anywhere", "population", "covered_days", "check", "sql_cube"],
     }
     # statements a file relation runs on its DuckDB connection directly (no SQLAlchemy events)
@@ -132,7 +132,7 @@ class Phases:
                 if callable(fn):
                     setattr(module, name, self._wrap(f"{module_name.rsplit('.', 1)[1]}.{name}", fn))
 
-        sql = importlib.import_module("foikit.sql")
+        sql = importlib.import_module("foikit.source.sql")
         for name in self.RAW:
             fn = getattr(sql, name, None)
             if callable(fn):
@@ -219,10 +219,10 @@ def child(kind: str, source: str, table: str | None) -> dict:
     import pyarrow  # noqa: F401
     import sqlalchemy as sa
 
-    import foikit.cube
-    import foikit.sources
-    import foikit.sql
-    from foikit.params import DataSource, load_request
+    import foikit.cube.engine
+    import foikit.source.data
+    import foikit.source.sql
+    from foikit.request.params import DataSource, load_request
 
     parts = load_request(PARAMS).parts
     phases = Phases()
@@ -241,12 +241,12 @@ def child(kind: str, source: str, table: str | None) -> dict:
         else:
             ds = DataSource(url=os.environ[PG_ENV], table=table, dictionary=dictionary)
         start = time.perf_counter()
-        data = foikit.sources.open_source(ds)
+        data = foikit.source.data.open_source(ds)
         opened = time.perf_counter()
         out["loaded_kb"] = rss_now_kb()
         out["open_peak_kb"] = peak_kb()
         reset_peak()
-        cubes = [foikit.cube.count_cube(data, part, f"params.parts.{i}") for i, part in enumerate(parts)]
+        cubes = [foikit.cube.engine.count_cube(data, part, f"params.parts.{i}") for i, part in enumerate(parts)]
         out["sha256"] = data.sha256  # the fingerprint may still be computing (DuckDB path): it is part of the time
         done = time.perf_counter()
         out["count_peak_kb"] = peak_kb()

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from foikit.joint import with_counts
-from foikit.ledger import Ledger, entry_of
-from foikit.params import load_request, parse_request
+from foikit.ledger.joint import with_counts
+from foikit.ledger.store import Ledger, entry_of
+from foikit.request.params import load_request, parse_request
 from foikit.response import answer, open_source_for
 
 ROOT = Path(__file__).resolve().parents[1]

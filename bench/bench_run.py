@@ -51,7 +51,7 @@ def main() -> None:
 
     import yaml
 
-    from foikit.execute import run_request
+    from foikit.run.execute import run_request
 
     work = Path(tempfile.mkdtemp(prefix="foikit-bench-"))
     trivial = nbformat.v4.new_notebook(cells=[

@@ -5,11 +5,11 @@
     python bench/bench_suppression.py --write    # also put the results into bench/README.md
 
 Each case is one response part built through foikit's own API (a request dict validated by
-``foikit.params``, case data from ``foikit.synth.generate``, counted by ``foikit.cube`` and tabulated by
-``foikit.tables``). For each case it times foikit's audit of the published pattern, the fast method and the
-exact mode (``foikit.suppress.protect_part``), compares their hidden cells, then runs the same tables
-through pytauargus (OPT and MOD) and acro and audits what they would publish with foikit's audit. See
-bench/README.md for what every column means.
+``foikit.request.params``, case data from ``foikit.datasets.synth.generate``, counted by
+``foikit.cube.engine`` and tabulated by ``foikit.cube.tables``). For each case it times foikit's audit of the
+published pattern, the fast method and the exact mode (``foikit.sdc.suppress.protect_part``), compares their
+hidden cells, then runs the same tables through pytauargus (OPT and MOD) and acro and audits what they would
+publish with foikit's audit. See bench/README.md for what every column means.
 """
 
 from __future__ import annotations
@@ -32,15 +32,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from foikit.audit import audit
-from foikit.cube import count_cube
-from foikit.dictionary import embedded_dictionary
-from foikit.linear import build_model
-from foikit.params import Request, parse_request
-from foikit.sources import CaseData
-from foikit.suppress import is_small, protect_part, rule_of
-from foikit.synth import generate
-from foikit.tables import reconcile, table_cells
+from foikit.cube.engine import count_cube
+from foikit.cube.tables import reconcile, table_cells
+from foikit.datasets.synth import generate
+from foikit.request.dictionary import embedded_dictionary
+from foikit.request.params import Request, parse_request
+from foikit.sdc.audit import audit
+from foikit.sdc.linear import build_model
+from foikit.sdc.suppress import is_small, protect_part, rule_of
+from foikit.source.data import CaseData
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from comparators import Part, ToolCrash, ToolRun, acro_tables, tau_argus_isolated

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from foikit.linear import LinearModel
+from foikit.sdc.linear import LinearModel
 
 INF = np.inf
 MARGIN = "Total"

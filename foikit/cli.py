@@ -12,7 +12,7 @@ from foikit.exceptions import FoikitError
 
 
 def _run(args: argparse.Namespace) -> int:
-    from foikit.execute import run_request
+    from foikit.run.execute import run_request
 
     result = run_request(args.params, reports_dir=args.reports_dir, notebooks_dir=args.notebooks,
                          force=args.force, snapshot=not args.no_snapshot,
@@ -27,7 +27,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from foikit.verify import verify_all, verify_report
+    from foikit.run.verify import verify_all, verify_report
 
     if not args.all:
         result = verify_report(args.report, notebooks_dir=args.notebooks)
@@ -35,7 +35,7 @@ def _verify(args: argparse.Namespace) -> int:
         return 0 if result.ok else 1
     from tqdm import tqdm
 
-    from foikit.verify import find_reports
+    from foikit.run.verify import find_reports
 
     with tqdm(total=len(find_reports(args.report)), desc="verifying", unit="report", file=sys.stderr) as bar:
         results = verify_all(args.report, jobs=args.jobs, notebooks_dir=args.notebooks,
@@ -53,7 +53,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _keygen(args: argparse.Namespace) -> int:
-    from foikit.signing import KEYS_DIR, generate_key
+    from foikit.run.signing import KEYS_DIR, generate_key
 
     private, public, kid = generate_key(args.key)
     print(f"{private}: signing key written (private: keep it, mode 0600); key id {kid}")
@@ -62,7 +62,7 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 def _templates(args: argparse.Namespace) -> int:
-    from foikit.scaffold import list_templates
+    from foikit.request.scaffold import list_templates
 
     for info in list_templates(args.notebooks):
         print(f"{info.name}: {info.title}")
@@ -73,7 +73,7 @@ def _templates(args: argparse.Namespace) -> int:
 
 
 def _new(args: argparse.Namespace) -> int:
-    from foikit.scaffold import scaffold
+    from foikit.request.scaffold import scaffold
 
     path = scaffold(args.ref, args.template, notebooks_dir=args.notebooks, params_dir=args.params_dir,
                     force=args.force)
@@ -82,7 +82,7 @@ def _new(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from foikit.synth import generate, write
+    from foikit.datasets.synth import generate, write
 
     path = write(generate(rows=args.rows, seed=args.seed), args.out)
     print(f"{path}: wrote synthetic case data (seed {args.seed})")
@@ -92,7 +92,7 @@ def _synth(args: argparse.Namespace) -> int:
 def _ledger(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from foikit.ledger import LEDGER_DIR, ledger_table, load_ledger
+    from foikit.ledger.store import LEDGER_DIR, ledger_table, load_ledger
 
     folder = Path(args.reports_dir)
     ledger = load_ledger(folder, folder.resolve().parent / LEDGER_DIR)
@@ -112,9 +112,9 @@ def _ledger(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from foikit.joint import audit_report
-    from foikit.params import DataSource
-    from foikit.sources import open_source
+    from foikit.ledger.joint import audit_report
+    from foikit.request.params import DataSource
+    from foikit.source.data import open_source
 
     data = open_source(DataSource(path=args.data)) if args.data else None
     result = audit_report(args.report, data, ignore=args.ignore)
@@ -200,7 +200,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def _interrupted() -> str:
     """The one line for an interrupted command: true whether or not a report had just been published."""
-    published = getattr(sys.modules.get("foikit.execute"), "PUBLISHED", [])
+    published = getattr(sys.modules.get("foikit.run.execute"), "PUBLISHED", [])
     if not published:
         return "foikit: interrupted; nothing written"
     last = published[-1]
@@ -215,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return args.func(args)
     except FoikitError as exc:
-        from foikit.credentials import scrub
+        from foikit.source.credentials import scrub
 
         print(f"foikit: error: {scrub(str(exc))}", file=sys.stderr)
         return 1

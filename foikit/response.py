@@ -7,17 +7,17 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from foikit.audit import AuditResult
-from foikit.cube import Cube, count_cube
+from foikit.cube.engine import Cube, count_cube
+from foikit.cube.tables import pivot, reconcile, table_cells
 from foikit.exceptions import FoikitError
-from foikit.params import Part, Request, Suppression, Table
-from foikit.sources import CaseData, open_source
-from foikit.suppress import protect_part
-from foikit.tables import pivot, reconcile, table_cells
+from foikit.request.params import Part, Request, Suppression, Table
+from foikit.sdc.audit import AuditResult
+from foikit.sdc.suppress import protect_part
+from foikit.source.data import CaseData, open_source
 
 if TYPE_CHECKING:
-    from foikit.joint import LedgerCheck
-    from foikit.ledger import Ledger
+    from foikit.ledger.joint import LedgerCheck
+    from foikit.ledger.store import Ledger
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ def open_source_for(request: Request, source: str = "params") -> CaseData:
 def answer(request: Request, data: CaseData | None = None, source: str = "params",
            ledger: Ledger | None = None) -> Response:
     """Count, tabulate and suppress every part of ``request``; with a ``ledger`` of earlier responses,
-    audit (and protect) it together with them (:mod:`foikit.joint`).
+    audit (and protect) it together with them (:mod:`foikit.ledger.joint`).
 
     ``source`` names the params file in error messages.
 
@@ -135,7 +135,7 @@ def answer(request: Request, data: CaseData | None = None, source: str = "params
     ]
     response = Response(request=request, data=data, parts=parts)
     if ledger is not None:
-        from foikit.joint import check_against_ledger
+        from foikit.ledger.joint import check_against_ledger
 
         response = check_against_ledger(response, ledger, source)
     return response

@@ -73,7 +73,7 @@ def hand_params(tmp_path: Path, hand_csv: Path) -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def signing_key(tmp_path_factory) -> Path:
     """Every test signs with a key of its own, made in tmp: no test (and no CI) writes a home directory."""
-    from foikit.signing import KEY_ENV, generate_key
+    from foikit.run.signing import KEY_ENV, generate_key
 
     path, _, _ = generate_key(tmp_path_factory.mktemp("signing") / "test-key.pem")
     before = os.environ.get(KEY_ENV)

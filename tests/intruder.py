@@ -1,4 +1,4 @@
-"""An intruder written for the tests, independently of foikit.linear and foikit.audit.
+"""An intruder written for the tests, independently of foikit.sdc.linear and foikit.sdc.audit.
 
 From a response's published.csv alone it sets up the counts of a part as non-negative integer unknowns,
 adds every published cell as a constraint (a shown value exactly, a marker as the band it declares) and asks

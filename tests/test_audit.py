@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from foikit.audit import ProtectionRule, audit
-from foikit.linear import build_model
+from foikit.sdc.audit import ProtectionRule, audit
+from foikit.sdc.linear import build_model
 
 INF = np.inf
 

@@ -9,7 +9,7 @@ import yaml
 
 import foikit
 from foikit.cli import main
-from foikit.letter import render_letter
+from foikit.publish.letter import render_letter
 
 from .conftest import ROOT, hand_request
 

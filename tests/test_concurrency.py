@@ -21,8 +21,8 @@ import pytest
 import yaml
 
 from foikit.exceptions import ReportError
-from foikit.execute import claim_workspace, publication_lock_file, publish_serialised, workspace
-from foikit.ledger import Ledger, LedgerEntry
+from foikit.ledger.store import Ledger, LedgerEntry
+from foikit.run.execute import claim_workspace, publication_lock_file, publish_serialised, workspace
 
 from .conftest import EXAMPLE_REPORT, ROOT
 from .procs import env, wait_for
@@ -205,7 +205,7 @@ def test_an_existing_workspace_is_made_private(tmp_path):
 SUPERSEDE = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
-    from foikit import execute
+    from foikit.run import execute
 
     reports, kill, at = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     real, calls = Path.rename, []

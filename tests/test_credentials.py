@@ -21,12 +21,12 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from foikit import credentials
 from foikit.cli import main
 from foikit.exceptions import FoikitError
-from foikit.params import DataSource
-from foikit.sources import embedded_data_path, open_source
-from foikit.sql import open_relation
+from foikit.request.params import DataSource
+from foikit.source import credentials
+from foikit.source.data import embedded_data_path, open_source
+from foikit.source.sql import open_relation
 
 from .conftest import EXAMPLE_PARAMS, ROOT, postgres_url
 

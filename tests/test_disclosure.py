@@ -11,7 +11,7 @@ import yaml
 
 import foikit
 from foikit.cli import main
-from foikit.sources import embedded_data_path
+from foikit.source.data import embedded_data_path
 
 from .conftest import EXAMPLE_PARAMS, EXAMPLE_REPORT, hand_request
 from .intruder import Intruder

@@ -22,9 +22,9 @@ from docx import Document
 from nbconvert.filters.markdown_mistune import markdown2html_mistune
 from openpyxl import load_workbook
 
-from foikit import charts, display
 from foikit.exceptions import DataError
-from foikit.letter import html_to_docx, reflow
+from foikit.publish import charts, display
+from foikit.publish.letter import html_to_docx, reflow
 
 from .conftest import HAND_ROWS, ROOT, hand_request
 

@@ -8,7 +8,7 @@ import re
 import pandas as pd
 import pytest
 
-from foikit.sources import embedded_data_path
+from foikit.source.data import embedded_data_path
 
 from .conftest import EXAMPLE_REPORT
 

@@ -17,7 +17,7 @@ import filelock
 import pytest
 
 from foikit.exceptions import ReportError
-from foikit.execute import DEFAULT_CELL_TIMEOUT, cell_timeout, publication_lock_file
+from foikit.run.execute import DEFAULT_CELL_TIMEOUT, cell_timeout, publication_lock_file
 
 from .conftest import EXAMPLE_REPORT, ROOT
 from .procs import REF, assert_no_kernel_left, kernels_of, make_project, run, start, tree, wait_for, work_left
@@ -169,7 +169,7 @@ def test_a_signal_mid_run_leaves_no_report_and_no_kernel(tmp_path, sig):
 
 
 def _dataset(project: Path) -> str:
-    from foikit.params import load_request
+    from foikit.request.params import load_request
     from foikit.response import open_source_for
 
     return open_source_for(load_request(project / "params" / f"{REF}.yaml"), "params").dictionary.name

@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import foikit
-from foikit.cube import count_cube
+from foikit.cube.engine import count_cube
 from foikit.exceptions import FoikitError
-from foikit.params import DataSource
-from foikit.sources import open_source
+from foikit.request.params import DataSource
+from foikit.source.data import open_source
 
 CASES = int(os.environ.get("FOIKIT_FUZZ_CASES", "1000"))
 REQUEST = foikit.parse_request({

@@ -26,9 +26,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from foikit.cube import count_cube
+from foikit.cube.engine import count_cube
 from foikit.exceptions import FoikitError
-from foikit.params import load_request
+from foikit.request.params import load_request
 from foikit.response import open_source_for
 
 from .conftest import EXAMPLE_PARAMS, HAND_ROWS, hand_request

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 import foikit
-from foikit import leakcheck, publish
 from foikit.exceptions import DisclosureError
+from foikit.publish import files as publish
+from foikit.publish import leakcheck
 
 from .conftest import hand_request
 
@@ -74,7 +75,7 @@ def test_a_wrong_figure_is_refused(response, out, monkeypatch):
 
 def test_a_docx_that_differs_from_its_letter_is_refused_and_earlier_files_are_removed(response, out,
                                                                                       monkeypatch):
-    from foikit import letter
+    from foikit.publish import letter
 
     real = letter.html_to_docx
     monkeypatch.setattr(letter, "html_to_docx", lambda html: real(html.replace("<td>[x]</td>", "<td>2</td>", 1)))

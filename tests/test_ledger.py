@@ -22,13 +22,13 @@ import pytest
 import yaml
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from foikit.joint import Partition
-from foikit.ledger import Ledger, Selection, entry_of, load_ledger, read_import
-from foikit.linear import build_model
-from foikit.params import load_request
+from foikit.ledger.joint import Partition
+from foikit.ledger.store import Ledger, Selection, entry_of, load_ledger, read_import
+from foikit.request.params import load_request
 from foikit.response import answer, open_source_for
-from foikit.secondary import protect
-from foikit.sources import embedded_data_path
+from foikit.sdc.linear import build_model
+from foikit.sdc.secondary import protect
+from foikit.source.data import embedded_data_path
 
 ROOT = Path(__file__).resolve().parents[1]
 OLD, NEW = "01.FOI.23.032341", "01.FOI.24.000211"
@@ -230,7 +230,7 @@ def _break(folder: Path, how: str) -> None:
 @pytest.mark.parametrize("how", ["missing", "garbage", "unreadable", "wrong shape"])
 def test_an_unreadable_earlier_report_stops_a_run_over_its_dataset(tmp_path, responses, how):
     from foikit.exceptions import FoikitError
-    from foikit.joint import ledger_for_run
+    from foikit.ledger.joint import ledger_for_run
 
     _, alone, _ = responses
     reports = _reports_with_old(tmp_path)
@@ -253,7 +253,7 @@ def test_an_unreadable_earlier_report_stops_a_run_over_its_dataset(tmp_path, res
 
 def test_an_unreadable_report_of_another_dataset_does_not_stop_the_run_but_an_unknown_one_does(tmp_path, responses):
     from foikit.exceptions import FoikitError
-    from foikit.joint import ledger_for_run
+    from foikit.ledger.joint import ledger_for_run
 
     _, alone, _ = responses
     reports = _reports_with_old(tmp_path)
@@ -315,14 +315,14 @@ def test_cli_audit_says_when_a_report_counts_distinct_units_only():
 
 def _published_as(response, folder: Path) -> None:
     """A report folder holding ``response``'s ledger entry (all the ledger reads of a report)."""
-    from foikit.ledger import write_cells_json
+    from foikit.ledger.store import write_cells_json
 
     folder.mkdir(parents=True)
     write_cells_json(response, folder)
 
 
 def _old_variant(**suppression) -> object:
-    from foikit.params import parse_request
+    from foikit.request.params import parse_request
 
     raw = yaml.safe_load((ROOT / "params" / f"{OLD}.yaml").read_text(encoding="utf-8"))
     raw["suppression"].update(suppression)
@@ -331,7 +331,7 @@ def _old_variant(**suppression) -> object:
 
 
 def test_a_superseded_report_stays_in_the_ledger_as_an_entry_of_its_own(tmp_path, responses):
-    from foikit.joint import ledger_for_run
+    from foikit.ledger.joint import ledger_for_run
 
     _, alone, _ = responses
     reports = tmp_path / "reports"
@@ -347,7 +347,7 @@ def test_a_superseded_report_stays_in_the_ledger_as_an_entry_of_its_own(tmp_path
 
 
 def test_only_the_superseded_version_gives_a_count_away_and_it_is_protected(tmp_path, responses):
-    from foikit.joint import ledger_for_run
+    from foikit.ledger.joint import ledger_for_run
 
     old, alone, _ = responses
     reports = tmp_path / "reports"
@@ -374,7 +374,7 @@ def test_only_the_superseded_version_gives_a_count_away_and_it_is_protected(tmp_
 
 
 def test_a_forced_run_is_audited_against_the_report_it_supersedes(tmp_path, responses):
-    from foikit.joint import ledger_for_run
+    from foikit.ledger.joint import ledger_for_run
 
     old, _, _ = responses
     reports = tmp_path / "reports"

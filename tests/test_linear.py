@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.optimize import linprog
 
-from foikit.linear import build_model, is_decomposable
+from foikit.sdc.linear import build_model, is_decomposable
 
 
 def all_cells(categories, tables):
@@ -89,7 +89,7 @@ def test_rejects_bad_input():
 
 
 def lp_bounds(model, values, visible, row):
-    """min/max of ``row @ x`` given the visible cells, via scipy's linprog (independent of foikit.audit)."""
+    """min/max of ``row @ x`` given the visible cells, via scipy's linprog (independent of foikit.sdc.audit)."""
     A = model.A.toarray().astype(float)
     E = model.E.toarray().astype(float)
     A_eq = np.vstack([E, A[visible]])

@@ -11,8 +11,8 @@ import yaml
 
 import foikit
 from foikit.exceptions import capped
-from foikit.ledger import read_import
-from foikit.params import read_yaml
+from foikit.ledger.store import read_import
+from foikit.request.params import read_yaml
 
 from .conftest import EXAMPLE_PARAMS, ROOT
 
@@ -221,7 +221,7 @@ def test_dictionaries_and_ledger_imports_go_through_the_bounded_reader(tmp_path)
 
 def test_no_module_parses_yaml_but_the_bounded_reader():
     """Every YAML foikit reads (params, dictionaries, ledger imports, a report's params) goes through
-    foikit.params.read_yaml: no other module calls PyYAML's loaders."""
+    foikit.request.params.read_yaml: no other module calls PyYAML's loaders."""
     loaders = re.compile(r"yaml\.(safe_load|load|full_load|unsafe_load|compose|load_all|safe_load_all)\b")
     offenders = [f"{p.name}:{i}" for p in (ROOT / "foikit").rglob("*.py") if p.name != "params.py"
                  for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if loaders.search(line)]

@@ -10,7 +10,7 @@ import yaml
 
 from foikit.cli import main
 from foikit.exceptions import ParamsError
-from foikit.paths import check_name
+from foikit.run.paths import check_name
 
 from .conftest import hand_request
 
@@ -59,7 +59,7 @@ def test_a_symlink_out_of_reports_is_refused_before_anything_runs(tmp_path, hand
 
 
 def test_a_report_folder_with_a_nul_is_refused(tmp_path, hand_csv):
-    from foikit.execute import run_request
+    from foikit.run.execute import run_request
 
     with pytest.raises(ParamsError, match=r"^foikit run: reports_dir: .* contains a NUL character"):
         run_request(tmp_path / "params.yaml", reports_dir="reports\0x")

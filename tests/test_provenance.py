@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from rocrate.rocrate import ROCrate
 
-from foikit.execute import PUBLISHED_FILES
-from foikit.manifest import MANIFEST, PACKAGES, Drift
-from foikit.provenance import CRATE, write_crate
-from foikit.signing import load_key, sign_report
-from foikit.verify import explain_difference, verify_report
+from foikit.run.execute import PUBLISHED_FILES
+from foikit.run.manifest import MANIFEST, PACKAGES, Drift
+from foikit.run.provenance import CRATE, write_crate
+from foikit.run.signing import load_key, sign_report
+from foikit.run.verify import explain_difference, verify_report
 
 REF = "01.FOI.23.032341"
 

@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from foikit.signing import load_key, sign_report
-from foikit.verify import find_reports
+from foikit.run.signing import load_key, sign_report
+from foikit.run.verify import find_reports
 
 from .conftest import EXAMPLE_PARAMS, EXAMPLE_REPORT, ROOT
 from .procs import work_left

@@ -21,15 +21,15 @@ from docx import Document
 from IPython.core.formatters import DisplayFormatter
 from openpyxl import load_workbook
 
-from foikit import display
-from foikit.charts import chart_data, chart_figure
-from foikit.ledger import load_ledger
-from foikit.letter import html_to_docx, render_letter
-from foikit.params import parse_request
-from foikit.publish import write_publishable, write_xlsx
-from foikit.record import export_html
+from foikit.cube.tables import pivot
+from foikit.ledger.store import load_ledger
+from foikit.publish import display
+from foikit.publish.charts import chart_data, chart_figure
+from foikit.publish.files import write_publishable, write_xlsx
+from foikit.publish.letter import html_to_docx, render_letter
+from foikit.request.params import parse_request
 from foikit.response import answer
-from foikit.tables import pivot
+from foikit.run.record import export_html
 
 from .conftest import ROOT, hand_request
 

@@ -15,8 +15,8 @@ from docx import Document
 from openpyxl import load_workbook
 
 import foikit
-from foikit.charts import chart_data
-from foikit.letter import html_to_docx, render_letter
+from foikit.publish.charts import chart_data
+from foikit.publish.letter import html_to_docx, render_letter
 
 from .conftest import EXAMPLE_PARAMS, EXAMPLE_REPORT, ROOT, hand_request
 

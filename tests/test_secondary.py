@@ -5,9 +5,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from foikit.audit import ProtectionRule, audit
-from foikit.linear import build_model
-from foikit.secondary import Pattern, SecondaryPolicy, UnprotectableError, protect, withhold_tables
+from foikit.sdc.audit import ProtectionRule, audit
+from foikit.sdc.linear import build_model
+from foikit.sdc.secondary import Pattern, SecondaryPolicy, UnprotectableError, protect, withhold_tables
 
 
 def make_part(categories, tables, cube, dims, kind=None):

@@ -11,7 +11,7 @@ import sys
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from foikit.signing import (
+from foikit.run.signing import (
     SigningError,
     check_signature,
     default_key_path,

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 import yaml
 
 import foikit
-from foikit.sources import embedded_data_path
+from foikit.source.data import embedded_data_path
 
 from .conftest import EXAMPLE_PARAMS, EXAMPLE_REPORT, ROOT, postgres_url
 
@@ -119,9 +119,9 @@ TINY = {"ref": "01.FOI.99.000008", "title": "Engines", "data": {"path": "x.csv"}
 
 def outcome(source: dict) -> tuple[str, object]:
     """('cube', {(a, year): n}) or ('refused', first line): open the source and count the tiny request."""
-    from foikit.cube import count_cube
-    from foikit.params import DataSource
-    from foikit.sources import open_source
+    from foikit.cube.engine import count_cube
+    from foikit.request.params import DataSource
+    from foikit.source.data import open_source
 
     data = None
     try:

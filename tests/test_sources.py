@@ -9,6 +9,8 @@ import pytest
 import yaml
 
 import foikit
+from foikit.request.dictionary import Dictionary
+from foikit.request.params import DataSource
 
 from .conftest import HAND_ROWS, hand_request
 
@@ -196,8 +198,8 @@ def _same_text(fast: pd.DataFrame, plain: pd.DataFrame) -> None:
 
 
 def test_fast_reader_gives_read_cases_values(tmp_path):
-    from foikit import synth
-    from foikit.sources import read_cases, read_for_counting
+    from foikit.datasets import synth
+    from foikit.source.data import read_cases, read_for_counting
 
     frame = synth.generate(rows=3000, seed=5)
     frame.loc[frame.index[:7], "outcome"] = 'He said "no", then\nleft'  # quotes, comma, newline
@@ -216,12 +218,12 @@ def test_fast_reader_gives_read_cases_values(tmp_path):
 
 def test_duplicate_keys_in_a_large_file(tmp_path):
     """Above 200,000 rows the key screen hashes in DuckDB; the message is the same."""
-    from foikit.sources import check_keys
+    from foikit.source.data import check_keys
 
     n = 200_500
     frame = pd.DataFrame({"case_ref": [f"C{i:07d}" for i in range(n)], "cat": pd.Categorical(["a", "b"] * (n // 2)
                                                                                             + ["a"] * (n % 2))})
-    dictionary = foikit.dictionary.Dictionary(name="k", version=1, key=("case_ref", "cat"), units={"rows": "r"},
+    dictionary = Dictionary(name="k", version=1, key=("case_ref", "cat"), units={"rows": "r"},
                                               columns={})
     check_keys(frame, dictionary, tmp_path / "x.csv")  # no duplicates
     frame.loc[n - 1, ["case_ref", "cat"]] = [frame.loc[4, "case_ref"], frame.loc[4, "cat"]]
@@ -287,7 +289,7 @@ def test_a_system_file_is_never_quoted(tmp_path, engine):
     path = tmp_path / "cases.csv"
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(foikit.DataError) as info:
-        foikit.open_source(foikit.params.DataSource(path=str(path), engine=engine))
+        foikit.open_source(DataSource(path=str(path), engine=engine))
     assert str(info.value) == f"{path}: line 3: 4 fields where the header has 1: every row must have one value " \
                               "per column"
 

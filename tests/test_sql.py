@@ -18,10 +18,10 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from foikit import synth
-from foikit.cubespec import CubeSpec, DimSpec, PeriodSpec, empty_result
+from foikit.cube.spec import CubeSpec, DimSpec, PeriodSpec, empty_result
+from foikit.datasets import synth
 from foikit.exceptions import DataError
-from foikit.sql import (
+from foikit.source.sql import (
     SqlRelation,
     check,
     covered_periods,
@@ -214,9 +214,9 @@ def test_cube_matches_plain_pandas(relation: SqlRelation, cases: pd.DataFrame, n
 
 
 def test_pandas_backend_agrees(cases: pd.DataFrame) -> None:
-    """The pandas backend (foikit.cube.pandas_cube) gives the same frames as the plain-pandas expectation,
+    """The pandas backend (foikit.cube.engine.pandas_cube) gives the same frames as the plain-pandas expectation,
     on text columns and on categoricals (as foikit reads files)."""
-    from foikit.cube import pandas_cube
+    from foikit.cube.engine import pandas_cube
 
     categorical = cases.astype("category")
     for name, spec in SPECS.items():
@@ -226,7 +226,7 @@ def test_pandas_backend_agrees(cases: pd.DataFrame) -> None:
 
 def test_column_profile_is_the_distinct_values(relation: SqlRelation, cases: pd.DataFrame) -> None:
     """One scan gives every column's distinct values (as observed_values) and each date column's days."""
-    from foikit.sql import column_profile
+    from foikit.source.sql import column_profile
 
     found = column_profile(relation, ["unit", "outcome", "complainant_sex"], list(DATE_COLUMNS))
     for column in ("unit", "outcome", "complainant_sex"):
@@ -240,10 +240,10 @@ def test_a_database_request_runs_few_statements(tmp_path: Path, cases: pd.DataFr
     dictionary), one scan for which columns are ever missing, one for values with surrounding spaces, one
     statement per part, nothing again when the
     run counts a second time; the snapshot's years covered then take one scan, and the extract one."""
-    from foikit.cube import count_cube
-    from foikit.params import load_request
-    from foikit.snapshot import coverage, extract
-    from foikit.sources import CaseData, embedded_dictionary
+    from foikit.cube.engine import count_cube
+    from foikit.request.params import load_request
+    from foikit.run.snapshot import coverage, extract
+    from foikit.source.data import CaseData, embedded_dictionary
 
     request = load_request(Path(__file__).resolve().parents[1] / "params" / "01.FOI.23.032341.yaml")
     rel = sqlite_relation(cases, tmp_path)
@@ -270,7 +270,7 @@ def test_a_database_request_runs_few_statements(tmp_path: Path, cases: pd.DataFr
 
 def test_unknown_value_hidden_inside_a_unit(sqlite_cases: tuple[SqlRelation, pd.DataFrame]) -> None:
     """With distinct units, a unit's min/max code passes over a row with no category: it is found apart."""
-    from foikit.sql import uncoded_rows
+    from foikit.source.sql import uncoded_rows
 
     rel, frame = sqlite_cases
     spec = SPECS["officers_first"]
@@ -489,9 +489,9 @@ def test_a_duckdb_file_is_checked_on_the_rows_counted(tmp_path: Path, cases: pd.
     """A file read by DuckDB: a date that is not a date among the rows passing a part's filters stops it;
     outside them (another category) it cannot change a figure and the counts stand, as on the pandas engine.
     A duplicated key stops the run wherever it is, as on the pandas engine (issue 12.8)."""
-    from foikit.cube import count_cube
-    from foikit.params import DataSource, load_request
-    from foikit.sources import open_source
+    from foikit.cube.engine import count_cube
+    from foikit.request.params import DataSource, load_request
+    from foikit.source.data import open_source
 
     parts = load_request(Path(__file__).resolve().parents[1] / "params" / "01.FOI.23.032341.yaml").parts
     dictionary = str(Path(__file__).resolve().parents[1] / "foikit" / "data" / "conduct_allegations.yaml")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 
 from foikit.cli import main
-from foikit.dictionary import embedded_dictionary
-from foikit.sources import embedded_data_path, read_cases
-from foikit.synth import generate, write
+from foikit.datasets.synth import generate, write
+from foikit.request.dictionary import embedded_dictionary
+from foikit.source.data import embedded_data_path, read_cases
 
 
 def test_embedded_dataset_is_reproducible_from_its_seed(tmp_path):

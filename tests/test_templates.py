@@ -13,10 +13,11 @@ import pandas as pd
 import pytest
 
 import foikit
-from foikit import synth_records, synth_stop_search
-from foikit.dictionary import embedded_dictionary
-from foikit.sources import embedded_data_path
-from foikit.synth import write
+from foikit.datasets import records as synth_records
+from foikit.datasets import stop_search as synth_stop_search
+from foikit.datasets.synth import write
+from foikit.request.dictionary import embedded_dictionary
+from foikit.source.data import embedded_data_path
 
 from .conftest import ROOT
 
@@ -47,7 +48,7 @@ def raw(template: Template) -> pd.DataFrame:
 
 
 def period_label(dates: pd.Series, financial: bool) -> pd.Series:
-    """The period of each date, worked out here independently of foikit.cube."""
+    """The period of each date, worked out here independently of foikit.cube.engine."""
     year = dates.str[:4].astype(int)
     if not financial:
         return year.astype(str)

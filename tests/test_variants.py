@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from foikit.sources import embedded_data_path
+from foikit.source.data import embedded_data_path
 
 from .conftest import ROOT
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from foikit.manifest import MANIFEST, required_files
-from foikit.signing import generate_key, key_id, load_key, sign_report
-from foikit.verify import verify_report
+from foikit.run.manifest import MANIFEST, required_files
+from foikit.run.signing import generate_key, key_id, load_key, sign_report
+from foikit.run.verify import verify_report
 
 from .conftest import ROOT
 

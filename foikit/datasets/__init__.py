@@ -1,0 +1,1 @@
+"""The synthetic datasets that ship as defaults, and their generators."""

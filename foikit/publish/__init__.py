@@ -1,0 +1,1 @@
+"""What a response publishes: published.csv, spreadsheets, letter, charts; the leak check."""

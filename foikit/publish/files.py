@@ -1,0 +1,252 @@
+"""The publishable files: published.csv (long form) and the XLSX of tables, byte-identical per input."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+from openpyxl.utils.exceptions import IllegalCharacterError
+
+from foikit.cube.tables import TOTAL
+from foikit.exceptions import DataError, DisclosureError
+from foikit.ledger.store import write_cells_json
+from foikit.publish import leakcheck
+from foikit.publish.letter import write_letter
+from foikit.publish.ooxml import normalise_package
+from foikit.response import Response
+from foikit.sdc.suppress import is_small
+
+PUBLISHED_CSV = "published.csv"
+TABLES_XLSX = "tables.xlsx"
+AUDIT_JSON = "audit.json"
+_FIXED_TIME = datetime(2000, 1, 1)  # stored in the XLSX instead of 'now', so the bytes do not vary
+
+
+def check_no_leak(published: pd.DataFrame, threshold: int) -> None:
+    """Refuse any published value from 1 to threshold-1, whatever code produced the table."""
+    values = pd.to_numeric(published["value"].replace("", np.nan), errors="coerce")
+    leaks = published.loc[is_small(values.fillna(0).to_numpy(), threshold)]
+    if len(leaks):
+        first = leaks.iloc[0].to_dict()
+        raise DisclosureError(f"leak check: {len(leaks)} published values are from 1 to {threshold - 1}, "
+                              f"first {first}; nothing was written")
+
+
+def check_audit(response: Response) -> None:
+    """The publication gate: refuse unless the disclosure audit passes for every part."""
+    failing = [f"{part.spec.name}.{f}" for part in response.parts for f in part.audit.failures()]
+    if failing:
+        policy = response.request.suppression
+        raise DisclosureError(f"disclosure audit failed for {len(failing)} cells (rule {policy.effective_rule}, "
+                              f"threshold {policy.threshold}), first {failing[0]}; nothing was written\n"
+                              + "\n".join(failing))
+
+
+def _number(v: float) -> int | None:
+    return None if np.isnan(v) or np.isinf(v) else int(v)
+
+
+def audit_record(response: Response) -> dict:
+    """The audit as data (audit.json): policy, verdict and every withheld cell's derivable range.
+    It holds no true value of a withheld cell, so it can be published beside published.csv."""
+    policy = response.request.suppression
+    parts = []
+    for part in response.parts:
+        result = part.audit
+        cells = []
+        for i in np.flatnonzero(part.cells["hidden"].to_numpy()):
+            cell = part.cells.iloc[i]
+            dims = part.table_spec(cell["table"]).dims
+            cells.append({
+                "table": cell["table"], "cell": {d: cell[d] for d in dims}, "marker": cell["marker"],
+                "reason": cell["reason"], "derivable_lower": _number(result.lower[i]),
+                "derivable_upper": _number(result.upper[i]), "protected": bool(result.cell_passed[i]),
+            })
+        stats = {k: part.stats[k] for k in ("n_primary", "n_secondary", "n_marker_switched") if k in part.stats}
+        parts.append({"part": part.spec.name, "passed": result.passed, "model": result.model.kind,
+                      "withheld_cells": cells, "counts": stats})
+    return {
+        "ref": response.request.ref,
+        "rule": policy.effective_rule,
+        "threshold": policy.threshold,
+        "markers": {policy.marker: f"a count from 1 to {policy.threshold - 1} (personal data)",
+                    policy.secondary.marker: policy.secondary.note},
+        "rounding": policy.rounding.base if policy.rounding else None,
+        "passed": response.passed,
+        "parts": parts,
+        # earlier responses this one was audited together with (foikit run always gives the ledger)
+        "ledger": response.ledger.summary() if response.ledger is not None else None,
+    }
+
+
+def write_audit_json(response: Response, out_dir: Path) -> Path:
+    path = out_dir / AUDIT_JSON
+    path.write_text(json.dumps(audit_record(response), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def write_published_csv(response: Response, out_dir: Path) -> Path:
+    published = response.published()
+    check_no_leak(published, response.request.suppression.threshold)
+    path = out_dir / PUBLISHED_CSV
+    text = published.to_csv(index=False, lineterminator="\n")
+    leakcheck.check_csv(text, response)  # what is about to be written, read back independently
+    path.write_bytes(text.encode("utf-8"))
+    return path
+
+
+def _sheet_name(part: str, table: str, used: set[str]) -> str:
+    base = f"{part}_{table}"[:31]
+    name, n = base, 1
+    while name in used:
+        n += 1
+        name = f"{base[: 31 - len(str(n)) - 1]}~{n}"
+    used.add(name)
+    return name
+
+
+_FORMULA_START = ("=", "+", "-", "@")  # what a spreadsheet would take as the start of a formula
+_CELL_LIMIT = 32_767  # the longest text a spreadsheet cell holds (Excel's limit; longer is a corrupt file)
+
+
+def _as_text(wb: Workbook) -> None:
+    """Every string is stored as text, never as a formula: openpyxl takes '=...' for one, and a title or a
+    category from the data may start so. quotePrefix keeps it text when a reader edits the cell."""
+    for ws in wb.worksheets:
+        for cell in list(ws._cells.values()):  # the cells written (iter_rows would add empty ones to the file)
+            if isinstance(cell.value, str) and len(cell.value) > _CELL_LIMIT:
+                raise DataError(f"{TABLES_XLSX}: {cell.value[:60]!r}... has {len(cell.value):,} characters; a "
+                                f"spreadsheet cell holds at most {_CELL_LIMIT:,}; nothing was written")
+            if isinstance(cell.value, str) and cell.value.startswith(_FORMULA_START):
+                cell.data_type = "s"
+                cell.quotePrefix = True
+
+
+def write_xlsx(response: Response, out_dir: Path) -> Path:
+    """One sheet per table: title, the table as published (numbers as numbers, markers as text), notes."""
+    try:
+        wb = _workbook(response)
+    except IllegalCharacterError as exc:  # the message holds the whole value: name the character instead
+        text = str(exc).removesuffix(" cannot be used in worksheets.")
+        found = ILLEGAL_CHARACTERS_RE.search(text)
+        char = f"U+{ord(found.group(0)):04X}" if found else "a control character"
+        raise DataError(f"{TABLES_XLSX}: {text[:80]!r} holds {char}, which a spreadsheet cannot hold; "
+                        "nothing was written") from None
+    _as_text(wb)
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    path = out_dir / TABLES_XLSX
+    data = normalise_package(buffer.getvalue())
+    leakcheck.check_xlsx(data, response)
+    path.write_bytes(data)
+    return path
+
+
+_MIN_WIDTH, _MAX_WIDTH = 8, 60  # in characters; a longer label wraps in the reader's view, not the file
+
+
+def _fit_columns(ws, first_row: int, last_row: int) -> None:
+    """Each column as wide as its longest entry in the table's rows (the title and notes above and below
+    run across columns and are left out)."""
+    widths: dict[int, int] = {}
+    for (row, column), cell in ws._cells.items():  # the cells written (iter_rows would add empty ones)
+        if first_row <= row <= last_row and cell.value is not None:
+            widths[column] = max(widths.get(column, 0), len(str(cell.value)))
+    for column, width in widths.items():
+        ws.column_dimensions[get_column_letter(column)].width = min(_MAX_WIDTH, max(_MIN_WIDTH, width + 2))
+
+
+def _workbook(response: Response) -> Workbook:
+    policy = response.request.suppression
+    check_no_leak(response.published(), policy.threshold)
+    wb = Workbook()
+    cover = wb.active
+    cover.title = "Cover"
+    used: set[str] = {"Cover"}
+    bold = Font(bold=True)
+    request = response.request
+    cover.append([f"Freedom of information request {request.ref}"])
+    cover["A1"].font = Font(bold=True, size=14)
+    cover.append([request.title])
+    cover.append([])
+    cover.append(["Request"])
+    cover["A4"].font = bold
+    text = request.request_text.strip() or "\n".join(p.spec.request_text.strip() for p in response.parts)
+    for line in text.splitlines():
+        cover.append([line])
+    cover.append([])
+    cover.append(["Sheet", "Table"])
+    cover.cell(row=cover.max_row, column=1).font = bold
+    cover.cell(row=cover.max_row, column=2).font = bold
+    listing = cover.max_row
+    for part in response.parts:
+        for table in part.spec.tables:
+            ws = wb.create_sheet(_sheet_name(part.spec.name, table.name, used))
+            ws.append([f"{part.spec.title}: {table.title}"])
+            ws["A1"].font = bold
+            ws.append([])
+            grid = part.published_table(table.name)
+            n_row_dims = grid.index.nlevels
+            col_keys = [k if isinstance(k, tuple) else (k,) for k in grid.columns]
+            for level in range(grid.columns.nlevels):
+                name = grid.columns.names[level] or ""
+                ws.append([*([""] * (n_row_dims - 1)), name, *[str(k[level]) for k in col_keys]])
+            if any(grid.index.names):  # the names of the row dimensions; a table with none has no such row
+                ws.append([*[n or "" for n in grid.index.names], *[""] * len(col_keys)])
+            top = ws.max_row + 1
+            for key, row in grid.iterrows():
+                labels = list(key) if isinstance(key, tuple) else [key]
+                ws.append([*map(str, labels), *[int(v) if str(v).isdigit() else str(v) for v in row]])
+            _fit_columns(ws, first_row=3, last_row=ws.max_row)
+            ws.append([])
+            ws.append([f"Counting unit: {part.cube.unit_description}."])
+            ws.append([f"Periods: {', '.join(part.cube.periods)} ({part.cube.period_words}, by "
+                       f"{part.cube.date_column}); '{TOTAL}' sums over a dimension."])
+            if part.cube.rule:
+                ws.append([f"Rule: {part.cube.rule}."])
+            ws.append([f"{policy.marker}: a count from 1 to {policy.threshold - 1}, withheld (s.40(2) FOIA)."])
+            ws.append([f"{policy.secondary.marker}: {policy.secondary.note}."])
+            if policy.rounding:
+                ws.append([f"Every figure is rounded to the nearest {policy.rounding.base}; totals are rounded "
+                           "independently, so they may not equal the sum of the rounded figures."])
+            ws.freeze_panes = ws.cell(row=top, column=n_row_dims + 1)
+            cover.insert_rows(listing + 1)
+            listing += 1
+            cover.cell(row=listing, column=1, value=ws.title)
+            cover.cell(row=listing, column=2, value=f"{part.spec.title}: {table.title}")
+    cover.append([])
+    cover.append([f"{policy.marker}: a count from 1 to {policy.threshold - 1}, withheld (s.40(2) FOIA)."])
+    cover.append([f"{policy.secondary.marker}: {policy.secondary.note}."])
+    cover.column_dimensions["A"].width = 34
+    cover.column_dimensions["B"].width = 70
+    wb.properties.created = _FIXED_TIME
+    wb.properties.modified = _FIXED_TIME
+    wb.properties.creator = "foikit"
+    return wb
+
+
+def write_publishable(response: Response, out_dir: str | Path) -> list[Path]:
+    """Write every publishable file of ``response`` into ``out_dir``, only if the disclosure audit passes
+    and the leak check finds no small count; returns their paths."""
+    check_audit(response)
+    leakcheck.check_charts(response)  # the record's charts draw the published tables
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    try:  # each writer runs the leak check on its file's content just before writing it
+        for write in (write_published_csv, write_xlsx, write_audit_json, write_cells_json):
+            written.append(write(response, out_dir))
+        written += write_letter(response, out_dir)
+    except DisclosureError:
+        for path in written:  # a refusal leaves none of the files behind
+            path.unlink(missing_ok=True)
+        raise
+    return written

@@ -1,0 +1,224 @@
+"""The leak check: every publishable file is read back, as it is about to be written, and refused if any
+figure in it breaks the policy.
+
+It is deliberately independent of the code that suppressed the response (foikit.sdc.suppress, .secondary,
+.audit): it takes only the true counts, the set of cells the response says it withholds, and the policy
+(threshold, markers, rounding), and parses each file's content itself (CSV text, XLSX and DOCX packages,
+letter HTML, chart data). A cell is refused when
+
+- it shows a number from 1 to threshold-1 (under any policy);
+- it shows a number where the response withholds the cell (its true value where its marker should be);
+- it shows a number that is not its count (or, under rounding, not its count rounded);
+- it shows text that is neither a number nor one of the policy's markers, or a marker for a cell that is
+  not withheld.
+
+A refusal raises :class:`DisclosureError` naming the file and the first cell; the caller writes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from bs4 import BeautifulSoup, Tag
+
+from foikit.cube.tables import pivot
+from foikit.exceptions import DisclosureError
+from foikit.publish.charts import chart_data
+from foikit.response import PartResult, Response
+
+_INTEGER = re.compile(r"[+-]?\d+(?:\.0*)?")
+
+
+@dataclass(frozen=True)
+class Policy:
+    threshold: int
+    markers: frozenset[str]
+    rounding: int | None
+
+    @classmethod
+    def of(cls, response: Response) -> Policy:
+        s = response.request.suppression
+        return cls(s.threshold, frozenset({s.marker, s.secondary.marker}), s.rounding.base if s.rounding else None)
+
+
+def _as_number(shown: object) -> int | None:
+    if isinstance(shown, bool):
+        return None
+    if isinstance(shown, int | np.integer):
+        return int(shown)
+    if isinstance(shown, float | np.floating):
+        return int(shown) if float(shown).is_integer() else None
+    text = str(shown).strip()
+    return int(float(text)) if _INTEGER.fullmatch(text) else None
+
+
+def problem(shown: object, count: int, withheld: bool, policy: Policy) -> str | None:
+    """What is wrong with publishing ``shown`` for a cell whose true count is ``count``, or None."""
+    number = _as_number(shown)
+    if number is not None:
+        if 1 <= number < policy.threshold:
+            return f"shows {number}, a count from 1 to {policy.threshold - 1}"
+        if withheld:
+            return f"shows {number} where its marker should be"
+        if policy.rounding is None and number != count:
+            return f"shows {number}, which is not its count"
+        if policy.rounding is not None and (number % policy.rounding or abs(number - count) > policy.rounding // 2):
+            return f"shows {number}, which is not its count rounded to {policy.rounding}"
+        return None
+    text = "" if shown is None else str(shown).strip()
+    if text not in policy.markers:
+        return f"shows {text!r}, neither a number nor a marker ({', '.join(sorted(policy.markers))})"
+    if not withheld:
+        return f"shows the marker {text!r} but the cell is not withheld"
+    return None
+
+
+def _refuse(file: str, problems: list[str], policy: Policy) -> None:
+    if problems:
+        raise DisclosureError(f"leak check: {file}: {len(problems)} cells break the policy (threshold "
+                              f"{policy.threshold}), first {problems[0]}; nothing was written\n"
+                              + "\n".join(problems[1:20]))
+
+
+@dataclass(frozen=True)
+class _Table:
+    where: str
+    counts: pd.DataFrame  # the table's true counts, laid out as published
+    withheld: pd.DataFrame  # True where the response withholds the cell, same layout
+
+
+def _tables(response: Response) -> Iterator[_Table]:
+    for part in response.parts:
+        for table in part.spec.tables:
+            cells = part.table_cells(table.name)
+            counts = pivot(cells, table, "value", part.data.dictionary)
+            withheld = pivot(cells.assign(hidden=cells["hidden"].astype(bool)), table, "hidden",
+                             part.data.dictionary)
+            yield _Table(f"{part.spec.name}/{table.name}", counts, withheld)
+
+
+def _grid_problems(where: str, shown: list[list[object]], table: _Table, policy: Policy) -> list[str]:
+    counts, withheld = table.counts.to_numpy(), table.withheld.to_numpy()
+    if len(shown) != counts.shape[0] or any(len(row) != counts.shape[1] for row in shown):
+        return [f"{where}: the table does not have the layout of {table.where} "
+                f"({counts.shape[0]} x {counts.shape[1]} cells)"]
+    out = []
+    for i, row in enumerate(shown):
+        for j, value in enumerate(row):
+            why = problem(value, int(counts[i, j]), bool(withheld[i, j]), policy)
+            if why:
+                out.append(f"{where}: {table.where}[{table.counts.index[i]}, {table.counts.columns[j]}] {why}")
+    return out
+
+
+def check_csv(text: str, response: Response, file: str = "published.csv") -> None:
+    """published.csv as text: one row per cell of every part, in order, each checked against its count."""
+    policy = Policy.of(response)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    cells = [(part, cell) for part in response.parts for cell in part.cells.to_dict("records")]
+    problems = [] if len(rows) == len(cells) else [f"{len(rows)} rows for {len(cells)} cells"]
+    for n, (row, (part, cell)) in enumerate(zip(rows, cells, strict=False), start=2):
+        dims = part.table_spec(cell["table"]).dims
+        if row.get("part") != part.spec.name or row.get("table") != cell["table"] or \
+                any(row.get(d) != str(cell[d]) for d in dims):
+            problems.append(f"line {n}: does not name the cell {part.spec.name}/{cell['table']} it should")
+            continue
+        shown = row.get("value") or row.get("marker")
+        why = problem(shown, int(cell["value"]), bool(cell["hidden"]), policy)
+        if why:
+            problems.append(f"line {n} ({part.spec.name}/{cell['table']}) {why}")
+    _refuse(file, problems, policy)
+
+
+def check_xlsx(data: bytes, response: Response, file: str = "tables.xlsx") -> None:
+    """The XLSX package: no numeric cell on any sheet from 1 to threshold-1, and each table sheet's grid,
+    found below its header rows, cell by cell against the counts."""
+    from openpyxl import load_workbook
+
+    policy = Policy.of(response)
+    wb = load_workbook(io.BytesIO(data))
+    problems = [f"{ws.title}!{cell.coordinate}: shows {cell.value}, a count from 1 to {policy.threshold - 1}"
+                for ws in wb.worksheets for row in ws.iter_rows() for cell in row
+                if isinstance(cell.value, int | float) and not isinstance(cell.value, bool)
+                and 1 <= cell.value < policy.threshold]
+    tables = list(_tables(response))
+    sheets = wb.worksheets[1:]
+    if len(sheets) != len(tables):
+        problems.append(f"{len(sheets)} table sheets for {len(tables)} tables")
+    for ws, table in zip(sheets, tables, strict=False):
+        rows = [list(r) for r in ws.iter_rows(values_only=True)]
+        n_labels, n_values = table.counts.index.nlevels, table.counts.shape[1]
+        # title, blank, column headers, then the row dimensions' names (a table with none has no such row)
+        first = 2 + table.counts.columns.nlevels + (1 if any(table.counts.index.names) else 0)
+        block = rows[first: first + table.counts.shape[0]]
+        shown = [r[n_labels: n_labels + n_values] for r in block]
+        problems += _grid_problems(ws.title, shown, table, policy)
+    _refuse(file, problems, policy)
+
+
+def _text(tag: Tag) -> str:
+    return " ".join(tag.get_text(" ").split())
+
+
+def check_letter(html: str, docx: bytes, response: Response) -> None:
+    """The letter: each table of the HTML (pandas' ``dataframe`` tables, in order) cell by cell against the
+    counts; and the DOCX, whose every table must hold exactly the text of the HTML table it was laid out
+    from."""
+    from docx import Document
+
+    policy = Policy.of(response)
+    soup = BeautifulSoup(html, "html.parser")
+    grids = soup.find_all("table", class_="dataframe")
+    tables = list(_tables(response))
+    problems = [] if len(grids) == len(tables) else [f"{len(grids)} tables for {len(tables)}"]
+    for k, (grid, table) in enumerate(zip(grids, tables, strict=False), start=1):
+        body = grid.find("tbody") or grid
+        shown: list[list[object]] = [[td.get_text(strip=True) for td in tr.find_all("td")]
+                                     for tr in body.find_all("tr")]
+        problems += _grid_problems(f"table {k}", shown, table, policy)
+    _refuse("letter.html", problems, policy)
+
+    html_tables = [t for t in soup.body.find_all("table") if t.find_parent("table") is None]
+    doc_tables = Document(io.BytesIO(docx)).tables
+    problems = [] if len(doc_tables) == len(html_tables) else [f"{len(doc_tables)} tables for {len(html_tables)}"]
+    for k, (doc_table, html_table) in enumerate(zip(doc_tables, html_tables, strict=False), start=1):
+        html_rows = [[_text(c) for c in tr.find_all(["th", "td"])] for tr in html_table.find_all("tr")]
+        doc_rows = [[c.text for c in row.cells] for row in doc_table.rows]
+        for i, (d, h) in enumerate(zip(doc_rows, html_rows, strict=False)):
+            if d[:len(h)] != h or any(d[len(h):]):
+                problems.append(f"table {k} row {i + 1}: holds {d} where the letter holds {h}")
+                break
+        if len(doc_rows) != len(html_rows):
+            problems.append(f"table {k}: {len(doc_rows)} rows where the letter has {len(html_rows)}")
+    _refuse("letter.docx", problems, policy)
+
+
+def _chart_problems(part: PartResult, table: _Table, policy: Policy) -> list[str]:
+    name = table.where.split("/", 1)[1]
+    drawn = chart_data(part.published_table(name))
+    # the chart's own selection of bars, applied to the counts and to the withheld flags
+    counts = chart_data(table.counts.astype(str)).heights
+    withheld = chart_data(table.withheld.map(lambda v: "1" if v else "0")).heights
+    out = []
+    for (i, j), height in np.ndenumerate(drawn.heights):
+        shown = drawn.markers[i, j] if np.isnan(height) else height
+        why = problem(shown, int(counts[i, j]), bool(withheld[i, j]), policy)
+        if why:
+            out.append(f"{table.where} bar {drawn.categories[j]} / {drawn.series[i]} {why}")
+    return out
+
+
+def check_charts(response: Response) -> None:
+    """The chart data of every table (what the record's bar charts draw), bar by bar against the counts."""
+    policy = Policy.of(response)
+    by_name = {p.spec.name: p for p in response.parts}
+    problems = []
+    for table in _tables(response):
+        problems += _chart_problems(by_name[table.where.split("/", 1)[0]], table, policy)
+    _refuse("chart data", problems, policy)

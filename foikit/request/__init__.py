@@ -1,0 +1,1 @@
+"""The request: its params, the disclosure policy and the dataset's dictionary."""

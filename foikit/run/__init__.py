@@ -1,0 +1,1 @@
+"""Running a response: execute, workspace, manifest and signature, snapshot, record, verify."""

@@ -1,0 +1,66 @@
+"""The input snapshot: the exact extract a response used, stored with its report so that re-execution never
+depends on a live system. It is case-level data: part of the internal record, never published."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from foikit.cube.engine import population, profile, spec_for
+from foikit.request.params import Request
+from foikit.source.data import COVERAGE_KEY, CaseData, present_values
+
+SNAPSHOT = "input.parquet"
+
+
+def extract(data: CaseData, request: Request) -> pd.DataFrame:
+    """The rows any part of ``request`` counts, with only the columns the response uses, in source order."""
+    specs = [spec_for(data, part, "params") for part in request.parts]  # built once per run, kept on data
+    if data.relation is not None:
+        from foikit.source import sql
+
+        return sql.extract_rows(specs, data.relation, "params")
+    frame = data.frame
+    keep = np.zeros(len(frame), dtype=bool)
+    columns: dict[str, None] = {}
+    for spec in specs:
+        rows, _ = population(spec, frame, "params", data.where)
+        columns.update(dict.fromkeys(spec.columns))
+        keep |= rows
+    out = frame.loc[keep, list(columns)].reset_index(drop=True)
+    for column in out.columns:  # categoricals back to the text columns the snapshot has always held
+        if isinstance(out[column].dtype, pd.CategoricalDtype):
+            out[column] = out[column].astype(out[column].cat.categories.dtype)
+    return out
+
+
+def coverage(data: CaseData, request: Request) -> dict[str, list[str]]:
+    """Years present in the whole source by each date column the request uses: the snapshot keeps this so
+    that a re-run checks requested years exactly as the original run did."""
+    if data.coverage is not None:
+        return data.coverage
+    columns = list(dict.fromkeys(part.date_column for part in request.parts))
+    if data.relation is not None:
+        # the distinct days the checks read (an ISO value's first ten characters: the same years)
+        days = profile(data, [], columns)
+        return {c: sorted({v[:4] for v in days[("days", c)]} - {""}) for c in columns}
+    return {c: sorted({v[:4] for v in present_values(data.frame[c])} - {""}) for c in columns}
+
+
+def content_sha256(frame: pd.DataFrame) -> str:
+    """Hash of the extract's content (column names and values as CSV), independent of the file format."""
+    return hashlib.sha256(frame.to_csv(index=False, lineterminator="\n").encode("utf-8")).hexdigest()
+
+
+def write_snapshot(frame: pd.DataFrame, years: dict[str, list[str]], path: Path) -> Path:
+    """Parquet without pandas' metadata (which names the pandas version), so the bytes depend on the data."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.replace_schema_metadata({COVERAGE_KEY: json.dumps(years, sort_keys=True).encode()})
+    pq.write_table(table, path, compression="zstd")
+    return path

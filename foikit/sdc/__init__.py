@@ -1,0 +1,1 @@
+"""Statistical disclosure control: the linear model, the intruder's audit and secondary suppression."""

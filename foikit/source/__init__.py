@@ -1,0 +1,1 @@
+"""Opening the data: files, embedded datasets and databases, checked against the dictionary."""
