@@ -239,7 +239,8 @@ def earlier(tmp_path) -> Path:
 
 @pytest.mark.parametrize("at", [1, 2], ids=["between-the-renames", "after-the-last-rename"])
 def test_sigterm_during_supersession_leaves_it_whole_and_says_so(earlier, monkeypatch, at):
-    from foikit import cli, execute
+    from foikit import cli
+    from foikit.run import execute
 
     real, calls = Path.rename, []
 
