@@ -7,7 +7,7 @@
 Each case is one response part built through foikit's own API (a request dict validated by
 ``foikit.request.params``, case data from ``foikit.datasets.synth.generate``, counted by
 ``foikit.cube.engine`` and tabulated by ``foikit.cube.tables``). For each case it times foikit's audit of the
-published pattern, the fast method and the exact mode (``foikit.sdc.suppress.protect_part``), compares their
+published pattern, the fast method and the exact mode (``foikit.suppress.protect_part``), compares their
 hidden cells, then runs the same tables through pytauargus (OPT and MOD) and acro and audits what they would
 publish with foikit's audit. See bench/README.md for what every column means.
 """
@@ -39,8 +39,8 @@ from foikit.request.dictionary import embedded_dictionary
 from foikit.request.params import Request, parse_request
 from foikit.sdc.audit import audit
 from foikit.sdc.linear import build_model
-from foikit.sdc.suppress import is_small, protect_part, rule_of
 from foikit.source.data import CaseData
+from foikit.suppress import is_small, protect_part, rule_of
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from comparators import Part, ToolCrash, ToolRun, acro_tables, tau_argus_isolated

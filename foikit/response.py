@@ -12,12 +12,11 @@ from foikit.cube.tables import pivot, reconcile, table_cells
 from foikit.exceptions import FoikitError
 from foikit.request.params import Part, Request, Suppression, Table
 from foikit.sdc.audit import AuditResult
-from foikit.sdc.suppress import protect_part
 from foikit.source.data import CaseData, open_source
+from foikit.suppress import protect_part
 
 if TYPE_CHECKING:
     from foikit.ledger.joint import LedgerCheck
-    from foikit.ledger.store import Ledger
 
 
 @dataclass(frozen=True)
@@ -116,26 +115,13 @@ def open_source_for(request: Request, source: str = "params") -> CaseData:
         raise type(exc)(f"{source}: data: {exc}") from None
 
 
-def answer(request: Request, data: CaseData | None = None, source: str = "params",
-           ledger: Ledger | None = None) -> Response:
-    """Count, tabulate and suppress every part of ``request``; with a ``ledger`` of earlier responses,
-    audit (and protect) it together with them (:mod:`foikit.ledger.joint`).
-
-    ``source`` names the params file in error messages.
-
-    >>> response = answer(load_request("params/01.FOI.23.032341.yaml"))  # doctest: +SKIP
-    >>> response.published().columns[:3].tolist()  # doctest: +SKIP
-    ['part', 'table', 'year']
-    """
+def answer_alone(request: Request, data: CaseData | None = None, source: str = "params") -> Response:
+    """Count, tabulate and suppress every part of ``request`` on its own (:func:`foikit.ledger.joint.answer`
+    adds the earlier responses of a ledger). ``source`` names the params file in error messages."""
     if data is None:
         data = open_source_for(request, source)
     parts = [
         answer_part(data, part, request.suppression, f"{source}: parts.{i}")
         for i, part in enumerate(request.parts)
     ]
-    response = Response(request=request, data=data, parts=parts)
-    if ledger is not None:
-        from foikit.ledger.joint import check_against_ledger
-
-        response = check_against_ledger(response, ledger, source)
-    return response
+    return Response(request=request, data=data, parts=parts)

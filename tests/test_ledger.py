@@ -22,10 +22,10 @@ import pytest
 import yaml
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from foikit.ledger.joint import Partition
+from foikit.ledger.joint import Partition, answer
 from foikit.ledger.store import Ledger, Selection, entry_of, load_ledger, read_import
 from foikit.request.params import load_request
-from foikit.response import answer, open_source_for
+from foikit.response import open_source_for
 from foikit.sdc.linear import build_model
 from foikit.sdc.secondary import protect
 from foikit.source.data import embedded_data_path
@@ -315,7 +315,7 @@ def test_cli_audit_says_when_a_report_counts_distinct_units_only():
 
 def _published_as(response, folder: Path) -> None:
     """A report folder holding ``response``'s ledger entry (all the ledger reads of a report)."""
-    from foikit.ledger.store import write_cells_json
+    from foikit.publish.files import write_cells_json
 
     folder.mkdir(parents=True)
     write_cells_json(response, folder)

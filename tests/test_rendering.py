@@ -22,13 +22,13 @@ from IPython.core.formatters import DisplayFormatter
 from openpyxl import load_workbook
 
 from foikit.cube.tables import pivot
+from foikit.ledger.joint import answer
 from foikit.ledger.store import load_ledger
 from foikit.publish import display
 from foikit.publish.charts import chart_data, chart_figure
 from foikit.publish.files import write_publishable, write_xlsx
 from foikit.publish.letter import html_to_docx, render_letter
 from foikit.request.params import parse_request
-from foikit.response import answer
 from foikit.run.record import export_html
 
 from .conftest import ROOT, hand_request

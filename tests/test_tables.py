@@ -8,7 +8,7 @@ import pytest
 import foikit
 from foikit.cube.tables import reconcile
 from foikit.request.params import Suppression
-from foikit.sdc.suppress import apply_primary
+from foikit.suppress import apply_primary
 
 from .conftest import hand_request
 from .intruder import Intruder

@@ -23,16 +23,17 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from foikit.cube import sql
+from foikit.cube.engine import pandas_cube
 from foikit.cube.spec import COUNT, CubeSpec, DimSpec, PeriodSpec
-from foikit.exceptions import DataError, DisclosureError
+from foikit.exceptions import DataError, DisclosureError, ParamsError
+from foikit.layout import LEDGER_JSON, PARAMS_COPY
 from foikit.ledger.store import (
     LEDGER_DIR,
-    LEDGER_JSON,
     Interval,
     Ledger,
     LedgerEntry,
@@ -42,16 +43,15 @@ from foikit.ledger.store import (
     entry_of,
     load_ledger,
     next_version,
+    read_report_entry,
 )
+from foikit.request.params import Request, parse_request, read_yaml
+from foikit.response import Response, answer_alone, open_source_for
 from foikit.sdc.audit import AuditResult, BoundEngine, ProtectionRule, audit
-from foikit.sdc.linear import build_model
+from foikit.sdc.linear import LinearModel, build_model
 from foikit.sdc.secondary import SecondaryPolicy, UnprotectableError, protect
-from foikit.sdc.suppress import is_small, rule_of
 from foikit.source.data import CaseData
-
-if TYPE_CHECKING:
-    from foikit.request.params import Request
-    from foikit.response import Response
+from foikit.suppress import is_small, rule_of
 
 PERIOD = "period__"
 REST = "(any other value)"
@@ -141,11 +141,8 @@ def count_partition(partition: Partition, data: CaseData, where: str) -> pd.Data
     if missing:
         raise DataError(f"{where}: columns {missing} that earlier responses select on are not in {data.where}")
     if data.relation is not None:
-        from foikit.source import sql
-
         result, _ = sql.sql_cube(spec, data.relation, where, validate=False, allow_empty=True)
         return result
-    from foikit.cube.engine import pandas_cube
 
     return pandas_cube(spec, data.frame, where, data.where)
 
@@ -173,7 +170,7 @@ class JointSystem:
     """Cells of several responses over one partition, as one linear model."""
 
     partition: Partition
-    model: object
+    model: LinearModel
     labels: list[str]
     owners: list[tuple[str, str]]  # (ref, part) of each cell
     values: np.ndarray  # today's counts
@@ -308,6 +305,21 @@ def _bands(system: JointSystem, hidden_new: np.ndarray, marker_band: np.ndarray
     return np.where(system.fixed, True, hidden_new), lo, hi
 
 
+def answer(request: Request, data: CaseData | None = None, source: str = "params",
+           ledger: Ledger | None = None) -> Response:
+    """Count, tabulate and suppress every part of ``request``; with a ``ledger`` of earlier responses,
+    audit (and protect) it together with them (:func:`check_against_ledger`).
+
+    ``source`` names the params file in error messages.
+
+    >>> response = answer(load_request("params/01.FOI.23.032341.yaml"))  # doctest: +SKIP
+    >>> response.published().columns[:3].tolist()  # doctest: +SKIP
+    ['part', 'table', 'year']
+    """
+    response = answer_alone(request, data, source)
+    return response if ledger is None else check_against_ledger(response, ledger, source)
+
+
 def check_against_ledger(response: Response, ledger: Ledger, where: str = "params") -> Response:
     """Audit ``response`` together with every overlapping earlier response in ``ledger`` and, where that
     fails, withhold further cells of ``response`` (earlier ones are fixed) until it passes.
@@ -438,7 +450,7 @@ def _protect_group(response: Response, parts: list[PartRecord], linked: list[Par
     targets = small & ~exposed
     if not failing.any():
         result = check(hidden0, band0, targets, ranges=True) if exposed.any() else alone
-        hidden, markers, reasons = hidden0, None, None
+        hidden, markers, reasons = hidden0, None, None  # nothing more withheld
     else:
         facts["exposed_without"] += [system.labels[i] for i in np.flatnonzero(failing)]
         refs = dict.fromkeys(r.ref for r in linked)
@@ -481,7 +493,7 @@ def _protect_group(response: Response, parts: list[PartRecord], linked: list[Par
         n = len(part.cells)
         idx = np.arange(start, start + n)
         out = part.cells.copy()
-        if markers is not None:
+        if markers is not None and reasons is not None:
             added = hidden[idx] & ~hidden0[idx]
             out["hidden"] = hidden[idx]
             switchable = (xx & ~keep)[idx]  # small counts whose marker protect may have changed
@@ -633,12 +645,6 @@ def audit_report(report: str | Path, data: CaseData | None = None, ignore: Seque
     reports folder it sits in (and ``ledger/`` beside it), published before it and after it. Today's counts
     come from ``data``, by default the source its recorded params name. Another report folder that cannot be
     read as a ledger entry stops the audit, as it stops a run, unless named in ``ignore``."""
-    from foikit.exceptions import ParamsError
-    from foikit.ledger.store import read_report_entry
-    from foikit.request.params import parse_request, read_yaml
-    from foikit.response import open_source_for
-    from foikit.run.manifest import PARAMS_COPY
-
     report = Path(report)
     if not (report / "cells.json").is_file():
         raise DataError(f"{report}: not a foikit report with a ledger entry (no cells.json)")

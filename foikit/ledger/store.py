@@ -32,15 +32,15 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from foikit.cube.engine import spec_for
 from foikit.cube.spec import DimSpec
 from foikit.exceptions import FoikitError, ParamsError, capped_text
+from foikit.layout import CELLS_JSON, DICTIONARY_COPY, MANIFEST
 from foikit.request.params import read_yaml
 
 if TYPE_CHECKING:
     from foikit.response import Response
 
-CELLS_JSON = "cells.json"
-LEDGER_JSON = "ledger.json"
 LEDGER_DIR = "ledger"
 FORMAT = 1
 MAX_JSON_BYTES = 256 * 2**20  # a cells.json or manifest larger than this is not read
@@ -261,16 +261,15 @@ def _label_selection(dim: DimSpec, label: str) -> Selection:
 
 def entry_of(response: Response) -> LedgerEntry:
     """The response's own entry in the ledger: every published cell of every part, with its definition."""
-    from foikit.cube.engine import spec_for
-
     request, data = response.request, response.data
     policy = request.suppression
     markers = {policy.marker: (1.0, float(policy.threshold - 1)), policy.secondary.marker: (0.0, math.inf)}
     base = policy.rounding.base if policy.rounding else None
     parts = []
     for i, part in enumerate(response.parts):
-        spec = part.cube.spec if getattr(part.cube, "spec", None) is not None else spec_for(
-            data, part.spec, f"params: parts.{i}")
+        spec = part.cube.spec
+        if spec is None:
+            spec = spec_for(data, part.spec, f"params: parts.{i}")
         period = spec.period
         dims = {d.name: (d.column, {label: _label_selection(d, label) for label in d.categories})
                 for d in spec.dims}
@@ -292,17 +291,6 @@ def entry_of(response: Response) -> LedgerEntry:
                        parts=tuple(parts))
 
 
-def write_cells_json(response: Response, out_dir: Path) -> Path:
-    """``cells.json``: the response's entry in the ledger (no true value of a withheld cell)."""
-    from foikit.publish.files import check_no_leak
-
-    check_no_leak(response.published(), response.request.suppression.threshold)  # the same shown values
-    path = Path(out_dir) / CELLS_JSON
-    path.write_text(json.dumps(entry_of(response).to_json(), indent=1, ensure_ascii=False) + "\n",
-                    encoding="utf-8")
-    return path
-
-
 # -- reading ------------------------------------------------------------------------------------------------
 def _dates(raw: Sequence[str], where: str) -> Interval:
     try:
@@ -312,6 +300,15 @@ def _dates(raw: Sequence[str], where: str) -> Interval:
     if not start < end:
         raise ParamsError(f"{where}: a period must end after it starts (got {raw!r})")
     return start, end
+
+
+def _through(first: object, last: object, where: str) -> Interval:
+    """A period written as its first and last day (both included), as [start, end)."""
+    try:
+        end = date.fromisoformat(str(last)) + timedelta(days=1)
+    except ValueError:
+        raise ParamsError(f"{where}: a period's last day must be an ISO date (got {last!r})") from None
+    return _dates([str(first), end.isoformat()], where)
 
 
 def _part_from_json(raw: dict[str, Any], ref: str, dataset: str, where: str) -> PartRecord:
@@ -390,8 +387,6 @@ def _read_json(path: Path) -> Any:
 def read_report_entry(report: Path) -> LedgerEntry:
     """A report's entry, dated by its manifest. A superseded report keeps its folder name, ``<ref>.vN``, in
     the entry and in each part, so that it stays in the ledger beside the version that replaced it."""
-    from foikit.run.manifest import MANIFEST
-
     raw = _read_json(report / CELLS_JSON)
     published = ""
     if (report / MANIFEST).is_file():
@@ -407,8 +402,6 @@ def read_report_entry(report: Path) -> LedgerEntry:
 def _dataset_of(report: Path) -> str | None:
     """The dataset a report folder was published over, from its dictionary copy, manifest or cells.json (None
     when none of them says): for a folder whose ledger entry cannot be read."""
-    from foikit.run.manifest import DICTIONARY_COPY, MANIFEST
-
     def named(value: Any) -> str | None:
         return value if isinstance(value, str) and value else None
 
@@ -461,9 +454,9 @@ def read_import(path: str | Path) -> LedgerEntry:
             if rows.empty:
                 raise ParamsError(f"{where}: parts.{name}: no rows of {csv_path.name} have part {name!r}")
             period_dim = p["periods"]["dim"]
-            periods = {str(label): (_dates([first, date.fromisoformat(str(last)) + timedelta(days=1)],
-                                           f"{where}: parts.{name}.periods.{label}"),)
-                       for label, (first, last) in p["periods"]["labels"].items()}
+            periods: dict[str, tuple[Interval, ...]] = {
+                str(label): (_through(first, last, f"{where}: parts.{name}.periods.{label}"),)
+                for label, (first, last) in p["periods"]["labels"].items()}
             dims: dict[str, tuple[str, dict[str, Selection]]] = {}
             for d, spec in (p.get("dims") or {}).items():
                 codes = spec.get("codes") or {}

@@ -17,16 +17,14 @@ from openpyxl.utils.exceptions import IllegalCharacterError
 
 from foikit.cube.tables import TOTAL
 from foikit.exceptions import DataError, DisclosureError
-from foikit.ledger.store import write_cells_json
+from foikit.layout import AUDIT_JSON, CELLS_JSON, PUBLISHED_CSV, TABLES_XLSX
+from foikit.ledger.store import entry_of
 from foikit.publish import leakcheck
 from foikit.publish.letter import write_letter
 from foikit.publish.ooxml import normalise_package
 from foikit.response import Response
-from foikit.sdc.suppress import is_small
+from foikit.suppress import is_small
 
-PUBLISHED_CSV = "published.csv"
-TABLES_XLSX = "tables.xlsx"
-AUDIT_JSON = "audit.json"
 _FIXED_TIME = datetime(2000, 1, 1)  # stored in the XLSX instead of 'now', so the bytes do not vary
 
 
@@ -231,6 +229,15 @@ def _workbook(response: Response) -> Workbook:
     wb.properties.modified = _FIXED_TIME
     wb.properties.creator = "foikit"
     return wb
+
+
+def write_cells_json(response: Response, out_dir: Path) -> Path:
+    """``cells.json``: the response's entry in the ledger (no true value of a withheld cell)."""
+    check_no_leak(response.published(), response.request.suppression.threshold)  # the same shown values
+    path = Path(out_dir) / CELLS_JSON
+    path.write_text(json.dumps(entry_of(response).to_json(), indent=1, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+    return path
 
 
 def write_publishable(response: Response, out_dir: str | Path) -> list[Path]:

@@ -1,7 +1,7 @@
 """The leak check: every publishable file is read back, as it is about to be written, and refused if any
 figure in it breaks the policy.
 
-It is deliberately independent of the code that suppressed the response (foikit.sdc.suppress, .secondary,
+It is deliberately independent of the code that suppressed the response (foikit.suppress, .secondary,
 .audit): it takes only the true counts, the set of cells the response says it withholds, and the policy
 (threshold, markers, rounding), and parses each file's content itself (CSV text, XLSX and DOCX packages,
 letter HTML, chart data). A cell is refused when
@@ -184,7 +184,8 @@ def check_letter(html: str, docx: bytes, response: Response) -> None:
         problems += _grid_problems(f"table {k}", shown, table, policy)
     _refuse("letter.html", problems, policy)
 
-    html_tables = [t for t in soup.body.find_all("table") if t.find_parent("table") is None]
+    body = soup.body if soup.body is not None else soup
+    html_tables = [t for t in body.find_all("table") if t.find_parent("table") is None]
     doc_tables = Document(io.BytesIO(docx)).tables
     problems = [] if len(doc_tables) == len(html_tables) else [f"{len(doc_tables)} tables for {len(html_tables)}"]
     for k, (doc_table, html_table) in enumerate(zip(doc_tables, html_tables, strict=False), start=1):

@@ -19,13 +19,12 @@ from docx.shared import Pt
 from markupsafe import Markup
 
 from foikit.exceptions import DataError
+from foikit.layout import LETTER_DOCX, LETTER_HTML
 from foikit.publish.leakcheck import check_letter
 from foikit.publish.ooxml import normalise_package
 from foikit.response import PartResult, Response
 
 LETTER_TEMPLATE = Path(__file__).parents[1] / "templates" / "letter" / "letter.html.j2"
-LETTER_HTML = "letter.html"
-LETTER_DOCX = "letter.docx"
 
 
 def _notes(part: PartResult) -> list[str]:
@@ -97,7 +96,8 @@ def html_to_docx(html: str) -> bytes:
     doc.core_properties.created = doc.core_properties.modified = datetime(2000, 1, 1)
     doc.core_properties.title = _text(soup.title) if soup.title else ""
     levels = {"h1": 0, "h2": 1, "h3": 2, "h4": 3}
-    for node in soup.body.find_all(["h1", "h2", "h3", "h4", "p", "blockquote", "li", "table"]):
+    body = soup.body if soup.body is not None else soup
+    for node in body.find_all(["h1", "h2", "h3", "h4", "p", "blockquote", "li", "table"]):
         if node.find_parent(["table", "blockquote"]) is not None:
             continue
         if node.name in levels:

@@ -47,10 +47,6 @@ def _checked_text(multiline: bool) -> AfterValidator:
     return AfterValidator(check)
 
 
-def _text(max_length: int, multiline: bool = False) -> Any:
-    return Annotated[str, StringConstraints(max_length=max_length), _checked_text(multiline)]
-
-
 def _not_a_number(value: str) -> str:
     if not value.strip():
         raise ValueError("a marker must show something: it is blank")
@@ -61,13 +57,16 @@ def _not_a_number(value: str) -> str:
     raise ValueError("a marker must not read as a number: a reader would take the withheld cell for a figure")
 
 
-Line = _text(1000)  # one line: labels, categories, column names
-Title = _text(1000, multiline=True)  # a title (YAML's folded style may end it with a newline)
-LongText = _text(30_000, multiline=True)  # a quoted request; fits one spreadsheet cell (32,767)
+Line = Annotated[str, StringConstraints(max_length=1000), _checked_text(False)]  # labels, categories, columns
+# a title (YAML's folded style may end it with a newline)
+Title = Annotated[str, StringConstraints(max_length=1000), _checked_text(True)]
+# a quoted request; fits one spreadsheet cell (32,767)
+LongText = Annotated[str, StringConstraints(max_length=30_000), _checked_text(True)]
 Column = Annotated[str, StringConstraints(min_length=1, max_length=200), _checked_text(False)]
 Marker = Annotated[str, StringConstraints(min_length=1, max_length=20), _checked_text(False),
                    AfterValidator(_not_a_number)]
-PathText = _text(4096)  # PATH_MAX
+PathText = Annotated[str, StringConstraints(max_length=4096), _checked_text(False)]  # PATH_MAX
+Query = Annotated[str, StringConstraints(max_length=100_000), _checked_text(True)]
 Year = Annotated[int, Field(ge=FIRST_YEAR, le=LAST_YEAR)]
 
 
@@ -103,8 +102,7 @@ class DataSource(_Strict):
     url_env: Column | None = Field(None, description="name of an environment variable holding the URL (keeps "
                                 "passwords out of params files)")
     table: Column | None = Field(None, description="table (or schema.table) of case data in the database")
-    query: _text(100_000, multiline=True) | None = Field(None, description="a SELECT giving the case data, "
-                                                         "instead of a table")
+    query: Query | None = Field(None, description="a SELECT giving the case data, instead of a table")
     engine: Literal["pandas", "duckdb"] = Field("pandas", description="for files: count with pandas, or in "
                                                 "DuckDB without loading the rows into Python")
     dictionary: PathText | None = Field(None, description="data dictionary YAML (category order, codes, units)")
@@ -186,7 +184,7 @@ class Suppression(_Strict):
         return self
 
     @property
-    def effective_rule(self) -> str:
+    def effective_rule(self) -> Literal["band", "not_exact", "min_width"]:
         return self.rule or ("not_exact" if self.rounding else "band")
 
 
@@ -340,7 +338,7 @@ def _named_path(loc: tuple, raw: Any) -> str:
             name = item.get("name") if isinstance(item, dict) else None
             same = [i for i in node if isinstance(i, dict) and i.get("name") == name]
             plain = isinstance(name, str) and re.fullmatch(r"[a-z][a-z0-9_]{0,49}", name) and len(same) == 1
-            names.append(name if plain else str(key))
+            names.append(name if plain and isinstance(name, str) else str(key))
             node = item
         elif isinstance(node, dict) and key in node:
             names.append(key if isinstance(key, str) and len(key) <= 60 else capped(key, 60))

@@ -38,21 +38,29 @@ from papermill.exceptions import PapermillExecutionError
 
 from foikit.cube.engine import count_cube
 from foikit.exceptions import ReportError
-from foikit.ledger.joint import ledger_for_run
-from foikit.ledger.store import CELLS_JSON, LEDGER_JSON, Ledger
-from foikit.publish.files import AUDIT_JSON, PUBLISHED_CSV, TABLES_XLSX, check_audit
-from foikit.publish.letter import LETTER_DOCX, LETTER_HTML
+from foikit.layout import (
+    DICTIONARY_COPY,
+    LEDGER_JSON,
+    NOTEBOOK,
+    PARAMS_COPY,
+    PUBLISHED_FILES,
+    REPORT_HTML,
+    SNAPSHOT,
+)
+from foikit.ledger.joint import answer, ledger_for_run
+from foikit.ledger.store import Ledger
+from foikit.publish.files import check_audit
 from foikit.request.params import Request, load_request
-from foikit.response import answer, open_source_for
-from foikit.run.manifest import DICTIONARY_COPY, PARAMS_COPY, build_manifest, provenance, write_manifest
+from foikit.response import open_source_for
+from foikit.run.manifest import build_manifest, provenance, write_manifest
 from foikit.run.paths import check_name, check_path, inside, not_a_link
 from foikit.run.provenance import write_crate
-from foikit.run.record import NOTEBOOK, REPORT_HTML, export_html, normalise_notebook
+from foikit.run.record import export_html, normalise_notebook
 from foikit.run.signing import sign_report, signing_key
-from foikit.run.snapshot import SNAPSHOT, content_sha256, coverage, extract, write_snapshot
-from foikit.source.data import CaseData, sha256_file
+from foikit.run.snapshot import content_sha256, coverage, extract, write_snapshot
+from foikit.source.data import CaseData
+from foikit.source.files import sha256_file
 
-PUBLISHED_FILES = (PUBLISHED_CSV, TABLES_XLSX, AUDIT_JSON, LETTER_HTML, LETTER_DOCX, CELLS_JSON)
 FAILURES = ".failures"
 WORK = ".foikit-work"
 LOCKS = "locks"  # inside WORK: the lock files stay (a lock file removed on release would let two runs hold it)
@@ -95,8 +103,9 @@ def _file_written(exc: BaseException) -> str | None:
         tb = tb.tb_next
     for frame in reversed(frames):
         for value in frame.f_locals.values():
-            if isinstance(value, io.IOBase) and isinstance(getattr(value, "name", None), str):
-                return value.name
+            name = getattr(value, "name", None) if isinstance(value, io.IOBase) else None
+            if isinstance(name, str):
+                return name
     return None
 
 
@@ -276,8 +285,8 @@ def signals_deferred() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        for sig in caught[:1]:
-            signal.raise_signal(sig)
+        for signum in caught[:1]:
+            signal.raise_signal(signum)
 
 
 def _keep_failure(reports_dir: Path, ref: str, notebook: Path) -> Path | None:

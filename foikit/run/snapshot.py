@@ -12,19 +12,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from foikit.cube import sql
 from foikit.cube.engine import population, profile, spec_for
 from foikit.request.params import Request
 from foikit.source.data import COVERAGE_KEY, CaseData, present_values
-
-SNAPSHOT = "input.parquet"
 
 
 def extract(data: CaseData, request: Request) -> pd.DataFrame:
     """The rows any part of ``request`` counts, with only the columns the response uses, in source order."""
     specs = [spec_for(data, part, "params") for part in request.parts]  # built once per run, kept on data
     if data.relation is not None:
-        from foikit.source import sql
-
         return sql.extract_rows(specs, data.relation, "params")
     frame = data.frame
     keep = np.zeros(len(frame), dtype=bool)

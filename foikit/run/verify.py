@@ -22,16 +22,24 @@ import nbformat
 import pandas as pd
 
 from foikit.exceptions import FoikitError, ReportError
-from foikit.ledger.store import LEDGER_JSON
-from foikit.publish.files import PUBLISHED_CSV
+from foikit.layout import (
+    DICTIONARY_COPY,
+    LEDGER_JSON,
+    MANIFEST,
+    NOTEBOOK,
+    PARAMS_COPY,
+    PUBLISHED_CSV,
+    PUBLISHED_FILES,
+    SNAPSHOT,
+)
 from foikit.request.params import Request, parse_request, read_yaml
-from foikit.run.execute import PUBLISHED_FILES, execute_notebook, find_template
-from foikit.run.manifest import DICTIONARY_COPY, MANIFEST, PARAMS_COPY, Drift, drift, load_manifest, required_files
+from foikit.run.execute import execute_notebook, find_template
+from foikit.run.manifest import Drift, drift, load_manifest, required_files
 from foikit.run.manifest import versions as shaping_versions
-from foikit.run.record import NOTEBOOK
 from foikit.run.signing import SIGNATURE, SignatureCheck, check_signature
-from foikit.run.snapshot import SNAPSHOT, content_sha256, extract
-from foikit.source.data import open_source, sha256_file
+from foikit.run.snapshot import content_sha256, extract
+from foikit.source.data import open_source
+from foikit.source.files import sha256_file
 
 KEY = ["part", "table"]
 

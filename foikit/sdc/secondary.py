@@ -106,7 +106,7 @@ class Pattern:
     audit: AuditResult
     stats: dict[str, Any] = field(default_factory=dict)
 
-    def hidden_cells(self) -> list[tuple[int, str, dict[str, str | None], str, str]]:
+    def hidden_cells(self) -> list[tuple[int, str, dict[str, str | tuple[str, ...] | None], str, str]]:
         """(index, table, coords, marker, reason) of every hidden cell."""
         return [(int(i), *self.model.cells[i], self.markers[i], self.reasons[i])
                 for i in np.flatnonzero(self.hidden)]
@@ -433,8 +433,8 @@ class _FSModel:
             row: list[sp.spmatrix | None] = [None] * (2 * K)
             row[j] = X
             blocks.append([*row, Zb, Kb])
-        rlo = [np.tile(brlo, 2 * K)]
-        rhi = [np.tile(brhi, 2 * K)]
+        rlo: list[Any] = [np.tile(brlo, 2 * K)]
+        rhi: list[Any] = [np.tile(brhi, 2 * K)]
         # Target rows: the upper table reaches the top of the band / the lower
         # table its bottom (band rule), or they are ``width`` apart.
         for k, t in enumerate(targets):
