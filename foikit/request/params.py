@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import re
 import stat
+import typing
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -349,7 +351,28 @@ def _named_path(loc: tuple, raw: Any) -> str:
     return ".".join(names)
 
 
-def describe_validation(exc: ValidationError, raw: Any, source: str) -> str:
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation can hold (through Optional, unions, lists and Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+def _close_key(loc: tuple, model: type[BaseModel]) -> str | None:
+    """The known key nearest a misspelt one at ``loc`` (``threshhold`` -> ``threshold``), or None."""
+    models = [model]
+    for key in loc[:-1]:
+        if isinstance(key, int) or (isinstance(key, str) and ("[" in key or key in _TYPE_TAGS)):
+            continue
+        models = [m for parent in models if key in parent.model_fields
+                  for m in _models_in(parent.model_fields[key].annotation)]
+    known = sorted({name for m in models for name in m.model_fields})
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.75) if known else []
+    return close[0] if close else None
+
+
+def describe_validation(exc: ValidationError, raw: Any, source: str,
+                        model: type[BaseModel] | None = None) -> str:
     """A pydantic error as one line: the source, the field (named where it has a name), the first problem,
     the offending value capped (:func:`foikit.exceptions.capped`), and how many more there are."""
     errors = exc.errors()
@@ -358,6 +381,9 @@ def describe_validation(exc: ValidationError, raw: Any, source: str) -> str:
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = f"unknown key {capped(err['loc'][-1], 60)}"
+        close = _close_key(err["loc"], model) if model is not None else None
+        if close is not None:
+            msg += f" (did you mean {close!r}?)"
     elif "input" in err and err["type"] not in {"missing"}:
         msg = f"{msg} (got {capped(err['input'])})"
     more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
@@ -371,7 +397,7 @@ def parse_request(raw: Any, source: str = "<params>") -> Request:
     try:
         return Request.model_validate(raw)
     except ValidationError as exc:
-        raise ParamsError(describe_validation(exc, raw, source)) from None
+        raise ParamsError(describe_validation(exc, raw, source, Request)) from None
 
 
 # Every YAML foikit reads (params, dictionaries, ledger imports, a report's params) is small and written by
