@@ -27,8 +27,17 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from foikit.run.verify import verify_all, verify_report
+    from foikit.run.verify import verify_all, verify_in_recorded_environment, verify_report
 
+    if args.env:
+        if args.all:
+            raise FoikitError("verify --env: one report at a time (not with --all)")
+        lines, code = verify_in_recorded_environment(args.report, notebooks_dir=args.notebooks, wheels=args.wheels,
+                                                     python=args.python, log=lambda m: print(m, file=sys.stderr))
+        print("\n".join(lines))
+        return code
+    if args.wheels or args.python:
+        raise FoikitError("verify: --wheels and --python are for --env")
     if not args.all:
         result = verify_report(args.report, notebooks_dir=args.notebooks)
         print("\n".join(result.lines()))
@@ -155,6 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--all", action="store_true", help="verify every report under the folder")
     verify.add_argument("--jobs", type=int, default=1, help="reports verified in parallel (with --all)")
     verify.add_argument("--notebooks", default=None, help="folder of templates (default: notebooks)")
+    verify.add_argument("--env", action="store_true",
+                        help="re-execute in a new virtual environment holding exactly the distributions the "
+                             "report recorded (installed from the package index, or --wheels)")
+    verify.add_argument("--wheels", default=None, metavar="DIR",
+                        help="with --env: install only from this folder of wheels (air-gapped)")
+    verify.add_argument("--python", default=None, metavar="PATH",
+                        help="with --env: the interpreter the environment is made with (default: this one)")
     verify.set_defaults(func=_verify)
 
     keygen = sub.add_parser("keygen", help="make the Ed25519 key pair that signs new reports")

@@ -11,11 +11,16 @@ code runs: not the template's path, not a kernel; a report's params only name wh
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as installed_version
 from pathlib import Path
 
 import nbformat
@@ -345,3 +350,79 @@ def verify_all(reports_dir: str | Path, jobs: int = 1, notebooks_dir: str | Path
                 if progress:
                     progress(results[futures[future]])
     return [results[r] for r in reports]
+
+
+# Of the distributions a report recorded, those a recreated environment does not install from the record: foikit
+# is the trusted code doing the verifying (copied in), pip is the new venv's own.
+NOT_REINSTALLED = frozenset({"foikit", "pip"})
+# What would let the recreated environment's kernel or imports come from elsewhere
+_LEAKY_ENV = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "JUPYTER_PATH", "JUPYTER_DATA_DIR",
+              "VIRTUAL_ENV", "CONDA_PREFIX")
+
+
+def recorded_requirements(report: Path, manifest: dict) -> list[str]:
+    """``name==version`` for every distribution the report's environment recorded (but foikit and pip)."""
+    dists = (manifest.get("environment") or {}).get("distributions")
+    if not dists:
+        raise ReportError(f"{report / MANIFEST}: records no environment (made before foikit recorded every "
+                          "package): there is nothing to recreate; use plain `foikit verify`")
+    return [f"{name}=={v}" for name, v in sorted(dists.items()) if name not in NOT_REINSTALLED]
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("WARNING: Location")]
+    errors = [ln for ln in lines if ln.startswith("ERROR")]
+    return (errors or lines or ["(no output)"])[0][:200]
+
+
+def verify_in_recorded_environment(report: str | Path, notebooks_dir: str | Path | None = None,
+                                   wheels: str | Path | None = None, python: str | None = None,
+                                   log: Callable[[str], None] | None = None) -> tuple[list[str], int]:
+    """Recreate the environment ``report`` recorded in a new virtual environment and verify it there.
+
+    Every recorded distribution is installed at its recorded version (``--no-deps``: the record is the whole
+    set, nothing is resolved again) from the package index pip is configured for, or, with ``wheels``, only
+    from that folder of wheels (``--no-index``: air-gapped). foikit itself is this trusted copy, and the
+    templates are the trusted ones this process would use. Returns the inner ``foikit verify``'s lines and
+    exit code; raises ``ReportError`` (one line) when the environment cannot be made."""
+    report = Path(report)
+    _, manifest = load_manifest(report)
+    requirements = recorded_requirements(report, manifest)
+    notebooks = find_template(_request(report)[1].template, notebooks_dir).resolve().parent
+    interpreter = python or sys.executable
+    with tempfile.TemporaryDirectory(prefix="foikit-verify-env-") as tmp:
+        root = Path(tmp)
+        env_python = root / "venv" / "bin" / "python"
+        made = subprocess.run([interpreter, "-m", "venv", str(root / "venv")], capture_output=True, text=True)
+        if made.returncode:
+            raise ReportError(f"{interpreter}: cannot make a virtual environment: {_last_line(made.stderr)}")
+        (root / "requirements.txt").write_text("\n".join(requirements) + "\n", encoding="utf-8")
+        source = ["--no-index", "--find-links", str(Path(wheels).resolve())] if wheels else []
+        if log:
+            log(f"{report}: installing the {len(requirements)} recorded distributions into a new virtual "
+                f"environment ({'wheels from ' + str(wheels) if wheels else 'from the package index'})")
+        pip = subprocess.run([str(env_python), "-m", "pip", "install", "--no-deps", "--disable-pip-version-check",
+                              "-q", *source, "-r", str(root / "requirements.txt")], capture_output=True, text=True)
+        if pip.returncode:
+            raise ReportError(f"{report}: cannot recreate the recorded environment ({len(requirements)} "
+                              f"distributions): pip: {_last_line(pip.stderr + pip.stdout)}")
+        # this foikit, with the metadata that names its version, on the new environment's path
+        shutil.copytree(Path(__file__).resolve().parents[1], root / "src" / "foikit",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        try:
+            ours = installed_version("foikit")
+        except PackageNotFoundError:
+            ours = "0+unknown"
+        info = root / "src" / f"foikit-{ours}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: foikit\nVersion: {ours}\n", encoding="utf-8")
+        env = {k: v for k, v in os.environ.items() if k not in _LEAKY_ENV} | {"PYTHONPATH": str(root / "src")}
+        if log:
+            log(f"{report}: re-executing in the recreated environment")
+        inner = subprocess.run([str(env_python), "-m", "foikit.cli", "verify", str(report), "--notebooks",
+                                str(notebooks)], capture_output=True, text=True, env=env)
+    lines = inner.stdout.splitlines()
+    if inner.returncode not in (0, 1) or not lines:
+        raise ReportError(f"{report}: verify failed in the recreated environment: {_last_line(inner.stderr)}")
+    return [*lines, f"  note: verified in a new virtual environment of the {len(requirements)} distributions the "
+                    "report recorded"], inner.returncode
