@@ -7,7 +7,7 @@
 #   requirements/lowest.txt  every direct dependency at the lower bound pyproject.toml declares (uv's
 #                            lowest-direct resolution), what .ci/lower-bounds.sh tests
 #
-#   bash .ci/lock.sh                  after editing pyproject.toml: versions already pinned stay where they are
+#   bash .ci/lock.sh                  after editing pyproject.toml: versions already pinned in lock.txt stay
 #   bash .ci/lock.sh --upgrade        newest allowed versions (then regenerate the example reports)
 #   bash .ci/lock.sh --upgrade-package lxml    one package
 #
@@ -29,4 +29,5 @@ compile() {  # output file, then uv arguments
         --generate-hashes --custom-compile-command "bash .ci/lock.sh" --quiet -o "$out" "$@"
 }
 compile requirements/lock.txt "$@"
-compile requirements/lowest.txt --resolution lowest-direct
+# --upgrade: a pin kept from the last compile would hold a direct dependency above its lower bound
+compile requirements/lowest.txt --resolution lowest-direct --upgrade
