@@ -19,7 +19,7 @@ UV="$(command -v uv || true)"
 if [[ -z "$UV" ]]; then
     tools="$(mktemp -d "${TMPDIR:-/tmp}/foikit-uv.XXXXXXXX")"
     trap 'rm -rf -- "$tools"' EXIT
-    python3 -m venv "$tools" && "$tools/bin/pip" install -q uv >&2
+    python3 -m venv "$tools" && "$tools/bin/pip" install -q uv==0.13.9 >&2
     UV="$tools/bin/uv"
 fi
 

@@ -13,7 +13,7 @@ trap 'rm -rf -- "$tmp"' EXIT
 venv="$tmp/env"
 python -m venv "$tmp/tools" && python -m venv "$venv"
 # uv installs the ~150 pinned wheels in seconds where pip takes minutes; it lives in a venv of its own
-"$tmp/tools/bin/pip" install -q uv
+"$tmp/tools/bin/pip" install -q uv==0.13.9
 "$tmp/tools/bin/uv" pip install -q --python "$venv/bin/python" --require-hashes -r requirements/lowest.txt
 "$tmp/tools/bin/uv" pip install -q --python "$venv/bin/python" --no-deps -e .
 # the slowest ledger test (two runs and two audits of the CLI, 90 s) is left out: test_run's whole run covers
