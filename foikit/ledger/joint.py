@@ -167,7 +167,8 @@ def partition_sums(partition: Partition, counts: pd.DataFrame,
 
 @dataclass
 class JointSystem:
-    """Cells of several responses over one partition, as one linear model."""
+    """Cells of several responses over one partition, as one linear model. After the published cells come
+    the ``structural`` ones: rows a response's exhaustive breakdown says do not exist (fixed at 0)."""
 
     partition: Partition
     model: LinearModel
@@ -176,7 +177,38 @@ class JointSystem:
     values: np.ndarray  # today's counts
     stated_lo: np.ndarray
     stated_hi: np.ndarray
-    fixed: np.ndarray  # an earlier response's cell
+    fixed: np.ndarray  # an earlier response's cell (or a structural zero)
+    withheld: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # published as a marker
+    structural: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+
+    def small(self, threshold: int) -> np.ndarray:
+        """Withheld cells whose count (today's) is from 1 to threshold-1, whatever their marker."""
+        return self.withheld & ~self.structural & (self.values >= 1) & (self.values <= threshold - 1)
+
+
+def _exhaustive_zeros(partition: Partition, record: PartRecord
+                      ) -> list[tuple[str, dict[str, tuple[str, ...] | None]]]:
+    """The rectangles a part's breakdowns say are empty: within its population, the values of a column that
+    none of its categories lists (a published total that is the sum of its categories says there are none).
+    As (table, partition coordinates), one per broken-down column with a total over it."""
+    out = []
+    where, periods = record.definition({})
+    base = partition.coords(where, periods)
+    for dim, (column, labels) in record.dims.items():
+        if dim == record.period_dim or column not in partition.classes:
+            continue
+        table = next((t for t, dims in record.tables.items() if dim in dims
+                      and (record.cells.loc[record.cells["table"] == t, dim] == "").any()), None)
+        if table is None:
+            continue
+        names = partition.labels(column)
+        allowed = base.get(column) or names
+        rest = tuple(names[k] for k, members in enumerate(partition.classes[column]) if names[k] in allowed
+                     and not any(sel.contains(members[0] if members[0] != REST else "\0rest")
+                                 for sel in labels.values()))
+        if rest:
+            out.append((_table_key(record, table), {**base, column: rest}))
+    return out
 
 
 def _table_key(record: PartRecord, table: str) -> str:
@@ -211,27 +243,44 @@ def build_system(new: Sequence[PartRecord], earlier: Sequence[PartRecord], data:
             tables[_table_key(r, t)] = tuple(dict.fromkeys([partition.date_column, *columns]))
     cells = [(_table_key(r, row["table"]), c) for (r, row), c in zip(rows_of, coords, strict=True)]
     n_new = sum(len(r.cells) for r in new)
-    fixed = np.arange(len(cells)) >= n_new
-    totals = np.array([any(row[d] == "" for d in r.tables[row["table"]]) for r, row in rows_of])
-    tags = fixed.astype(int)
-    if hidden_new is not None:  # a new cell that stays withheld is fixed too, apart from those that can change
-        tags[:n_new] = np.where(hidden_new, 2, 0)
-    model = build_model(partition.axes, tables, cells, totals=totals, tags=tags)
-    recorded = np.array([row.get("now", np.nan) if f else row["value"] for (r, row), f in
-                         zip(rows_of, fixed, strict=True)], dtype=float)
-    if np.isnan(recorded).any():
-        counted = partition_sums(partition, count_partition(partition, data, where), coords)
-        wrong = np.flatnonzero(~fixed & (counted != recorded))
+    n_pub = len(cells)
+    recorded = np.array([row.get("now", np.nan) if i >= n_new else row["value"] for i, (r, row) in
+                         enumerate(rows_of)], dtype=float)
+    # What the breakdowns say is empty, kept where today's data agrees (every foikit table: its total is the
+    # sum of its categories); a breakdown that is not exhaustive (an import whose total holds more) says nothing.
+    zeros = [(r, z) for r in records for z in _exhaustive_zeros(partition, r)]
+    counts = count_partition(partition, data, where)
+    if zeros:
+        zero_counts = partition_sums(partition, counts, [c for _, (_, c) in zeros])
+        zeros = [z for z, n in zip(zeros, zero_counts, strict=True) if n == 0]
+    if np.isnan(recorded).any() or n_new:
+        counted = partition_sums(partition, counts, coords)
+        wrong = np.flatnonzero((np.arange(n_pub) < n_new) & (counted != recorded))
         if len(wrong):  # pragma: no cover - a definition that disagrees with its own table is a bug
             i = int(wrong[0])
             raise RuntimeError(f"internal error: {_cell_label(*rows_of[i])} counts {counted[i]} over the "
                                f"partition but {int(recorded[i])} in its table")
         recorded = np.where(np.isnan(recorded), counted, recorded)
+    cells += [z for _, z in zeros]
+    n = len(cells)
+    fixed = np.arange(n) >= n_new
+    totals = np.array([any(row[d] == "" for d in r.tables[row["table"]]) for r, row in rows_of] + [False] * len(zeros))
+    tags = fixed.astype(int)
+    if hidden_new is not None:  # a new cell that stays withheld is fixed too, apart from those that can change
+        tags[:n_new] = np.where(hidden_new, 2, 0)
+    model = build_model(partition.axes, tables, cells, totals=totals, tags=tags)
+    structural = np.arange(n) >= n_pub
+    pad = np.zeros(len(zeros))
     return JointSystem(
-        partition=partition, model=model, labels=[_cell_label(r, row) for r, row in rows_of],
-        owners=[(r.ref, r.part) for r, _ in rows_of], values=recorded.astype(np.int64),
-        stated_lo=np.array([row.get("lower", np.nan) for _, row in rows_of], dtype=float),
-        stated_hi=np.array([row.get("upper", np.nan) for _, row in rows_of], dtype=float), fixed=fixed)
+        partition=partition, model=model,
+        labels=[_cell_label(r, row) for r, row in rows_of] + [f"{r.ref} {r.part}: no rows outside its categories"
+                                                               for r, _ in zeros],
+        owners=[(r.ref, r.part) for r, _ in rows_of] + [(r.ref, r.part) for r, _ in zeros],
+        values=np.concatenate([recorded, pad]).astype(np.int64),
+        stated_lo=np.concatenate([[row.get("lower", np.nan) for _, row in rows_of], pad]).astype(float),
+        stated_hi=np.concatenate([[row.get("upper", np.nan) for _, row in rows_of], pad]).astype(float),
+        fixed=fixed, structural=structural,
+        withheld=np.array([not str(row.get("shown", "")).isdigit() for _, row in rows_of] + [False] * len(zeros)))
 
 
 def _meet(a: Selection, b: Selection) -> bool:
@@ -413,8 +462,10 @@ def _protect_group(response: Response, parts: list[PartRecord], linked: list[Par
     else:
         xx[:n_new] = (cells["marker"] == policy.marker).to_numpy()
         band0[0][xx], band0[1][xx] = 1.0, float(policy.threshold - 1)
-    # Protected: new small counts, and earlier withheld ones (a stated band within 1..threshold-1).
-    small = fixed & (system.stated_lo >= 1) & (system.stated_hi <= rule.threshold - 1)
+    # Protected: every small count, new or earlier, whatever its marker ('[c]' too): the ledger knows an
+    # earlier cell's count through today's count of its definition.
+    small = fixed & (system.small(rule.threshold) | (system.withheld & (system.stated_lo >= 1)
+                                                      & (system.stated_hi <= rule.threshold - 1)))
     small[:n_new] = is_small(cells["value"].to_numpy(), policy.threshold)
     engine = BoundEngine(model, v, milp_time_limit=policy.secondary.time_limit)
     new_hidden = hidden0 & ~fixed
@@ -530,6 +581,12 @@ def _binding_refs(engine: BoundEngine, system: JointSystem, hidden: np.ndarray, 
     return sorted(refs)
 
 
+def _threshold_of(system: JointSystem, mine: np.ndarray) -> int:
+    """The threshold a response used: its primary marker's band ends at threshold-1 (5 when it shows none)."""
+    bands = system.stated_hi[mine & system.withheld & (system.stated_lo >= 1) & np.isfinite(system.stated_hi)]
+    return max(2, int(max(bands, default=4)) + 1)
+
+
 def _fmt_band(lo: float, hi: float, value: float | None) -> str:
     if value is not None:
         return str(int(value))
@@ -570,16 +627,19 @@ def audit_entry(entry: LedgerEntry, ledger: Ledger, data: CaseData, where: str) 
             system = build_system([], [*for_count, *linked], data, where)
             v = system.values.astype(float)
             mine = np.array([ref == entry.ref for ref, _ in system.owners])
-            # its withheld small counts: a marker's band of 1 to threshold-1
-            sensitive = mine & (system.stated_lo >= 1) & (system.stated_lo < system.stated_hi) & np.isfinite(
-                system.stated_hi)
+            # every withheld small count (today's count from 1 to threshold-1, whatever its marker): its own
+            # against what came before it; every response's against everything published
+            threshold = _threshold_of(system, mine)
+            marked = system.withheld & (system.stated_lo >= 1) & (system.stated_hi <= threshold - 1)
+            sensitive = (system.small(threshold) | marked) & (mine if label != "everything published" else True)
             hid, lo, hi = _bands(system, np.ones(len(v), bool), np.zeros((2, len(v))))
-            threshold = int(max(system.stated_hi[sensitive], default=4)) + 1
             res = audit(system.model, system.values, hid, lo, hi, sensitive,
                         ProtectionRule(threshold=max(2, threshold)))
             ok &= res.passed
             lines.append(f"against {label} ({', '.join(dict.fromkeys(r.ref for r in linked)) or 'nothing'}): "
-                         f"{'passed' if res.passed else 'FAILED'}, {int(sensitive.sum())} withheld small counts")
+                         f"{'passed' if res.passed else 'FAILED'}, {int((sensitive & mine).sum())} withheld small "
+                         f"counts of its own" + ("" if label != "everything published" else
+                                                 f", {int((sensitive & ~mine).sum())} of the others combined"))
             for i in np.flatnonzero(sensitive & ~res.cell_passed):
                 lines.append(f"  {system.labels[i]}: derivable range [{int(res.lower[i])}, {int(res.upper[i])}]")
         verdicts.append(ok)

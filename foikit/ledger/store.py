@@ -40,6 +40,7 @@ from foikit.request.params import read_yaml
 
 if TYPE_CHECKING:
     from foikit.response import Response
+    from foikit.source.data import CaseData
 
 LEDGER_DIR = "ledger"
 FORMAT = 1
@@ -259,6 +260,17 @@ def _label_selection(dim: DimSpec, label: str) -> Selection:
     return Selection(tuple(sorted(raws)))
 
 
+def extract_end(data: CaseData, column: str) -> date:
+    """The day after the extract's last date in ``column``: what the extract can cover. A period is recorded
+    up to it (a year past the extract date counts only its first months, and says so), as a reader who
+    knows the extract's date reads it. A source held in a database is not scanned for it (no limit)."""
+    frame = getattr(data, "frame", None)
+    if data.relation is not None or frame is None or column not in frame.columns:
+        return date.max
+    last = pd.to_datetime(frame[column], errors="coerce", format="ISO8601").max()
+    return date.max if pd.isna(last) else last.date() + timedelta(days=1)
+
+
 def entry_of(response: Response) -> LedgerEntry:
     """The response's own entry in the ledger: every published cell of every part, with its definition."""
     request, data = response.request, response.data
@@ -273,6 +285,7 @@ def entry_of(response: Response) -> LedgerEntry:
         period = spec.period
         dims = {d.name: (d.column, {label: _label_selection(d, label) for label in d.categories})
                 for d in spec.dims}
+        end = extract_end(data, period.column)
         cells = part.cells.reindex(columns=["table", *part.spec.dims, "shown"]).copy()
         cells[list(part.spec.dims)] = cells[list(part.spec.dims)].fillna("")
         bands = [stated_band(s, markers, base) for s in cells["shown"]]
@@ -283,8 +296,8 @@ def entry_of(response: Response) -> LedgerEntry:
             additive=not spec.unit_key, date_column=period.column,
             where={c: Selection(tuple(sorted(v))) for c, v in spec.filters.items()},
             period_dim=period.name,
-            periods={label: ((s, e),) for label, s, e in zip(period.labels, period.starts, period.ends,
-                                                              strict=True)},
+            periods={label: ((s, min(e, end) if s < end else e),) for label, s, e in
+                     zip(period.labels, period.starts, period.ends, strict=True)},
             dims=dims, tables={t.name: tuple(t.dims) for t in part.spec.tables}, cells=cells.reset_index(drop=True),
         ))
     return LedgerEntry(ref=request.ref, dataset=data.dictionary.name, published_at="", origin="",

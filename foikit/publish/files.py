@@ -68,7 +68,8 @@ def audit_record(response: Response) -> dict:
                 "reason": cell["reason"], "derivable_lower": _number(result.lower[i]),
                 "derivable_upper": _number(result.upper[i]), "protected": bool(result.cell_passed[i]),
             })
-        stats = {k: part.stats[k] for k in ("n_primary", "n_secondary", "n_marker_switched") if k in part.stats}
+        stats = {k: part.stats[k] for k in ("n_primary", "n_secondary", "n_marker_switched", "marker_switch")
+                 if k in part.stats}
         parts.append({"part": part.spec.name, "passed": result.passed, "model": result.model.kind,
                       "withheld_cells": cells, "counts": stats})
     return {

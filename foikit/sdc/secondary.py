@@ -512,6 +512,27 @@ def protect(model: LinearModel, values: Sequence[int] | np.ndarray, sensitive: n
     >>> p.markers, p.reasons[1], p.audit.passed
     (['[xx]', '[c]', '', ''], 'secondary', True)
     """
+    if policy.allow_marker_switch and np.asarray(sensitive, bool).any():
+        # '[xx]' says what a small count is; '[c]' on one is only a last resort: an honest pattern first, and
+        # switching only when none protects every small count.
+        try:
+            honest = protect(model, values, sensitive, replace(policy, allow_marker_switch=False),
+                             keep_visible=keep_visible, fixed=fixed)
+            honest.stats["marker_switch"] = "none: every small count is protected with an honest '[xx]'"
+            return honest
+        except UnprotectableError:
+            pass
+        switched = _protect(model, values, sensitive, policy, keep_visible, fixed)
+        switched.stats["marker_switch"] = (
+            f"{switched.stats['n_marker_switched']} small counts shown as '{policy.secondary_marker}': no pattern "
+            f"with '{policy.primary_marker}' on every small count protects them all")
+        return switched
+    return _protect(model, values, sensitive, policy, keep_visible, fixed)
+
+
+def _protect(model: LinearModel, values: Sequence[int] | np.ndarray, sensitive: np.ndarray,
+             policy: SecondaryPolicy, keep_visible: np.ndarray | None,
+             fixed: tuple[np.ndarray, np.ndarray] | None) -> Pattern:
     t0 = time.perf_counter()
     values = np.asarray(values, dtype=float)
     sensitive = np.asarray(sensitive, bool)
