@@ -180,6 +180,8 @@ class JointSystem:
     fixed: np.ndarray  # an earlier response's cell (or a structural zero)
     withheld: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # published as a marker
     structural: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    # per part (by id) and broken-down dimension: its rows outside its categories today (what ledger.json keeps)
+    outside: dict[int, dict[str, int]] = field(default_factory=dict)
 
     def small(self, threshold: int) -> np.ndarray:
         """Withheld cells whose count (today's) is from 1 to threshold-1, whatever their marker."""
@@ -187,10 +189,10 @@ class JointSystem:
 
 
 def _exhaustive_zeros(partition: Partition, record: PartRecord
-                      ) -> list[tuple[str, dict[str, tuple[str, ...] | None]]]:
+                      ) -> list[tuple[str, str, dict[str, tuple[str, ...] | None]]]:
     """The rectangles a part's breakdowns say are empty: within its population, the values of a column that
     none of its categories lists (a published total that is the sum of its categories says there are none).
-    As (table, partition coordinates), one per broken-down column with a total over it."""
+    As (dimension, table, partition coordinates), one per broken-down column with a total over it."""
     out = []
     where, periods = record.definition({})
     base = partition.coords(where, periods)
@@ -207,7 +209,7 @@ def _exhaustive_zeros(partition: Partition, record: PartRecord
                      and not any(sel.contains(members[0] if members[0] != REST else "\0rest")
                                  for sel in labels.values()))
         if rest:
-            out.append((_table_key(record, table), {**base, column: rest}))
+            out.append((dim, _table_key(record, table), {**base, column: rest}))
     return out
 
 
@@ -246,14 +248,18 @@ def build_system(new: Sequence[PartRecord], earlier: Sequence[PartRecord], data:
     n_pub = len(cells)
     recorded = np.array([row.get("now", np.nan) if i >= n_new else row["value"] for i, (r, row) in
                          enumerate(rows_of)], dtype=float)
-    # What the breakdowns say is empty, kept where today's data agrees (every foikit table: its total is the
-    # sum of its categories); a breakdown that is not exhaustive (an import whose total holds more) says nothing.
-    zeros = [(r, z) for r in records for z in _exhaustive_zeros(partition, r)]
-    counts = count_partition(partition, data, where)
-    if zeros:
-        zero_counts = partition_sums(partition, counts, [c for _, (_, c) in zeros])
-        zeros = [z for z, n in zip(zeros, zero_counts, strict=True) if n == 0]
-    if np.isnan(recorded).any() or n_new:
+    # What the breakdowns say is empty, kept where today's data agrees: a new part's by construction (a foikit
+    # table's total is the sum of its categories: a value outside them is refused), an earlier part's where
+    # the ledger snapshot's count outside its categories (or today's data) is 0; a breakdown that is not
+    # exhaustive (an import whose total holds more) says nothing.
+    candidates = [(r, dim, key, c) for r in records for dim, key, c in _exhaustive_zeros(partition, r)]
+    is_new = {id(r) for r in new}
+    outside = np.array([0 if id(r) in is_new else r.outside_now.get(dim, np.nan) for r, dim, _, _ in candidates],
+                       dtype=float)
+    # counted only for what the ledger snapshot does not hold: a re-run from a snapshot, which holds only the
+    # response's own columns and rows, finds everything about earlier responses recorded
+    if np.isnan(recorded).any() or np.isnan(outside).any():
+        counts = count_partition(partition, data, where)
         counted = partition_sums(partition, counts, coords)
         wrong = np.flatnonzero((np.arange(n_pub) < n_new) & (counted != recorded))
         if len(wrong):  # pragma: no cover - a definition that disagrees with its own table is a bug
@@ -261,6 +267,13 @@ def build_system(new: Sequence[PartRecord], earlier: Sequence[PartRecord], data:
             raise RuntimeError(f"internal error: {_cell_label(*rows_of[i])} counts {counted[i]} over the "
                                f"partition but {int(recorded[i])} in its table")
         recorded = np.where(np.isnan(recorded), counted, recorded)
+        missing = np.flatnonzero(np.isnan(outside))
+        if len(missing):
+            outside[missing] = partition_sums(partition, counts, [candidates[i][3] for i in missing])
+    counts_outside: dict[int, dict[str, int]] = {}
+    for (r, dim, _, _), n in zip(candidates, outside, strict=True):
+        counts_outside.setdefault(id(r), {})[dim] = int(n)
+    zeros = [(r, (key, c)) for (r, _, key, c), n in zip(candidates, outside, strict=True) if n == 0]
     cells += [z for _, z in zeros]
     n = len(cells)
     fixed = np.arange(n) >= n_new
@@ -279,7 +292,7 @@ def build_system(new: Sequence[PartRecord], earlier: Sequence[PartRecord], data:
         values=np.concatenate([recorded, pad]).astype(np.int64),
         stated_lo=np.concatenate([[row.get("lower", np.nan) for _, row in rows_of], pad]).astype(float),
         stated_hi=np.concatenate([[row.get("upper", np.nan) for _, row in rows_of], pad]).astype(float),
-        fixed=fixed, structural=structural,
+        fixed=fixed, structural=structural, outside=counts_outside,
         withheld=np.array([not str(row.get("shown", "")).isdigit() for _, row in rows_of] + [False] * len(zeros)))
 
 
@@ -651,17 +664,20 @@ def with_counts(ledger: Ledger, data: CaseData, where: str = "ledger") -> Ledger
     date basis over the partition of all of them: what a report keeps as ledger.json."""
     records = [r for e in ledger.entries for r in e.parts if r.additive]
     nows: dict[int, np.ndarray] = {}
+    outside: dict[int, dict[str, int]] = {}
     for date_column in dict.fromkeys(r.date_column for r in records):
         group = [r for r in records if r.date_column == date_column]
-        stripped = [replace(r, cells=r.cells.drop(columns="now", errors="ignore")) for r in group]
+        stripped = [replace(r, cells=r.cells.drop(columns="now", errors="ignore"), outside_now={}) for r in group]
         system = build_system([], stripped, data, where)
         start = 0
-        for r in group:
+        for r, s in zip(group, stripped, strict=True):
             nows[id(r)] = system.values[start:start + len(r.cells)]
+            outside[id(r)] = system.outside.get(id(s), {})
             start += len(r.cells)
     entries = []
     for e in ledger.entries:
-        parts = tuple(replace(r, cells=r.cells.assign(now=nows[id(r)])) if id(r) in nows else r for r in e.parts)
+        parts = tuple(replace(r, cells=r.cells.assign(now=nows[id(r)]), outside_now=outside[id(r)]) if id(r) in nows
+                      else r for r in e.parts)
         entries.append(replace(e, parts=parts))
     return replace(ledger, entries=tuple(entries))  # what was ignored stays listed
 

@@ -57,7 +57,7 @@ from foikit.run.paths import check_name, check_path, inside, not_a_link
 from foikit.run.provenance import write_crate
 from foikit.run.record import export_html, normalise_notebook
 from foikit.run.signing import sign_report, signing_key
-from foikit.run.snapshot import content_sha256, coverage, extract, write_snapshot
+from foikit.run.snapshot import content_sha256, coverage, extract, last_days, write_snapshot
 from foikit.source.data import CaseData
 from foikit.source.files import sha256_file
 
@@ -433,7 +433,7 @@ def _record_inputs(params_path: Path, template: Path, request: Request, data: Ca
     rows = extract(data, request)
     snapshot_name = None
     if snapshot:
-        write_snapshot(rows, coverage(data, request), folder / SNAPSHOT)
+        write_snapshot(rows, coverage(data, request), folder / SNAPSHOT, last_days(data, request))
         snapshot_name = SNAPSHOT
     return {
         "params": {"path": _relative(params_path, cwd), "sha256": sha256_file(params_path)},
