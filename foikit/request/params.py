@@ -135,7 +135,8 @@ class Secondary(_Strict):
     total_factor: float = Field(3.0, ge=1, le=1000, allow_inf_nan=False,
                                 description="how much more hiding a total costs than an inner cell, 1 to 1000")
     marker: Marker = Field("[c]", description="what a cell withheld to protect others is shown as")
-    note: Title = Field("withheld to prevent the calculation of other withheld figures",
+    # true of every cell it marks: a cell withheld to protect others, or a small count switched to it
+    note: Title = Field("a small count, or a figure withheld to prevent the calculation of other withheld figures",
                       description="what the secondary marker means, printed in the key")
     marker_switch: bool = Field(True, description="may show a small count as the secondary marker when the "
                                 "primary marker's band would let other cells be narrowed")

@@ -512,22 +512,33 @@ def protect(model: LinearModel, values: Sequence[int] | np.ndarray, sensitive: n
     >>> p.markers, p.reasons[1], p.audit.passed
     (['[xx]', '[c]', '', ''], 'secondary', True)
     """
-    if policy.allow_marker_switch and np.asarray(sensitive, bool).any():
-        # '[xx]' says what a small count is; '[c]' on one is only a last resort: an honest pattern first, and
-        # switching only when none protects every small count.
-        try:
-            honest = protect(model, values, sensitive, replace(policy, allow_marker_switch=False),
-                             keep_visible=keep_visible, fixed=fixed)
-            honest.stats["marker_switch"] = "none: every small count is protected with an honest '[xx]'"
-            return honest
-        except UnprotectableError:
-            pass
-        switched = _protect(model, values, sensitive, policy, keep_visible, fixed)
-        switched.stats["marker_switch"] = (
-            f"{switched.stats['n_marker_switched']} small counts shown as '{policy.secondary_marker}': no pattern "
-            f"with '{policy.primary_marker}' on every small count protects them all")
+    if not policy.allow_marker_switch or not np.asarray(sensitive, bool).any():
+        return _protect(model, values, sensitive, policy, keep_visible, fixed)
+    # '[xx]' says what a small count is; a small count shown as '[c]' only where no pattern with an honest
+    # '[xx]' on every small count exists within the stated cost: ``marker_cost`` per switched count (the
+    # optimiser weighs it too, but the fast method is a heuristic: the honest pattern is also searched for)
+    switched = _protect(model, values, sensitive, policy, keep_visible, fixed)
+    n = int(switched.stats["n_marker_switched"])
+    if n == 0:
+        switched.stats["marker_switch"] = f"none: every small count is shown as '{policy.primary_marker}'"
         return switched
-    return _protect(model, values, sensitive, policy, keep_visible, fixed)
+    try:
+        honest = _protect(model, values, sensitive, replace(policy, allow_marker_switch=False), keep_visible, fixed)
+    except UnprotectableError:
+        switched.stats["marker_switch"] = (
+            f"{n} small counts shown as '{policy.secondary_marker}': no pattern with '{policy.primary_marker}' on "
+            "every small count protects them all")
+        return switched
+    extra = float(honest.stats["cost"]) - float(switched.stats["cost"]) + policy.marker_cost * n
+    if extra <= policy.marker_cost * n + 1e-9:
+        honest.stats["marker_switch"] = f"none: every small count is shown as '{policy.primary_marker}'" + (
+            f" (a pattern switching {n} of them would withhold {extra:g} less, within the cost of "
+            f"{policy.marker_cost:g} per switched count)" if extra > 1e-9 else "")
+        return honest
+    switched.stats["marker_switch"] = (
+        f"{n} small counts shown as '{policy.secondary_marker}': every pattern found with '{policy.primary_marker}' "
+        f"on every small count withholds {extra:g} more (cost), beyond {policy.marker_cost:g} per switched count")
+    return switched
 
 
 def _protect(model: LinearModel, values: Sequence[int] | np.ndarray, sensitive: np.ndarray,
