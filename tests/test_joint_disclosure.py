@@ -4,6 +4,9 @@ The intruder (tests/joint_intruder.py) is written independently of foikit: it re
 and the requests as published, with and without the extract's stated coverage (no rows after its last day),
 and computes MILP ranges. True counts come from the case rows with plain pandas.
 
+The committed-report tests read ``reports/``; ``FOIKIT_JOINT_REPORTS=/some/reports`` points them at another
+folder (a scratch regeneration of the examples, before the lead commits it).
+
 Issue 19: read together, 01.FOI.23.032341 and its financial-year variant (as first committed) gave away four
 small counts shown as '[c]' (and 35 cells with the coverage stated) because the joint model had a phantom
 '(any other value)' category, did not protect earlier '[c]' small counts and left periods past the extract
@@ -14,6 +17,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -22,15 +27,17 @@ import pandas as pd
 import pytest
 import yaml
 
-from foikit.ledger.joint import answer, audit_entry
-from foikit.ledger.store import Ledger, entry_of
+from foikit.exceptions import DataError, ParamsError
+from foikit.ledger.joint import answer, audit_entry, build_system, with_counts
+from foikit.ledger.store import Ledger, entry_of, load_ledger
 from foikit.request.params import load_request, parse_request
 from foikit.response import open_source_for
-from foikit.source.data import embedded_data_path
+from foikit.run import snapshot as snapshots
+from foikit.source.data import embedded_data_path, last_day
 from tests.joint_intruder import JointIntruder, Response, narrowed_small_counts
 
 ROOT = Path(__file__).resolve().parents[1]
-REPORTS = ROOT / "reports"
+REPORTS = Path(os.environ.get("FOIKIT_JOINT_REPORTS", ROOT / "reports"))
 OLD, FY = "01.FOI.23.032341", "01.FOI.23.032341-financial-years"
 CASES = pd.read_csv(embedded_data_path("conduct_allegations"), dtype=str, keep_default_na=False)
 END = date.fromisoformat(CASES["date_recorded"].str[:10].max()) + timedelta(days=1)  # the extract's coverage
@@ -176,3 +183,68 @@ def test_random_overlapping_responses_published_in_sequence(seed, n):
         entries.append(entry_of(response))
         published.append(Response(request.ref, request.model_dump(mode="json"), response.published(), END))
     assert narrowed_small_counts(published, CASES, use_coverage=True) == []
+
+
+# -- a report re-made from its snapshot (foikit verify) ------------------------------------------------------
+IE_2023 = {"ref": "01.FOI.99.000500", "title": "Indecent exposure by outcome, 2022 and 2023",
+           "suppression": {"threshold": 5, "marker": "[xx]"},
+           "parts": [{"name": "indecent_exposure", "title": "Indecent exposure",
+                      "filter": {"allegation_category": "Indecent exposure"}, "date_column": "date_recorded",
+                      "counting_unit": "allegations", "period": "calendar_year", "years": [2022, 2023],
+                      "tables": [{"name": "by_outcome", "title": "By outcome", "rows": ["outcome"],
+                                  "columns": ["year"]}]}]}
+
+
+def test_a_response_re_made_from_its_snapshot_is_the_same_without_the_columns_of_earlier_ones(tmp_path):
+    """verify re-runs a report on its snapshot (its own rows and columns only) against its ledger.json. The
+    earlier response's breakdowns by rank and unit say which rows do not exist; counted, they would need
+    columns the snapshot lacks (issue 19's change was taken back out for that): ledger.json records the
+    count outside each breakdown (outside_now), and the snapshot its source's last day (the coverage the
+    response states: indecent exposure's last row is 2023-10-08, the extract's 2023-11-30)."""
+    first_request = load_request(ROOT / "params" / f"{OLD}.yaml")
+    data = open_source_for(first_request)
+    request = parse_request(IE_2023)
+    ledger = with_counts(Ledger((entry_of(answer(first_request, data)),)), data)
+    # every breakdown of the earlier response (each table has its totals) still holds: no row outside it
+    for part in ledger.entries[0].parts:
+        assert part.outside_now == dict.fromkeys(sorted(set(part.dims) - {part.period_dim}), 0), part.part
+    assert "officer_rank" in ledger.entries[0].parts[1].outside_now
+    original = answer(request, data, ledger=ledger)
+    assert original.passed and original.ledger.combined == (OLD,)
+
+    (tmp_path / "ledger.json").write_text(json.dumps(ledger.to_json()), encoding="utf-8")
+    snapshot = snapshots.write_snapshot(snapshots.extract(data, request), snapshots.coverage(data, request),
+                                        tmp_path / "input.parquet", snapshots.last_days(data, request))
+    raw = request.model_dump(mode="json")
+    raw["data"] = {"path": str(snapshot), "dictionary": str(data.dictionary.source)}
+    again_request = parse_request(raw)
+    snap = open_source_for(again_request)
+    assert "officer_rank" not in snap.frame.columns
+    assert last_day(snap, "date_recorded") == date(2023, 11, 30)
+    assert last_day(replace(snap, last_days=None), "date_recorded") == date(2023, 10, 8)  # what the rows say
+    recorded = load_ledger(tmp_path / "ledger.json")
+    again = answer(again_request, snap, ledger=recorded)
+    pd.testing.assert_frame_equal(again.published(), original.published())
+    mine, theirs = entry_of(again).to_json(), entry_of(original).to_json()
+    assert mine == theirs and mine["parts"][0]["periods"]["labels"]["2023"] == [["2023-01-01", "2023-12-01"]]
+    # without the recorded counts the earlier breakdown by rank would be counted: the snapshot cannot
+    stripped = [replace(r, outside_now={}) for r in recorded.entries[0].parts]
+    with pytest.raises(DataError, match="officer_rank"):
+        build_system([], stripped, snap, "test")
+
+
+def test_outside_now_is_read_back_and_checked(tmp_path):
+    first_request = load_request(ROOT / "params" / f"{OLD}.yaml")
+    data = open_source_for(first_request)
+    ledger = with_counts(Ledger((entry_of(answer(first_request, data)),)), data)
+    raw = ledger.to_json()
+    assert raw["entries"][0]["parts"][1]["outside_now"]["officer_rank"] == 0
+    assert load_ledger_json(raw, tmp_path).entries[0].parts[1].outside_now == ledger.entries[0].parts[1].outside_now
+    raw["entries"][0]["parts"][1]["outside_now"] = {"officer_rank": -1}
+    with pytest.raises(ParamsError, match=r"parts\.1\.outside_now: a count \(an integer from 0\) per dimension"):
+        load_ledger_json(raw, tmp_path)
+
+
+def load_ledger_json(raw: dict, folder: Path) -> Ledger:
+    (folder / "ledger.json").write_text(json.dumps(raw), encoding="utf-8")
+    return load_ledger(folder / "ledger.json")

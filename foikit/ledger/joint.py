@@ -515,6 +515,7 @@ def _protect_group(response: Response, parts: list[PartRecord], linked: list[Par
     if not failing.any():
         result = check(hidden0, band0, targets, ranges=True) if exposed.any() else alone
         hidden, markers, reasons = hidden0, None, None  # nothing more withheld
+        muted = np.zeros(len(v), bool)
     else:
         facts["exposed_without"] += [system.labels[i] for i in np.flatnonzero(failing)]
         refs = dict.fromkeys(r.ref for r in linked)
@@ -533,18 +534,29 @@ def _protect_group(response: Response, parts: list[PartRecord], linked: list[Par
             primary_marker=policy.marker, secondary_marker=sec.marker, allow_marker_switch=sec.marker_switch,
             marker_cost=sec.marker_cost, time_limit=sec.time_limit)
         keep = fixed | (hidden0 & ~(xx & targets))
-        _, lo, hi = _bands(system, hidden0, band0)
-        flo, fhi = np.where(keep, lo, np.nan), np.where(keep, hi, np.nan)
-        try:
-            pattern = protect(model, v, failing | (xx & targets), secondary, fixed=(flo, fhi))
-        except UnprotectableError as exc:
-            ranges = [f"  {system.labels[c.index]}: derivable range [{int(c.lower)}, {int(c.upper)}]"
-                      for c in exc.cells]
-            raise DisclosureError(
-                f"{where}: no suppression pattern protects every small count against the earlier responses "
-                f"({', '.join(refs)}); refusing to publish\n" + "\n".join(ranges)) from None
+        # A new small count that earlier responses already give away keeps its '[xx]' unless that band (1 to
+        # threshold-1) is what lets another count be narrowed: then it is shown as the secondary marker.
+        given_away = xx & exposed & ~fixed
+        for muted in [np.zeros(len(v), bool), *([given_away] if given_away.any() else [])]:
+            band = band0.copy()
+            band[0][muted], band[1][muted] = 0.0, np.inf
+            _, lo, hi = _bands(system, hidden0, band)
+            flo, fhi = np.where(keep, lo, np.nan), np.where(keep, hi, np.nan)
+            try:
+                pattern = protect(model, v, failing | (xx & targets), secondary, fixed=(flo, fhi))
+                break
+            except UnprotectableError as exc:
+                if not muted.any() and given_away.any():
+                    continue
+                ranges = [f"  {system.labels[c.index]}: derivable range [{int(c.lower)}, {int(c.upper)}]"
+                          for c in exc.cells]
+                raise DisclosureError(
+                    f"{where}: no suppression pattern protects every small count against the earlier responses "
+                    f"({', '.join(refs)}); refusing to publish\n" + "\n".join(ranges)) from None
+        band0 = band
         hidden = hidden0 | (pattern.hidden & ~fixed)
-        markers = [pattern.markers[i] if hidden[i] and not keep[i] else "" for i in range(len(v))]
+        markers = [pattern.markers[i] if hidden[i] and not keep[i] else
+                   secondary.secondary_marker if muted[i] else "" for i in range(len(v))]
         changed = np.flatnonzero(hidden & ~keep)
         band0[0][changed] = [1.0 if markers[i] == policy.marker else 0.0 for i in changed]
         band0[1][changed] = [float(policy.threshold - 1) if markers[i] == policy.marker else np.inf for i in changed]
@@ -560,7 +572,7 @@ def _protect_group(response: Response, parts: list[PartRecord], linked: list[Par
         if markers is not None and reasons is not None:
             added = hidden[idx] & ~hidden0[idx]
             out["hidden"] = hidden[idx]
-            switchable = (xx & ~keep)[idx]  # small counts whose marker protect may have changed
+            switchable = ((xx & ~keep) | muted)[idx]  # small counts whose marker may have changed
             out["marker"] = np.where(switchable | added, [markers[i] for i in idx], out["marker"])
             out["reason"] = np.where(added, [reasons[i] for i in idx], out["reason"])
             out["shown"] = np.where(out["hidden"], out["marker"], out["value"].astype(str))
