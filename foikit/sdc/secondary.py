@@ -531,6 +531,7 @@ def protect(model: LinearModel, values: Sequence[int] | np.ndarray, sensitive: n
         return switched
     extra = float(honest.stats["cost"]) - float(switched.stats["cost"]) + policy.marker_cost * n
     if extra <= policy.marker_cost * n + 1e-9:
+        honest.stats["n_marker_switch_avoided"] = n  # what the optimiser alone would have switched
         honest.stats["marker_switch"] = f"none: every small count is shown as '{policy.primary_marker}'" + (
             f" (a pattern switching {n} of them would withhold {extra:g} less, within the cost of "
             f"{policy.marker_cost:g} per switched count)" if extra > 1e-9 else "")
