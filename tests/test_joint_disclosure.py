@@ -33,6 +33,8 @@ from foikit.ledger.store import Ledger, entry_of, load_ledger
 from foikit.request.params import load_request, parse_request
 from foikit.response import open_source_for
 from foikit.run import snapshot as snapshots
+from foikit.sdc.linear import build_model
+from foikit.sdc.secondary import SecondaryPolicy, UnprotectableError, protect
 from foikit.source.data import embedded_data_path, last_day
 from tests.joint_intruder import JointIntruder, Response, narrowed_small_counts
 
@@ -248,3 +250,28 @@ def test_outside_now_is_read_back_and_checked(tmp_path):
 def load_ledger_json(raw: dict, folder: Path) -> Ledger:
     (folder / "ledger.json").write_text(json.dumps(raw), encoding="utf-8")
     return load_ledger(folder / "ledger.json")
+
+
+# -- the protection step reads every earlier figure of a quantity ----------------------------------------
+def test_protect_reads_what_all_earlier_figures_of_one_quantity_say_together():
+    """Two earlier versions of a response publish 'b' as 10 and as '[c]', and the total as 13: together they
+    give a = 3. The protection step used to read one figure per quantity (the last), saw 'b' free, and
+    called a pattern protected that is not (the failure of test_a_superseded_report_... once 01.FOI.23.032341
+    is regenerated: 01.FOI.24.000211's 'Reduction in rank' cells narrowed to [2, 4] and [0, 2])."""
+    cells = [(t, {"r": r}) for t in ("v1", "v2", "new") for r in ("a", "b", None)]
+    model = build_model({"r": ["a", "b"]}, {"v1": ["r"], "v2": ["r"], "new": ["r"]}, cells,
+                        tags=[1] * 6 + [0] * 3)
+    values = np.array([3, 10, 13] * 3)
+    nan = np.nan
+    lo = np.array([0, 10, 13, 0, 0, 13, nan, nan, nan])  # v1: [c] 10 13; v2: [c] [c] 13
+    hi = np.array([np.inf, 10, 13, np.inf, np.inf, 13, nan, nan, nan])
+    sensitive = np.array([False] * 6 + [True, False, False])
+    with pytest.raises(UnprotectableError) as caught:
+        protect(model, values, sensitive, SecondaryPolicy(), fixed=(lo, hi))
+    assert [(c.lower, c.upper) for c in caught.value.cells] == [(3.0, 3.0)]
+    # reversed order (10 written last) was read right before; both orders now agree
+    order = [3, 4, 5, 0, 1, 2, 6, 7, 8]
+    model2 = build_model({"r": ["a", "b"]}, {"v2": ["r"], "v1": ["r"], "new": ["r"]},
+                         [cells[i] for i in order], tags=[1] * 6 + [0] * 3)
+    with pytest.raises(UnprotectableError):
+        protect(model2, values[order], sensitive[order], SecondaryPolicy(), fixed=(lo[order], hi[order]))

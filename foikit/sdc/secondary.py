@@ -141,11 +141,14 @@ class _Protector:
         self.gledger[m.groups[self.fixed]] = True
         if (self.gledger[m.groups] != self.fixed).any():
             raise ValueError("a fixed cell and a free cell share a group; give them different tags")
+        # A group's band is what all its fixed members say together (two versions of a response may publish
+        # one quantity twice: '[c]' in one, 9 in the other says 9), as the audit reads them.
         self.glo_fixed = np.zeros(G)
-        self.ghi_fixed = np.zeros(G)
+        self.ghi_fixed = np.full(G, np.inf)
         if fixed is not None:
-            self.glo_fixed[m.groups[self.fixed]] = np.asarray(fixed[0], float)[self.fixed]
-            self.ghi_fixed[m.groups[self.fixed]] = np.asarray(fixed[1], float)[self.fixed]
+            np.maximum.at(self.glo_fixed, m.groups[self.fixed], np.asarray(fixed[0], float)[self.fixed])
+            np.minimum.at(self.ghi_fixed, m.groups[self.fixed], np.asarray(fixed[1], float)[self.fixed])
+        self.ghi_fixed[~self.gledger] = 0.0
         pub = ~self.withheld & ~self.fixed
         # A quantity is sensitive wherever it is shown; sensitivity spreads to its group.
         self.gsens = np.zeros(G, bool)
