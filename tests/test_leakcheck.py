@@ -10,6 +10,7 @@ import foikit
 from foikit.exceptions import DisclosureError
 from foikit.publish import files as publish
 from foikit.publish import leakcheck
+from foikit.request.policy import LeakPolicy
 
 from .conftest import hand_request
 
@@ -85,7 +86,7 @@ def test_a_docx_that_differs_from_its_letter_is_refused_and_earlier_files_are_re
 
 
 def test_the_rules_of_the_check():
-    policy = leakcheck.Policy(threshold=5, markers=frozenset({"[xx]", "[c]"}), rounding=None)
+    policy = LeakPolicy(threshold=5, markers=frozenset({"[xx]", "[c]"}), rounding=None)
     assert leakcheck.problem("12", 12, False, policy) is None
     assert leakcheck.problem("0", 0, False, policy) is None
     assert leakcheck.problem("[xx]", 3, True, policy) is None
@@ -94,6 +95,6 @@ def test_the_rules_of_the_check():
     assert "where its marker" in leakcheck.problem("12", 12, True, policy)
     assert "neither a number nor a marker" in leakcheck.problem("three", 3, True, policy)
     assert "not withheld" in leakcheck.problem("[c]", 12, False, policy)
-    rounded = leakcheck.Policy(threshold=5, markers=frozenset({"[xx]", "[c]"}), rounding=5)
+    rounded = LeakPolicy(threshold=5, markers=frozenset({"[xx]", "[c]"}), rounding=5)
     assert leakcheck.problem("10", 8, False, rounded) is None
     assert "rounded" in leakcheck.problem("10", 5, False, rounded)

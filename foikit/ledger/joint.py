@@ -46,12 +46,13 @@ from foikit.ledger.store import (
     read_report_entry,
 )
 from foikit.request.params import Request, parse_request, read_yaml
+from foikit.request.policy import Policy
 from foikit.response import Response, answer_alone, open_source_for
 from foikit.sdc.audit import AuditResult, BoundEngine, ProtectionRule, audit
 from foikit.sdc.linear import LinearModel, build_model
-from foikit.sdc.secondary import SecondaryPolicy, UnprotectableError, protect
+from foikit.sdc.secondary import UnprotectableError, protect
 from foikit.source.data import CaseData
-from foikit.suppress import is_small, rule_of
+from foikit.suppress import is_small
 
 PERIOD = "period__"
 REST = "(any other value)"
@@ -329,7 +330,6 @@ def check_against_ledger(response: Response, ledger: Ledger, where: str = "param
     ('01.FOI.23.032341',)
     """
     request = response.request
-    policy = request.suppression
     mine = entry_of(response)
     dataset = mine.dataset
     check_readable(ledger, dataset, where)  # a report that cannot be read is never silently left out
@@ -339,7 +339,7 @@ def check_against_ledger(response: Response, ledger: Ledger, where: str = "param
     new_parts = [p for p in mine.parts if p.additive]
     if not earlier.entries or not new_parts:
         return replace(response, ledger=replace(check, not_combined={e.ref: "" for e in earlier.entries}))
-    rule = rule_of(policy)
+    rule = response.policy.protection_rule
     combined: set[str] = set()
     not_combined: dict[str, str] = {}
     updates: dict[str, pd.DataFrame] = {}
@@ -386,7 +386,7 @@ def check_against_ledger(response: Response, ledger: Ledger, where: str = "param
 def _protect_group(response: Response, parts: list[PartRecord], linked: list[PartRecord], where: str,
                    rule: ProtectionRule, updates: dict[str, pd.DataFrame], audits: dict[str, AuditResult],
                    facts: dict[str, list]) -> None:
-    policy = response.request.suppression
+    policy = response.policy
     results = {p.spec.name: p for p in response.parts}
     new = [replace(r, cells=r.cells.assign(value=results[r.part].cells["value"].to_numpy())) for r in parts]
     cells = pd.concat([results[r.part].cells for r in parts], ignore_index=True)
@@ -405,18 +405,19 @@ def _protect_group(response: Response, parts: list[PartRecord], linked: list[Par
     xx = np.zeros(len(v), bool)
     keep = fixed.copy()
     if policy.rounding is not None:
-        base = policy.rounding.base
+        base = policy.rounding
         shown = np.zeros(len(v))
         shown[:n_new] = pd.to_numeric(cells["shown"]).to_numpy()
         band0 = np.stack([np.maximum(0, shown - base // 2), shown + (base - 1) // 2])
         hidden0[:n_new] = True
     else:
         xx[:n_new] = (cells["marker"] == policy.marker).to_numpy()
-        band0[0][xx], band0[1][xx] = 1.0, float(policy.threshold - 1)
-    # Protected: new small counts, and earlier withheld ones (a stated band within 1..threshold-1).
-    small = fixed & (system.stated_lo >= 1) & (system.stated_hi <= rule.threshold - 1)
+        band0[0][xx], band0[1][xx] = policy.stated_ranges()[policy.marker]
+    # Protected: new small counts, and earlier withheld ones (a stated band within the primary marker's).
+    small_lo, small_hi = policy.stated_ranges()[policy.marker]
+    small = fixed & (system.stated_lo >= small_lo) & (system.stated_hi <= small_hi)
     small[:n_new] = is_small(cells["value"].to_numpy(), policy.threshold)
-    engine = BoundEngine(model, v, milp_time_limit=policy.secondary.time_limit)
+    engine = BoundEngine(model, v, milp_time_limit=policy.settings.secondary.time_limit)
     new_hidden = hidden0 & ~fixed
 
     def check(hidden: np.ndarray, band: np.ndarray, sensitive: np.ndarray,
@@ -463,11 +464,7 @@ def _protect_group(response: Response, parts: list[PartRecord], linked: list[Par
                 "refusing to publish (use suppression, or coarser tables)")
         # Withholding more never narrows a range: keep the response's own pattern (its secondaries fixed, its
         # small counts free to change marker) and protect the failing counts by withholding more.
-        sec = policy.secondary
-        secondary = SecondaryPolicy(
-            threshold=rule.threshold, rule=rule, method=sec.method, cost=sec.cost, total_factor=sec.total_factor,
-            primary_marker=policy.marker, secondary_marker=sec.marker, allow_marker_switch=sec.marker_switch,
-            marker_cost=sec.marker_cost, time_limit=sec.time_limit)
+        secondary = policy.secondary_policy()
         keep = fixed | (hidden0 & ~(xx & targets))
         _, lo, hi = _bands(system, hidden0, band0)
         flo, fhi = np.where(keep, lo, np.nan), np.where(keep, hi, np.nan)
@@ -482,8 +479,9 @@ def _protect_group(response: Response, parts: list[PartRecord], linked: list[Par
         hidden = hidden0 | (pattern.hidden & ~fixed)
         markers = [pattern.markers[i] if hidden[i] and not keep[i] else "" for i in range(len(v))]
         changed = np.flatnonzero(hidden & ~keep)
-        band0[0][changed] = [1.0 if markers[i] == policy.marker else 0.0 for i in changed]
-        band0[1][changed] = [float(policy.threshold - 1) if markers[i] == policy.marker else np.inf for i in changed]
+        stated = policy.stated_ranges()
+        band0[0][changed] = [stated[markers[i]][0] for i in changed]
+        band0[1][changed] = [stated[markers[i]][1] for i in changed]
         new_hidden = hidden & ~fixed
         result = check(hidden, band0, targets, ranges=True)
         reasons = ["ledger" if hidden[i] and not hidden0[i] else "" for i in range(len(v))]
@@ -549,8 +547,9 @@ class ReportAudit:
     jointly: bool = True  # False when every part counts distinct units (nothing to combine)
 
 
-def audit_entry(entry: LedgerEntry, ledger: Ledger, data: CaseData, where: str) -> ReportAudit:
-    """Re-run the joint audit of ``entry`` (fixed, as published) against the rest of ``ledger``."""
+def audit_entry(entry: LedgerEntry, ledger: Ledger, data: CaseData, where: str, rule: ProtectionRule) -> ReportAudit:
+    """Re-run the joint audit of ``entry`` (fixed, as published) against the rest of ``ledger``, requiring
+    ``rule`` (the one ``entry`` was published under) of its withheld small counts."""
     others = ledger.for_dataset(entry.dataset, exclude=entry.ref)
     before = tuple(e.ref for e in others.entries if e.published_at and e.published_at < entry.published_at)
     after = tuple(e.ref for e in others.entries if e.ref not in before)
@@ -574,9 +573,7 @@ def audit_entry(entry: LedgerEntry, ledger: Ledger, data: CaseData, where: str) 
             sensitive = mine & (system.stated_lo >= 1) & (system.stated_lo < system.stated_hi) & np.isfinite(
                 system.stated_hi)
             hid, lo, hi = _bands(system, np.ones(len(v), bool), np.zeros((2, len(v))))
-            threshold = int(max(system.stated_hi[sensitive], default=4)) + 1
-            res = audit(system.model, system.values, hid, lo, hi, sensitive,
-                        ProtectionRule(threshold=max(2, threshold)))
+            res = audit(system.model, system.values, hid, lo, hi, sensitive, rule)
             ok &= res.passed
             lines.append(f"against {label} ({', '.join(dict.fromkeys(r.ref for r in linked)) or 'nothing'}): "
                          f"{'passed' if res.passed else 'FAILED'}, {int(sensitive.sum())} withheld small counts")
@@ -654,8 +651,8 @@ def audit_report(report: str | Path, data: CaseData | None = None, ignore: Seque
         raise DataError(f"{report}: cannot be read as a ledger entry ({exc})") from None
     ledger = load_ledger(report.parent, report.resolve().parent.parent / LEDGER_DIR)
     ledger = check_readable(ledger, entry.dataset, str(report), ignore)
+    params = report / PARAMS_COPY
+    request = parse_request(read_yaml(params, "recorded params"), str(params))  # the policy it was published under
     if data is None:
-        params = report / PARAMS_COPY
-        data = open_source_for(parse_request(read_yaml(params, "recorded params"), str(params)),
-                               str(params))
-    return audit_entry(entry, ledger, data, str(report))
+        data = open_source_for(request, str(params))
+    return audit_entry(entry, ledger, data, str(report), Policy.of(request).protection_rule)
