@@ -392,6 +392,11 @@ def read_policy(path: str | Path) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: expected a mapping with suppression: (and description:), got "
                           f"{type(raw).__name__}")
+    unknown = sorted(map(str, set(raw) - set(PolicyFile.model_fields)))
+    if unknown:  # before pydantic, which would name the missing suppression: first
+        field = unknown[0] if len(unknown[0]) <= 60 and unknown[0].isprintable() else capped(unknown[0], 60)
+        raise ParamsError(f"{path}: {field}: unknown key {capped(unknown[0], 60)}"
+                          + (f" (+{len(unknown) - 1} more)" if len(unknown) > 1 else ""))
     try:
         PolicyFile.model_validate(raw)
     except ValidationError as exc:
