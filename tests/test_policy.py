@@ -14,8 +14,9 @@ import yaml
 
 import foikit
 from foikit.exceptions import ParamsError
-from foikit.request.params import SHIPPED_POLICIES, Secondary, Suppression, parse_request, read_policy
+from foikit.request.params import SHIPPED_POLICIES, Secondary, Suppression, load_request, parse_request, read_policy
 from foikit.request.policy import DEFAULT_POLICY, Band, LeakPolicy, Policy
+from foikit.request.scaffold import scaffold
 from foikit.sdc.audit import ProtectionRule
 from foikit.sdc.secondary import SecondaryPolicy
 from foikit.source.data import sha256_file
@@ -180,3 +181,18 @@ def test_a_run_naming_the_default_policy_publishes_the_example_and_records_the_p
     assert manifest["inputs"]["policy"] == {"name": "default", "path": "shipped:default.yaml",
                                             "sha256": sha256_file(SHIPPED_POLICIES / "default.yaml")}
     assert "policy" not in json.loads((EXAMPLE_REPORT / "manifest.json").read_text(encoding="utf-8"))["inputs"]
+
+
+def test_a_new_request_takes_the_forces_policy(project):
+    # `foikit new` names the default policy and leaves suppression: commented out, so that the project's
+    # policies/default.yaml governs; uncommenting a field overrides that one field.
+    (project / "policies" / "default.yaml").write_text("suppression: {threshold: 7, marker: '[s]'}\n")
+    path = scaffold("01.FOI.25.000123", "conduct_allegations", ROOT / "notebooks", project / "params")
+    text = path.read_text(encoding="utf-8")
+    assert 'policy: "default"\n' in text and "\nsuppression:" not in text
+    request = load_request(path)
+    assert (request.policy, request.suppression.threshold, request.suppression.marker) == ("default", 7, "[s]")
+    edited = text.replace("# suppression:\n", "suppression:\n").replace("#   threshold: 5\n", "  threshold: 3\n")
+    path.write_text(edited, encoding="utf-8")
+    request = load_request(path)
+    assert (request.suppression.threshold, request.suppression.marker) == (3, "[s]")
