@@ -16,10 +16,10 @@ import foikit
 from foikit.exceptions import ParamsError
 from foikit.request.params import SHIPPED_POLICIES, Secondary, Suppression, load_request, parse_request, read_policy
 from foikit.request.policy import DEFAULT_POLICY, Band, LeakPolicy, Policy
-from foikit.request.scaffold import scaffold
+from foikit.run.scaffold import scaffold
 from foikit.sdc.audit import ProtectionRule
 from foikit.sdc.secondary import SecondaryPolicy
-from foikit.source.data import sha256_file
+from foikit.source.files import sha256_file
 
 from .conftest import EXAMPLE_PARAMS, EXAMPLE_REPORT, ROOT, hand_request
 

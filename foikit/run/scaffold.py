@@ -124,7 +124,7 @@ def _emit(model: type[BaseModel], values: dict[str, Any], indent: int, out: list
         sub = _model_of(field.annotation)
         inner = typing.get_args(field.annotation)
         item_model = _model_of(inner[0]) if typing.get_origin(field.annotation) is list and inner else None
-        if name == "suppression" and values.get("policy") and indent == 0:
+        if name == "suppression" and values.get("policy") and indent == 0 and isinstance(value, dict):
             # Every field written here would override the named policy's: the block is there to read and to
             # uncomment a field from, not in force.
             out.append(f"{pad}# fields set here override the policy's, one by one: uncomment only those to change")
