@@ -143,8 +143,10 @@ def test_a_bad_policy_name_is_one_line_naming_the_field_and_value(project, name,
 
 
 @pytest.mark.parametrize(("body", "says"), [
-    ({"suppression": {"threshold": 5, "thresold": 3}}, r"suppression\.thresold: unknown key 'thresold'"),
-    ({"supression": {"threshold": 5}}, r"supression: unknown key 'supression'"),
+    ({"suppression": {"threshold": 5, "thresold": 3}},
+     r"suppression\.thresold: unknown key 'thresold' \(did you mean 'threshold'\?\)"),
+    ({"supression": {"threshold": 5}}, r"supression: unknown key 'supression' \(did you mean 'suppression'\?\)"),
+    ({"suppression": {"threshold": 5}, "colour": "red"}, r"colour: unknown key 'colour'"),
     ({"suppression": {"secondary": {"colour": "red"}}}, r"suppression\.secondary\.colour: unknown key 'colour'"),
     ({"suppression": {"threshold": 1}}, r"suppression\.threshold: must be at least 2.*"),
     (["threshold"], r"expected a mapping with suppression: \(and description:\), got list"),

@@ -395,12 +395,14 @@ def read_policy(path: str | Path) -> dict[str, Any]:
     unknown = sorted(map(str, set(raw) - set(PolicyFile.model_fields)))
     if unknown:  # before pydantic, which would name the missing suppression: first
         field = unknown[0] if len(unknown[0]) <= 60 and unknown[0].isprintable() else capped(unknown[0], 60)
+        close = _close_key((unknown[0],), PolicyFile)
         raise ParamsError(f"{path}: {field}: unknown key {capped(unknown[0], 60)}"
+                          + (f" (did you mean {close!r}?)" if close else "")
                           + (f" (+{len(unknown) - 1} more)" if len(unknown) > 1 else ""))
     try:
         PolicyFile.model_validate(raw)
     except ValidationError as exc:
-        raise ParamsError(describe_validation(exc, raw, str(path))) from None
+        raise ParamsError(describe_validation(exc, raw, str(path), PolicyFile)) from None
     return raw["suppression"]
 
 
