@@ -16,6 +16,7 @@ import foikit
 from foikit.exceptions import ParamsError
 from foikit.request.params import SHIPPED_POLICIES, Secondary, Suppression, load_request, parse_request, read_policy
 from foikit.request.policy import DEFAULT_POLICY, Band, LeakPolicy, Policy
+from foikit.run import verify
 from foikit.run.scaffold import scaffold
 from foikit.sdc.audit import ProtectionRule
 from foikit.sdc.secondary import SecondaryPolicy
@@ -167,7 +168,7 @@ def test_a_named_policy_gives_the_same_answer_as_the_same_settings_in_the_reques
     assert b.policy == Policy(a.request.suppression, "hand")
 
 
-def test_a_run_naming_the_default_policy_publishes_the_example_and_records_the_policy(tmp_path):
+def test_a_run_naming_the_default_policy_publishes_the_example_and_records_the_policy(tmp_path, monkeypatch):
     raw = yaml.safe_load(EXAMPLE_PARAMS.read_text(encoding="utf-8"))
     raw["policy"] = "default"
     params = tmp_path / "01.FOI.23.032341.yaml"
@@ -183,6 +184,14 @@ def test_a_run_naming_the_default_policy_publishes_the_example_and_records_the_p
     assert manifest["inputs"]["policy"] == {"name": "default", "path": "shipped:default.yaml",
                                             "sha256": sha256_file(SHIPPED_POLICIES / "default.yaml")}
     assert "policy" not in json.loads((EXAMPLE_REPORT / "manifest.json").read_text(encoding="utf-8"))["inputs"]
+    # verify re-reads the named policy: a file changed since the report is a problem, naming it
+    assert not [p for p in verify.verify_report(report, execute=False).problems if "policy" in p]
+    changed = tmp_path / "default.yaml"
+    changed.write_text("suppression: {threshold: 10}\n", encoding="utf-8")
+    monkeypatch.setattr(verify, "policy_path", lambda name: changed if name == "default" else None)
+    problems = verify.verify_report(report, execute=False).problems
+    assert problems == [f"policy default: {changed} changed since the report was made (sha256 recorded "
+                        f"{sha256_file(SHIPPED_POLICIES / 'default.yaml')[:12]})"]
 
 
 def test_a_new_request_takes_the_forces_policy(project):
