@@ -8,6 +8,7 @@ import pytest
 
 import foikit
 from foikit.exceptions import DisclosureError
+from foikit.ledger.store import Ledger
 from foikit.publish import files as publish
 from foikit.publish import leakcheck
 from foikit.request.policy import LeakPolicy
@@ -17,7 +18,7 @@ from .conftest import hand_request
 
 @pytest.fixture
 def response(hand_csv):
-    return foikit.answer(foikit.parse_request(hand_request(hand_csv)))
+    return foikit.answer(foikit.parse_request(hand_request(hand_csv)), ledger=Ledger())
 
 
 def first(cells: pd.DataFrame, reason: str) -> int:
@@ -98,3 +99,13 @@ def test_the_rules_of_the_check():
     rounded = LeakPolicy(threshold=5, markers=frozenset({"[xx]", "[c]"}), rounding=5)
     assert leakcheck.problem("10", 8, False, rounded) is None
     assert "rounded" in leakcheck.problem("10", 5, False, rounded)
+
+
+def test_a_response_not_checked_against_the_ledger_is_not_written(tmp_path, hand_csv):
+    alone = foikit.answer(foikit.parse_request(hand_request(hand_csv)))
+    assert alone.passed  # it passes on its own: the refusal is about the ledger
+    with pytest.raises(DisclosureError) as info:
+        foikit.write_publishable(alone, tmp_path / "out")
+    assert str(info.value).startswith(f"{tmp_path / 'out'}: nothing written: response {alone.request.ref} was not "
+                                      "checked against the disclosure ledger; ")
+    assert not (tmp_path / "out").exists()

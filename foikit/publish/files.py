@@ -241,7 +241,14 @@ def write_cells_json(response: Response, out_dir: Path) -> Path:
 
 def write_publishable(response: Response, out_dir: str | Path) -> list[Path]:
     """Write every publishable file of ``response`` into ``out_dir``, only if the disclosure audit passes
-    and the leak check finds no small count; returns their paths."""
+    and the leak check finds no small count; returns their paths. A response not checked against the
+    disclosure ledger (``answer(..., ledger=...)``) is refused: alone it may pass and still give away a count
+    together with what was published before."""
+    if response.ledger is None:
+        raise DisclosureError(
+            f"{out_dir}: nothing written: response {response.request.ref} was not checked against the disclosure "
+            "ledger; give the template the project's reports folder (papermill -p ledger reports/), as "
+            "foikit run does, or answer(request, data, ledger=load_ledger('reports/'))")
     check_audit(response)
     leakcheck.check_charts(response)  # the record's charts draw the published tables
     out_dir = Path(out_dir)
