@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import math
@@ -207,3 +208,25 @@ def test_a_new_request_takes_the_forces_policy(project):
     path.write_text(edited, encoding="utf-8")
     request = load_request(path)
     assert (request.suppression.threshold, request.suppression.marker) == (3, "[s]")
+
+
+def test_plain_papermill_applies_the_policy_a_params_file_names(tmp_path):
+    # The template resolves `policy:` itself, so a params file run by hand gets its force's policy, not the
+    # template's defaults: here a project policy with threshold 10 and nothing under suppression.
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "strict.yaml").write_text("suppression:\n  threshold: 10\n", encoding="utf-8")
+    raw = yaml.safe_load(EXAMPLE_PARAMS.read_text())
+    del raw["suppression"]
+    raw["policy"] = "strict"
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
+    (tmp_path / "reports").mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "papermill", str(ROOT / "notebooks" / "conduct_allegations.ipynb"),
+         str(tmp_path / "x.ipynb"), "-f", str(tmp_path / "p.yaml"), "-p", "output_dir", str(tmp_path / "out"),
+         "-p", "ledger", str(tmp_path / "reports"), "--cwd", str(tmp_path), "--no-progress-bar"],
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "out" / "audit.json").read_text())["threshold"] == 10
+    with open(tmp_path / "out" / "published.csv", newline="", encoding="utf-8") as fh:
+        shown = [int(row["value"]) for row in csv.DictReader(fh) if row["value"]]
+    assert shown and not [v for v in shown if 1 <= v <= 9]  # counts from 1 to 9 withheld
