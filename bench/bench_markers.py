@@ -3,7 +3,7 @@
     python bench/bench_markers.py            # every case of bench_suppression.py
     python bench/bench_markers.py --quick    # its quick subset
 
-Each case is protected with the example's policy (the request schema's, marker_cost 1.5) through
+Each case is protected with the example's policy (the default policy's, marker_cost 1.5) through
 foikit.suppress.protect_part (fast method); a small count is a cell with a count from 1 to threshold-1.
 Prints per case and overall: small counts, those shown as '[c]', their share, those the optimiser alone
 would have switched but an honest '[xx]' pattern within marker_cost per switched count kept, and why the
@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_suppression import CASES, build_part
 
+from foikit.request.policy import Policy
 from foikit.suppress import protect_part
 
 
@@ -32,9 +33,11 @@ def main(argv: list[str] | None = None) -> int:
           "|---|---:|---:|---:|---:|---|")
     for case in [c for c in CASES if c.quick or not args.quick]:
         part, request = build_part(case)
-        protection = protect_part(part.cells, part.categories, part.tables, request.suppression, where=case.name)
+        policy = Policy.of(request)
+        protection = protect_part(part.cells, part.categories, part.tables, policy.secondary_policy(),
+                                  policy.rounding, where=case.name)
         small = part.sensitive
-        switched = int((small & (protection.cells["marker"] == request.suppression.secondary.marker).to_numpy()).sum())
+        switched = int((small & (protection.cells["marker"] == policy.secondary_marker).to_numpy()).sum())
         avoided = int(protection.stats.get("n_marker_switch_avoided", 0))
         why = str(protection.stats.get("marker_switch", "")).split(": ", 1)[-1] if switched else ""
         total_small += int(small.sum())

@@ -31,6 +31,7 @@ from foikit.exceptions import DataError, ParamsError
 from foikit.ledger.joint import answer, audit_entry, build_system, with_counts
 from foikit.ledger.store import Ledger, entry_of, load_ledger
 from foikit.request.params import load_request, parse_request
+from foikit.request.policy import Policy
 from foikit.response import open_source_for
 from foikit.run import snapshot as snapshots
 from foikit.sdc.linear import build_model
@@ -133,7 +134,7 @@ def test_foikit_audit_names_a_small_count_shown_as_c_that_a_later_response_gives
     second = entry_of(answer(load_request(ROOT / "params" / f"{FY}.yaml"), data))
     first = type(first)(**{**first.__dict__, "published_at": "2024-01-01"})
     second = type(second)(**{**second.__dict__, "published_at": "2024-02-01"})
-    result = audit_entry(first, Ledger((first, second)), data, "test")
+    result = audit_entry(first, Ledger((first, second)), data, "test", Policy.of(first_request).protection_rule)
     assert result.passed_before and not result.passed_all
     named = [line.strip().split(": derivable")[0] for line in result.lines if "derivable range" in line]
     shown = {f"{r.ref} {r.part}/{row['table']}[" + ", ".join(f"{d}={row[d] or 'Total'}" for d in r.tables[row["table"]])

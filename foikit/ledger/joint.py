@@ -46,12 +46,13 @@ from foikit.ledger.store import (
     read_report_entry,
 )
 from foikit.request.params import Request, parse_request, read_yaml
+from foikit.request.policy import Policy
 from foikit.response import Response, answer_alone, open_source_for
 from foikit.sdc.audit import AuditResult, BoundEngine, ProtectionRule, audit
 from foikit.sdc.linear import LinearModel, build_model
-from foikit.sdc.secondary import SecondaryPolicy, UnprotectableError, protect
+from foikit.sdc.secondary import UnprotectableError, protect
 from foikit.source.data import CaseData
-from foikit.suppress import is_small, rule_of
+from foikit.suppress import is_small
 
 PERIOD = "period__"
 REST = "(any other value)"
@@ -391,7 +392,6 @@ def check_against_ledger(response: Response, ledger: Ledger, where: str = "param
     ('01.FOI.23.032341',)
     """
     request = response.request
-    policy = request.suppression
     mine = entry_of(response)
     dataset = mine.dataset
     check_readable(ledger, dataset, where)  # a report that cannot be read is never silently left out
@@ -401,7 +401,7 @@ def check_against_ledger(response: Response, ledger: Ledger, where: str = "param
     new_parts = [p for p in mine.parts if p.additive]
     if not earlier.entries or not new_parts:
         return replace(response, ledger=replace(check, not_combined={e.ref: "" for e in earlier.entries}))
-    rule = rule_of(policy)
+    rule = response.policy.protection_rule
     combined: set[str] = set()
     not_combined: dict[str, str] = {}
     updates: dict[str, pd.DataFrame] = {}
@@ -448,7 +448,7 @@ def check_against_ledger(response: Response, ledger: Ledger, where: str = "param
 def _protect_group(response: Response, parts: list[PartRecord], linked: list[PartRecord], where: str,
                    rule: ProtectionRule, updates: dict[str, pd.DataFrame], audits: dict[str, AuditResult],
                    facts: dict[str, list]) -> None:
-    policy = response.request.suppression
+    policy = response.policy
     results = {p.spec.name: p for p in response.parts}
     new = [replace(r, cells=r.cells.assign(value=results[r.part].cells["value"].to_numpy())) for r in parts]
     cells = pd.concat([results[r.part].cells for r in parts], ignore_index=True)
@@ -467,20 +467,21 @@ def _protect_group(response: Response, parts: list[PartRecord], linked: list[Par
     xx = np.zeros(len(v), bool)
     keep = fixed.copy()
     if policy.rounding is not None:
-        base = policy.rounding.base
+        base = policy.rounding
         shown = np.zeros(len(v))
         shown[:n_new] = pd.to_numeric(cells["shown"]).to_numpy()
         band0 = np.stack([np.maximum(0, shown - base // 2), shown + (base - 1) // 2])
         hidden0[:n_new] = True
     else:
         xx[:n_new] = (cells["marker"] == policy.marker).to_numpy()
-        band0[0][xx], band0[1][xx] = 1.0, float(policy.threshold - 1)
+        band0[0][xx], band0[1][xx] = policy.stated_ranges()[policy.marker]
     # Protected: every small count, new or earlier, whatever its marker ('[c]' too): the ledger knows an
-    # earlier cell's count through today's count of its definition.
-    small = fixed & (system.small(rule.threshold) | (system.withheld & (system.stated_lo >= 1)
-                                                      & (system.stated_hi <= rule.threshold - 1)))
+    # earlier cell's count through today's count of its definition (and a band within the primary marker's).
+    small_lo, small_hi = policy.stated_ranges()[policy.marker]
+    small = fixed & (system.small(rule.threshold) | (system.withheld & (system.stated_lo >= small_lo)
+                                                      & (system.stated_hi <= small_hi)))
     small[:n_new] = is_small(cells["value"].to_numpy(), policy.threshold)
-    engine = BoundEngine(model, v, milp_time_limit=policy.secondary.time_limit)
+    engine = BoundEngine(model, v, milp_time_limit=policy.settings.secondary.time_limit)
     new_hidden = hidden0 & ~fixed
 
     def check(hidden: np.ndarray, band: np.ndarray, sensitive: np.ndarray,
@@ -528,11 +529,7 @@ def _protect_group(response: Response, parts: list[PartRecord], linked: list[Par
                 "refusing to publish (use suppression, or coarser tables)")
         # Withholding more never narrows a range: keep the response's own pattern (its secondaries fixed, its
         # small counts free to change marker) and protect the failing counts by withholding more.
-        sec = policy.secondary
-        secondary = SecondaryPolicy(
-            threshold=rule.threshold, rule=rule, method=sec.method, cost=sec.cost, total_factor=sec.total_factor,
-            primary_marker=policy.marker, secondary_marker=sec.marker, allow_marker_switch=sec.marker_switch,
-            marker_cost=sec.marker_cost, time_limit=sec.time_limit)
+        secondary = policy.secondary_policy()
         keep = fixed | (hidden0 & ~(xx & targets))
         # A new small count that earlier responses already give away keeps its '[xx]' unless that band (1 to
         # threshold-1) is what lets another count be narrowed: then it is shown as the secondary marker.
@@ -558,8 +555,9 @@ def _protect_group(response: Response, parts: list[PartRecord], linked: list[Par
         markers = [pattern.markers[i] if hidden[i] and not keep[i] else
                    secondary.secondary_marker if muted[i] else "" for i in range(len(v))]
         changed = np.flatnonzero(hidden & ~keep)
-        band0[0][changed] = [1.0 if markers[i] == policy.marker else 0.0 for i in changed]
-        band0[1][changed] = [float(policy.threshold - 1) if markers[i] == policy.marker else np.inf for i in changed]
+        stated = policy.stated_ranges()
+        band0[0][changed] = [stated[markers[i]][0] for i in changed]
+        band0[1][changed] = [stated[markers[i]][1] for i in changed]
         new_hidden = hidden & ~fixed
         result = check(hidden, band0, targets, ranges=True)
         reasons = ["ledger" if hidden[i] and not hidden0[i] else "" for i in range(len(v))]
@@ -606,12 +604,6 @@ def _binding_refs(engine: BoundEngine, system: JointSystem, hidden: np.ndarray, 
     return sorted(refs)
 
 
-def _threshold_of(system: JointSystem, mine: np.ndarray) -> int:
-    """The threshold a response used: its primary marker's band ends at threshold-1 (5 when it shows none)."""
-    bands = system.stated_hi[mine & system.withheld & (system.stated_lo >= 1) & np.isfinite(system.stated_hi)]
-    return max(2, int(max(bands, default=4)) + 1)
-
-
 def _fmt_band(lo: float, hi: float, value: float | None) -> str:
     if value is not None:
         return str(int(value))
@@ -631,8 +623,9 @@ class ReportAudit:
     jointly: bool = True  # False when every part counts distinct units (nothing to combine)
 
 
-def audit_entry(entry: LedgerEntry, ledger: Ledger, data: CaseData, where: str) -> ReportAudit:
-    """Re-run the joint audit of ``entry`` (fixed, as published) against the rest of ``ledger``."""
+def audit_entry(entry: LedgerEntry, ledger: Ledger, data: CaseData, where: str, rule: ProtectionRule) -> ReportAudit:
+    """Re-run the joint audit of ``entry`` (fixed, as published) against the rest of ``ledger``, requiring
+    ``rule`` (the one ``entry`` was published under) of its withheld small counts."""
     others = ledger.for_dataset(entry.dataset, exclude=entry.ref)
     before = tuple(e.ref for e in others.entries if e.published_at and e.published_at < entry.published_at)
     after = tuple(e.ref for e in others.entries if e.ref not in before)
@@ -654,12 +647,11 @@ def audit_entry(entry: LedgerEntry, ledger: Ledger, data: CaseData, where: str) 
             mine = np.array([ref == entry.ref for ref, _ in system.owners])
             # every withheld small count (today's count from 1 to threshold-1, whatever its marker): its own
             # against what came before it; every response's against everything published
-            threshold = _threshold_of(system, mine)
+            threshold = rule.threshold
             marked = system.withheld & (system.stated_lo >= 1) & (system.stated_hi <= threshold - 1)
             sensitive = (system.small(threshold) | marked) & (mine if label != "everything published" else True)
             hid, lo, hi = _bands(system, np.ones(len(v), bool), np.zeros((2, len(v))))
-            res = audit(system.model, system.values, hid, lo, hi, sensitive,
-                        ProtectionRule(threshold=max(2, threshold)))
+            res = audit(system.model, system.values, hid, lo, hi, sensitive, rule)
             ok &= res.passed
             lines.append(f"against {label} ({', '.join(dict.fromkeys(r.ref for r in linked)) or 'nothing'}): "
                          f"{'passed' if res.passed else 'FAILED'}, {int((sensitive & mine).sum())} withheld small "
@@ -742,8 +734,8 @@ def audit_report(report: str | Path, data: CaseData | None = None, ignore: Seque
         raise DataError(f"{report}: cannot be read as a ledger entry ({exc})") from None
     ledger = load_ledger(report.parent, report.resolve().parent.parent / LEDGER_DIR)
     ledger = check_readable(ledger, entry.dataset, str(report), ignore)
+    params = report / PARAMS_COPY
+    request = parse_request(read_yaml(params, "recorded params"), str(params))  # the policy it was published under
     if data is None:
-        params = report / PARAMS_COPY
-        data = open_source_for(parse_request(read_yaml(params, "recorded params"), str(params)),
-                               str(params))
-    return audit_entry(entry, ledger, data, str(report))
+        data = open_source_for(request, str(params))
+    return audit_entry(entry, ledger, data, str(report), Policy.of(request).protection_rule)

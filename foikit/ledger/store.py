@@ -37,6 +37,7 @@ from foikit.cube.spec import DimSpec
 from foikit.exceptions import FoikitError, ParamsError, capped_text
 from foikit.layout import CELLS_JSON, DICTIONARY_COPY, MANIFEST
 from foikit.request.params import read_yaml
+from foikit.request.policy import DEFAULT_POLICY
 from foikit.source.data import CaseData, last_day
 
 if TYPE_CHECKING:
@@ -278,9 +279,8 @@ def extract_end(data: CaseData, column: str) -> date:
 def entry_of(response: Response) -> LedgerEntry:
     """The response's own entry in the ledger: every published cell of every part, with its definition."""
     request, data = response.request, response.data
-    policy = request.suppression
-    markers = {policy.marker: (1.0, float(policy.threshold - 1)), policy.secondary.marker: (0.0, math.inf)}
-    base = policy.rounding.base if policy.rounding else None
+    policy = response.policy
+    markers, base = policy.stated_ranges(), policy.rounding
     parts = []
     for i, part in enumerate(response.parts):
         spec = part.cube.spec
@@ -472,8 +472,8 @@ def read_import(path: str | Path) -> LedgerEntry:
     try:
         csv_path = path.parent / raw["published_csv"]
         published = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-        markers = {m: (float(b[0]), math.inf if b[1] is None else float(b[1]))
-                   for m, b in (raw.get("markers") or {"[xx]": [1, 4], "[c]": [0, None]}).items()}
+        markers = ({m: (float(b[0]), math.inf if b[1] is None else float(b[1])) for m, b in raw["markers"].items()}
+                   if raw.get("markers") else DEFAULT_POLICY.stated_ranges())
         parts = []
         for name, p in raw["parts"].items():
             rows = published[published["part"] == name]

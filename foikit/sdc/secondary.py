@@ -67,6 +67,11 @@ class SecondaryPolicy:
     costs ``marker_cost`` (below any cell, as it loses less than hiding one);
     ``allow_marker_switch=False`` forbids it.  ``rule`` defaults to the band
     rule at ``threshold``.
+
+    A request's policy is built by :meth:`foikit.request.policy.Policy.secondary_policy`,
+    which sets every field.  The defaults here serve the engine used on its own
+    (tests, bench/) and equal the request schema's (``params.Secondary``), so that
+    it behaves as a request that says nothing; tests/test_policy.py holds them equal.
     """
 
     threshold: int = 5
@@ -77,7 +82,7 @@ class SecondaryPolicy:
     primary_marker: str = "[xx]"
     secondary_marker: str = "[c]"
     allow_marker_switch: bool = True
-    marker_cost: float = 0.5
+    marker_cost: float = 1.5
     time_limit: float = 60.0
     cleanup: bool = True
     withhold_tables: tuple[str, ...] = ()
