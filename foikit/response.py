@@ -10,7 +10,8 @@ import pandas as pd
 from foikit.cube.engine import Cube, count_cube
 from foikit.cube.tables import pivot, reconcile, table_cells
 from foikit.exceptions import FoikitError
-from foikit.request.params import Part, Request, Suppression, Table
+from foikit.request.params import Part, Request, Table
+from foikit.request.policy import Policy
 from foikit.sdc.audit import AuditResult
 from foikit.source.data import CaseData, open_source
 from foikit.suppress import protect_part
@@ -63,6 +64,11 @@ class Response:
     parts: list[PartResult]
     ledger: LedgerCheck | None = None  # the joint audit with earlier responses, when a ledger was given
 
+    @property
+    def policy(self) -> Policy:
+        """The request's suppression policy: everything else about it derives from this."""
+        return Policy.of(self.request)
+
     def part(self, name: str) -> PartResult:
         for part in self.parts:
             if part.spec.name == name:
@@ -90,7 +96,7 @@ class Response:
         return out.drop(columns="hidden").astype(str)
 
 
-def answer_part(data: CaseData, part: Part, policy: Suppression, where: str) -> PartResult:
+def answer_part(data: CaseData, part: Part, policy: Policy, where: str) -> PartResult:
     cube = count_cube(data, part, where)
     frames = []
     for table in part.tables:
@@ -101,8 +107,8 @@ def answer_part(data: CaseData, part: Part, policy: Suppression, where: str) -> 
     cells = pd.concat(frames, ignore_index=True)
     dims = list(part.dims)
     cells[dims] = cells[dims].fillna("")
-    protection = protect_part(cells, cube.categories, {t.name: t.dims for t in part.tables}, policy,
-                              withhold=part.withhold_tables, where=where)
+    protection = protect_part(cells, cube.categories, {t.name: t.dims for t in part.tables},
+                              policy.secondary_policy(part.withhold_tables), policy.rounding, where=where)
     return PartResult(spec=part, cube=cube, cells=protection.cells, data=data, audit=protection.audit,
                       stats=protection.stats)
 
@@ -120,8 +126,9 @@ def answer_alone(request: Request, data: CaseData | None = None, source: str = "
     adds the earlier responses of a ledger). ``source`` names the params file in error messages."""
     if data is None:
         data = open_source_for(request, source)
+    policy = Policy.of(request)
     parts = [
-        answer_part(data, part, request.suppression, f"{source}: parts.{i}")
+        answer_part(data, part, policy, f"{source}: parts.{i}")
         for i, part in enumerate(request.parts)
     ]
     return Response(request=request, data=data, parts=parts)

@@ -53,20 +53,19 @@ def _long_date(day: date | None) -> str:
 
 def letter_context(response: Response) -> dict:
     """Everything the letter template may use, from the published response only (no true values)."""
-    request, policy = response.request, response.request.suppression
+    request, policy = response.request, response.policy
     text = request.request_text.strip() or "\n\n".join(p.spec.request_text.strip() for p in response.parts)
     withheld = any(bool(part.cells["hidden"].any()) for part in response.parts)
     parts = [{"title": p.spec.title, "request_text": p.spec.request_text,
               "tables": [{"title": t.title, "grid": _grid(p.published_table(t.name))} for t in p.spec.tables],
               "notes": _notes(p)} for p in response.parts]
-    markers = {policy.marker: f"a figure from 1 to {policy.threshold - 1}, withheld (personal data)",
-               policy.secondary.marker: policy.secondary.note}
+    markers = policy.letter_meanings()
     return {"ref": request.ref, "title": request.title, "organisation": request.organisation,
             "request_text": text, "request_paragraphs": reflow(text), "date": _long_date(request.date),
             "requester": request.requester.strip() or "the requester",
             "parts": parts, "withheld": withheld, "markers": markers if withheld else {},
-            "threshold": policy.threshold, "primary_marker": policy.marker,
-            "secondary_marker": policy.secondary.marker}
+            "threshold": policy.threshold, "small_range": policy.small_range, "primary_marker": policy.marker,
+            "secondary_marker": policy.secondary_marker}
 
 
 def render_letter(response: Response, template: Path = LETTER_TEMPLATE) -> str:

@@ -30,6 +30,7 @@ from foikit.layout import (
     REPORT_HTML,
     SNAPSHOT,
 )
+from foikit.request.policy import Policy
 from foikit.source.files import sha256_file
 
 KERNEL = "python3"
@@ -235,7 +236,7 @@ def required_files(manifest: dict[str, Any]) -> set[str]:
     return files
 
 
-def provenance(inputs: dict[str, Any], policy: dict[str, Any]) -> list[tuple[str, str]]:
+def provenance(inputs: dict[str, Any], policy: Policy) -> list[tuple[str, str]]:
     """The manifest's stable facts as (label, value) rows for the top of the HTML record. Times, user and
     commit vary between identical runs, so they live in manifest.json only."""
     rows = [
@@ -249,8 +250,9 @@ def provenance(inputs: dict[str, Any], policy: dict[str, Any]) -> list[tuple[str
                        f"(sha256 {inputs['dictionary']['sha256']})"),
     ]
     rows += [(name, value) for name, value in versions().items()]
-    rule = policy.get("rule") or ("not_exact" if policy.get("rounding") else "band")
-    rows.append(("Suppression", f"threshold {policy['threshold']}, marker {policy['marker']}, "
-                                f"secondary marker {policy['secondary']['marker']}, rule {rule}"))
+    if "policy" in inputs:  # only when the request names one: a report of a request naming none is unchanged
+        rows.append(("Policy", f"{inputs['policy']['name']}: {inputs['policy']['path']} "
+                               f"(sha256 {inputs['policy']['sha256']})"))
+    rows.append(("Suppression", policy.summary()))
     rows.append(("Run times, user, git commit", "in manifest.json beside this file"))
     return rows

@@ -26,7 +26,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 
-from foikit.exceptions import FoikitError, ReportError
+from foikit.exceptions import FoikitError, ReportError, capped_text
 from foikit.layout import (
     DICTIONARY_COPY,
     LEDGER_JSON,
@@ -37,7 +37,7 @@ from foikit.layout import (
     PUBLISHED_FILES,
     SNAPSHOT,
 )
-from foikit.request.params import Request, parse_request, read_yaml
+from foikit.request.params import Request, parse_request, policy_path, read_yaml
 from foikit.run.execute import execute_notebook, find_template
 from foikit.run.manifest import Drift, drift, load_manifest, required_files
 from foikit.run.manifest import versions as shaping_versions
@@ -121,6 +121,13 @@ def _check_inputs(manifest: dict, result: Verification) -> None:
     if params.is_file() and sha256_file(params) != inputs["params"]["sha256"]:
         result.problems.append(f"{params}: changed since the report was made (the report keeps the params it "
                                f"used as {PARAMS_COPY})")
+    named = inputs.get("policy")  # the policy file the params named (re-execution reads it again)
+    if isinstance(named, dict):
+        path = policy_path(named.get("name"))
+        if path is None or sha256_file(path) != named.get("sha256"):
+            result.problems.append(f"policy {capped_text(str(named.get('name')), 60)}: "
+                                   f"{'no longer found' if path is None else f'{path} changed'} since the report "
+                                   f"was made (sha256 recorded {str(named.get('sha256'))[:12]})")
     now = shaping_versions()
     for name, old in manifest.get("versions", {}).items():
         if now.get(name) != old:

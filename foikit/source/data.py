@@ -7,6 +7,7 @@ import json
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,9 @@ from foikit.source.files import (
 )
 
 COVERAGE_KEY = b"foikit.coverage"  # in a snapshot: the years the original source covered, by date column
+# in a snapshot: the original source's last day by date column (null: not scanned, a database), which a
+# snapshot holding only the response's rows cannot tell: a re-run states the same coverage
+LAST_DAY_KEY = b"foikit.last_day"
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class CaseData:
     dictionary: Dictionary
     embedded: bool
     coverage: dict[str, list[str]] | None = None  # years covered by date column, when a snapshot says so
+    last_days: dict[str, str | None] | None = None  # the source's last day by date column, when a snapshot says so
     relation: Any = None  # foikit.source.sql.SqlRelation when the rows stay in the database
     n_rows: int | None = None
     # what foikit.cube.engine derived once from this data (specs, column profiles, coded cubes), so that the checks,
@@ -249,7 +254,8 @@ def open_source(source: DataSource, template: str = "conduct_allegations") -> Ca
                 raise
             return _Hashing(frame=pd.DataFrame(columns=relation.columns()), path=path,
                             sha256=sha256,  # type: ignore[arg-type]  # _Hashing's setter takes the Future
-                            dictionary=dictionary, embedded=embedded, relation=relation, n_rows=n_rows)
+                            dictionary=dictionary, embedded=embedded, relation=relation, n_rows=n_rows,
+                            last_days=read_last_days(path))
         digest = pool.submit(sha256_file, path) if path.is_file() else None
         frame = read_for_counting(path)
         if dictionary is None:
@@ -261,7 +267,7 @@ def open_source(source: DataSource, template: str = "conduct_allegations") -> Ca
             check_duplicate_rows(frame, dictionary, path)
         sha256 = digest.result() if digest is not None else sha256_file(path)
     return CaseData(frame=frame, path=path, sha256=sha256, dictionary=dictionary, embedded=embedded,
-                    coverage=coverage)
+                    coverage=coverage, last_days=read_last_days(path))
 
 
 def read_coverage(path: Path) -> dict[str, list[str]] | None:
@@ -273,6 +279,35 @@ def read_coverage(path: Path) -> dict[str, list[str]] | None:
         return json.loads(raw) if raw else None
     except ValueError:
         raise DataError(f"{path}: the snapshot's coverage metadata is not JSON") from None
+
+
+def read_last_days(path: Path) -> dict[str, str | None] | None:
+    """The last day by date column of a snapshot's original source (None for any other file, or an older
+    snapshot that does not say)."""
+    if path.suffix.lower() != ".parquet":
+        return None
+    raw = (parquet_schema(path).metadata or {}).get(LAST_DAY_KEY)
+    try:
+        days = json.loads(raw) if raw else None
+        if days is not None and not (isinstance(days, dict) and all(
+                v is None or date.fromisoformat(v) for v in days.values())):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise DataError(f"{path}: the snapshot's last-day metadata is not a JSON object of ISO dates") from None
+    return days
+
+
+def last_day(data: CaseData, column: str) -> date | None:
+    """The source's last day in ``column`` (None when not known: a source held in a database is not scanned
+    for it). A snapshot says what its original source's was."""
+    if data.last_days is not None and column in data.last_days:
+        day = data.last_days[column]
+        return None if day is None else date.fromisoformat(day)
+    frame = data.frame
+    if data.relation is not None or column not in frame.columns:
+        return None
+    last = pd.to_datetime(frame[column], errors="coerce", format="ISO8601").max()
+    return None if pd.isna(last) else last.date()
 
 
 def check_categories(frame: pd.DataFrame, dictionary: Dictionary, path: Path) -> None:
