@@ -3,6 +3,10 @@
 `foikit verify --all` over N reports with 1 and 2 jobs.
 
     python bench/bench_run.py [--repeat 5] [--reports 20] [--params params/01.FOI.23.032341.yaml]
+                              [--baseline DIR]
+
+``--baseline DIR``: also time `foikit run` of another checkout (say ``git worktree add --detach DIR <commit>``)
+in the same rounds, to compare two versions under the same load.
 
 Every command runs as a child process (so interpreter start-up and imports count, as they do for a user);
 its CPU is the user + system time of the child and everything it waited for (the kernel included), from
@@ -50,6 +54,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--reports", type=int, default=20, help="reports for verify --all (0: skip)")
     parser.add_argument("--params", type=Path, default=PARAMS)
+    parser.add_argument("--baseline", type=Path, help="another checkout whose foikit run is timed alongside")
     args = parser.parse_args()
     params = args.params.resolve()
     template = template_of(params)
@@ -57,13 +62,17 @@ def main() -> None:
     env_python = sys.executable
     try:
         runs: dict[str, list[tuple[float, float]]] = {"foikit": [], "plain": []}
+        checkouts = {"foikit": ROOT}
+        if args.baseline:
+            runs["baseline"] = []
+            checkouts["baseline"] = args.baseline.resolve()
         for i in range(args.repeat + 1):  # the first round warms the file cache and is not counted
-            order = ("foikit", "plain") if i % 2 else ("plain", "foikit")
+            order = list(runs) if i % 2 else list(reversed(runs))
             for what in order:
-                if what == "foikit":
+                if what in checkouts:  # python -m: the checkout's own foikit, in the parent and the kernel
                     cmd = [env_python, "-m", "foikit.cli", "run", str(params), "--reports-dir",
-                           str(work / f"reports-{i}")]
-                    result = measured(cmd, ROOT)
+                           str(work / f"reports-{what}-{i}")]
+                    result = measured(cmd, checkouts[what])
                 else:
                     out = work / f"plain-{i}"
                     out.mkdir()
@@ -87,8 +96,12 @@ def main() -> None:
         print(f"| `foikit run` | {cpu['foikit']:.2f} | {wall['foikit']:.2f} |")
         print(f"| ratio foikit / plain | **{cpu['foikit'] / cpu['plain']:.2f}x** | "
               f"{wall['foikit'] / wall['plain']:.2f}x |")
-        print("\nevery run (CPU s): foikit " + ", ".join(f"{c:.2f}" for c, _ in runs["foikit"])
-              + "; plain " + ", ".join(f"{c:.2f}" for c, _ in runs["plain"]))
+        if args.baseline:
+            print(f"| `foikit run` of {args.baseline} | {cpu['baseline']:.2f} | {wall['baseline']:.2f} |")
+            print(f"| ratio baseline / plain | {cpu['baseline'] / cpu['plain']:.2f}x | "
+                  f"{wall['baseline'] / wall['plain']:.2f}x |")
+        print("\nevery run (CPU s): " + "; ".join(f"{k} " + ", ".join(f"{c:.2f}" for c, _ in v)
+                                                 for k, v in runs.items()))
 
         if args.reports:
             many = work / "many"
