@@ -13,7 +13,8 @@ snapshot the run gave it) and writes the files. The gate checks those files, not
 * the joint audit against the ledger the kernel was given must pass with nothing more withheld;
 * ``cells.json`` (the report's ledger entry) must be exactly the entry of what ``published.csv`` shows,
   ``audit.json`` must state the same verdict, policy and withheld cells, and the leak check reads every
-  other publishable file (``tables.xlsx``, ``letter.html``, ``letter.docx``, the chart data) against the counts.
+  other publishable file (``tables.xlsx``, ``letter.html``, ``letter.docx``) against the counts. (The
+  record's charts are not published; the kernel checks their data as it draws them.)
 
 No suppression is computed here: when the files pass, the response they state is published as it is.
 """
@@ -169,6 +170,5 @@ def check_written(folder: Path, request: Request, data: CaseData, cubes: Sequenc
     leakcheck.check_xlsx((folder / TABLES_XLSX).read_bytes(), response)
     leakcheck.check_letter((folder / LETTER_HTML).read_text(encoding="utf-8"), (folder / LETTER_DOCX).read_bytes(),
                            response)
-    leakcheck.check_charts(response)
     return response
 
