@@ -107,8 +107,8 @@ class Phases:
                            "read_coverage"],
         "foikit.cube.engine": ["spec_for", "profile", "missing_anywhere", "build_spec", "check_frame", "_day_periods",
                         "population", "_dim_codes", "pandas_cube", "cube_from_codes", "_count_in_database"],
-        "foikit.source.sql": ["file_relation", "open_relation", "duplicate_keys", "count_rows", "column_profile",
-                       "missing_anywhere", "population", "covered_days", "check", "sql_cube"],
+        "foikit.source.sql": ["file_relation", "open_relation", "duplicate_keys", "count_rows", "missing_anywhere"],
+        "foikit.cube.sql": ["column_profile", "population", "covered_days", "check", "sql_cube"],
     }
     # statements a file relation runs on its DuckDB connection directly (no SQLAlchemy events)
     RAW: ClassVar[list[str]] = ["fetch_columns", "run_text"]
@@ -132,11 +132,12 @@ class Phases:
                 if callable(fn):
                     setattr(module, name, self._wrap(f"{module_name.rsplit('.', 1)[1]}.{name}", fn))
 
-        sql = importlib.import_module("foikit.source.sql")
-        for name in self.RAW:
-            fn = getattr(sql, name, None)
-            if callable(fn):
-                setattr(sql, name, self._count_raw(fn))
+        for module_name in ("foikit.source.sql", "foikit.cube.sql"):  # each binds its own name
+            sql = importlib.import_module(module_name)
+            for name in self.RAW:
+                fn = getattr(sql, name, None)
+                if callable(fn):
+                    setattr(sql, name, self._count_raw(fn))
 
         @sa.event.listens_for(sa.engine.Engine, "before_cursor_execute")
         def _before(*_args: object) -> None:
@@ -220,6 +221,7 @@ def child(kind: str, source: str, table: str | None) -> dict:
     import sqlalchemy as sa
 
     import foikit.cube.engine
+    import foikit.cube.sql
     import foikit.source.data
     import foikit.source.sql
     from foikit.request.params import DataSource, load_request

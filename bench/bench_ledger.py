@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from foikit.ledger.joint import with_counts
+from foikit.ledger.joint import answer, with_counts
 from foikit.ledger.store import Ledger, entry_of
 from foikit.request.params import load_request, parse_request
-from foikit.response import answer, open_source_for
+from foikit.response import open_source_for
 
 ROOT = Path(__file__).resolve().parents[1]
 DIMS = ["outcome", "officer_rank", "unit"]

@@ -7,7 +7,7 @@
 Each case is one response part built through foikit's own API (a request dict validated by
 ``foikit.request.params``, case data from ``foikit.datasets.synth.generate``, counted by
 ``foikit.cube.engine`` and tabulated by ``foikit.cube.tables``). For each case it times foikit's audit of the
-published pattern, the fast method and the exact mode (``foikit.sdc.suppress.protect_part``), compares their
+published pattern, the fast method and the exact mode (``foikit.suppress.protect_part``), compares their
 hidden cells, then runs the same tables through pytauargus (OPT and MOD) and acro and audits what they would
 publish with foikit's audit. See bench/README.md for what every column means.
 """
@@ -37,10 +37,11 @@ from foikit.cube.tables import reconcile, table_cells
 from foikit.datasets.synth import generate
 from foikit.request.dictionary import embedded_dictionary
 from foikit.request.params import Request, parse_request
+from foikit.request.policy import Policy
 from foikit.sdc.audit import audit
 from foikit.sdc.linear import build_model
-from foikit.sdc.suppress import is_small, protect_part, rule_of
 from foikit.source.data import CaseData
+from foikit.suppress import Protection, is_small, protect_part
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from comparators import Part, ToolCrash, ToolRun, acro_tables, tau_argus_isolated
@@ -164,7 +165,7 @@ def timed(fn: Callable[[], Any], repeats: int, warmup: bool = True) -> tuple[flo
 def audit_pattern(part: Part, request: Request, hidden: np.ndarray, lo: np.ndarray, hi: np.ndarray
                   ) -> dict[str, int]:
     """foikit's audit of a published pattern: what an intruder can work out about the withheld cells."""
-    res = audit(part.model, part.values, hidden, lo, hi, part.sensitive, rule_of(request.suppression),
+    res = audit(part.model, part.values, hidden, lo, hi, part.sensitive, Policy.of(request).protection_rule,
                 exact_all=True)
     exact = hidden & (res.lower == res.upper)
     return {
@@ -177,12 +178,11 @@ def audit_pattern(part: Part, request: Request, hidden: np.ndarray, lo: np.ndarr
 
 def marker_bands(cells: pd.DataFrame, request: Request) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The pattern an intruder reads off foikit's published cells: "[xx]" = [1, 4], "[c]" = [0, inf)."""
-    sup = request.suppression
+    stated = Policy.of(request).stated_ranges()
     hidden = cells["hidden"].to_numpy(bool)
-    xx = hidden & (cells["marker"] == sup.marker).to_numpy()
-    lo = np.where(xx, 1.0, 0.0)
-    hi = np.where(xx, float(sup.threshold - 1), np.inf)
-    return hidden, lo, hi
+    bands = np.array([stated[m] if h else (0.0, np.inf) for m, h in zip(cells["marker"], hidden, strict=True)],
+                     dtype=float).reshape(-1, 2)
+    return hidden, bands[:, 0], bands[:, 1]
 
 
 def n_groups(part: Part, hidden: np.ndarray) -> int:
@@ -219,9 +219,9 @@ class Result:
 def run_case(case: Case, exact_limit: float, repeats: int, log: Callable[[str], None]) -> Result:
     part, request = build_part(case)
     sup = request.suppression
-    fast_policy = sup
-    exact_policy = sup.model_copy(update={"secondary": sup.secondary.model_copy(
-        update={"method": "exact", "time_limit": exact_limit})})
+    fast_policy = Policy.of(request)
+    exact_policy = Policy.from_params(sup.model_copy(update={"secondary": sup.secondary.model_copy(
+        update={"method": "exact", "time_limit": exact_limit})}))
     res = Result(case=case, dims=len(part.categories), tables=len(part.tables),
                  cube=int(np.prod([len(c) for c in part.categories.values()])), published=len(part.values),
                  quantities=part.model.n_groups, small=int(part.sensitive.sum()),
@@ -229,14 +229,15 @@ def run_case(case: Case, exact_limit: float, repeats: int, log: Callable[[str], 
     log(f"{case.name}: {res.dims} dims, {res.tables} tables, cube {res.cube}, {res.published} cells, "
         f"{res.small} small, {res.rows} cases")
 
-    def protect(policy):
-        return protect_part(part.cells, part.categories, part.tables, policy, where=case.name)
+    def protect(policy: Policy) -> Protection:
+        return protect_part(part.cells, part.categories, part.tables, policy.secondary_policy(), policy.rounding,
+                            where=case.name)
 
     # -- foikit: fast method, its audit, exact mode -------------------------------------------------
     fast_s, fast = timed(lambda: protect(fast_policy), repeats)
     hidden, lo, hi = marker_bands(fast.cells, request)
     audit_s, _ = timed(lambda: audit(part.model, part.values, hidden, lo, hi, part.sensitive,
-                                     rule_of(sup)), repeats)
+                                     fast_policy.protection_rule), repeats)
     fa = audit_pattern(part, request, hidden, lo, hi)
     t0 = time.perf_counter()
     exact = protect(exact_policy)

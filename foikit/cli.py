@@ -62,7 +62,7 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 def _templates(args: argparse.Namespace) -> int:
-    from foikit.request.scaffold import list_templates
+    from foikit.run.scaffold import list_templates
 
     for info in list_templates(args.notebooks):
         print(f"{info.name}: {info.title}")
@@ -73,7 +73,7 @@ def _templates(args: argparse.Namespace) -> int:
 
 
 def _new(args: argparse.Namespace) -> int:
-    from foikit.request.scaffold import scaffold
+    from foikit.run.scaffold import scaffold
 
     path = scaffold(args.ref, args.template, notebooks_dir=args.notebooks, params_dir=args.params_dir,
                     force=args.force)

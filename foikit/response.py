@@ -10,14 +10,14 @@ import pandas as pd
 from foikit.cube.engine import Cube, count_cube
 from foikit.cube.tables import pivot, reconcile, table_cells
 from foikit.exceptions import FoikitError
-from foikit.request.params import Part, Request, Suppression, Table
+from foikit.request.params import Part, Request, Table
+from foikit.request.policy import Policy
 from foikit.sdc.audit import AuditResult
-from foikit.sdc.suppress import protect_part
 from foikit.source.data import CaseData, open_source
+from foikit.suppress import protect_part
 
 if TYPE_CHECKING:
     from foikit.ledger.joint import LedgerCheck
-    from foikit.ledger.store import Ledger
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,11 @@ class Response:
     parts: list[PartResult]
     ledger: LedgerCheck | None = None  # the joint audit with earlier responses, when a ledger was given
 
+    @property
+    def policy(self) -> Policy:
+        """The request's suppression policy: everything else about it derives from this."""
+        return Policy.of(self.request)
+
     def part(self, name: str) -> PartResult:
         for part in self.parts:
             if part.spec.name == name:
@@ -106,11 +111,11 @@ def part_cells(cube: Cube, part: Part) -> pd.DataFrame:
     return cells
 
 
-def answer_part(data: CaseData, part: Part, policy: Suppression, where: str) -> PartResult:
+def answer_part(data: CaseData, part: Part, policy: Policy, where: str) -> PartResult:
     cube = count_cube(data, part, where)
     cells = part_cells(cube, part)
-    protection = protect_part(cells, cube.categories, {t.name: t.dims for t in part.tables}, policy,
-                              withhold=part.withhold_tables, where=where)
+    protection = protect_part(cells, cube.categories, {t.name: t.dims for t in part.tables},
+                              policy.secondary_policy(part.withhold_tables), policy.rounding, where=where)
     return PartResult(spec=part, cube=cube, cells=protection.cells, data=data, audit=protection.audit,
                       stats=protection.stats)
 
@@ -123,26 +128,14 @@ def open_source_for(request: Request, source: str = "params") -> CaseData:
         raise type(exc)(f"{source}: data: {exc}") from None
 
 
-def answer(request: Request, data: CaseData | None = None, source: str = "params",
-           ledger: Ledger | None = None) -> Response:
-    """Count, tabulate and suppress every part of ``request``; with a ``ledger`` of earlier responses,
-    audit (and protect) it together with them (:mod:`foikit.ledger.joint`).
-
-    ``source`` names the params file in error messages.
-
-    >>> response = answer(load_request("params/01.FOI.23.032341.yaml"))  # doctest: +SKIP
-    >>> response.published().columns[:3].tolist()  # doctest: +SKIP
-    ['part', 'table', 'year']
-    """
+def answer_alone(request: Request, data: CaseData | None = None, source: str = "params") -> Response:
+    """Count, tabulate and suppress every part of ``request`` on its own (:func:`foikit.ledger.joint.answer`
+    adds the earlier responses of a ledger). ``source`` names the params file in error messages."""
     if data is None:
         data = open_source_for(request, source)
+    policy = Policy.of(request)
     parts = [
-        answer_part(data, part, request.suppression, f"{source}: parts.{i}")
+        answer_part(data, part, policy, f"{source}: parts.{i}")
         for i, part in enumerate(request.parts)
     ]
-    response = Response(request=request, data=data, parts=parts)
-    if ledger is not None:
-        from foikit.ledger.joint import check_against_ledger
-
-        response = check_against_ledger(response, ledger, source)
-    return response
+    return Response(request=request, data=data, parts=parts)

@@ -11,6 +11,7 @@ import yaml
 
 import foikit
 from foikit.cli import main
+from foikit.ledger.store import Ledger
 from foikit.source.data import embedded_data_path
 
 from .conftest import EXAMPLE_PARAMS, EXAMPLE_REPORT, hand_request
@@ -119,8 +120,8 @@ def test_a_failing_audit_publishes_nothing(tmp_path, hand_csv, capsys):
     assert first.startswith("foikit: error: disclosure audit failed for ")
     assert "derivable range" in first
     assert not reports.exists()
-    response = foikit.answer(foikit.parse_request(raw))
-    with pytest.raises(foikit.DisclosureError):
+    response = foikit.answer(foikit.parse_request(raw), ledger=Ledger())
+    with pytest.raises(foikit.DisclosureError, match=r"^disclosure audit failed for "):
         foikit.write_publishable(response, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 

@@ -8,15 +8,17 @@ import pytest
 
 import foikit
 from foikit.exceptions import DisclosureError
+from foikit.ledger.store import Ledger
 from foikit.publish import files as publish
 from foikit.publish import leakcheck
+from foikit.request.policy import LeakPolicy
 
 from .conftest import hand_request
 
 
 @pytest.fixture
 def response(hand_csv):
-    return foikit.answer(foikit.parse_request(hand_request(hand_csv)))
+    return foikit.answer(foikit.parse_request(hand_request(hand_csv)), ledger=Ledger())
 
 
 def first(cells: pd.DataFrame, reason: str) -> int:
@@ -85,7 +87,7 @@ def test_a_docx_that_differs_from_its_letter_is_refused_and_earlier_files_are_re
 
 
 def test_the_rules_of_the_check():
-    policy = leakcheck.Policy(threshold=5, markers=frozenset({"[xx]", "[c]"}), rounding=None)
+    policy = LeakPolicy(threshold=5, markers=frozenset({"[xx]", "[c]"}), rounding=None)
     assert leakcheck.problem("12", 12, False, policy) is None
     assert leakcheck.problem("0", 0, False, policy) is None
     assert leakcheck.problem("[xx]", 3, True, policy) is None
@@ -94,6 +96,16 @@ def test_the_rules_of_the_check():
     assert "where its marker" in leakcheck.problem("12", 12, True, policy)
     assert "neither a number nor a marker" in leakcheck.problem("three", 3, True, policy)
     assert "not withheld" in leakcheck.problem("[c]", 12, False, policy)
-    rounded = leakcheck.Policy(threshold=5, markers=frozenset({"[xx]", "[c]"}), rounding=5)
+    rounded = LeakPolicy(threshold=5, markers=frozenset({"[xx]", "[c]"}), rounding=5)
     assert leakcheck.problem("10", 8, False, rounded) is None
     assert "rounded" in leakcheck.problem("10", 5, False, rounded)
+
+
+def test_a_response_not_checked_against_the_ledger_is_not_written(tmp_path, hand_csv):
+    alone = foikit.answer(foikit.parse_request(hand_request(hand_csv)))
+    assert alone.passed  # it passes on its own: the refusal is about the ledger
+    with pytest.raises(DisclosureError) as info:
+        foikit.write_publishable(alone, tmp_path / "out")
+    assert str(info.value).startswith(f"{tmp_path / 'out'}: nothing written: response {alone.request.ref} was not "
+                                      "checked against the disclosure ledger; ")
+    assert not (tmp_path / "out").exists()

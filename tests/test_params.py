@@ -59,6 +59,26 @@ def test_bad_params_name_file_and_field(tmp_path, change, message):
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda r: r["suppression"].update(threshhold=5),
+         "p.yaml: suppression.threshhold: unknown key 'threshhold' (did you mean 'threshold'?)"),
+        (lambda r: r["parts"][0].update(year=[2020]),
+         "p.yaml: parts.domestic_abuse.year: unknown key 'year' (did you mean 'years'?)"),
+        (lambda r: r["parts"][0]["tables"][0].update(colums=["outcome"]),
+         "p.yaml: parts.domestic_abuse.tables.by_year.colums: unknown key 'colums' (did you mean 'columns'?)"),
+        (lambda r: r.update(zzzz=1), "p.yaml: zzzz: unknown key 'zzzz'"),  # nothing close: no guess
+    ],
+)
+def test_a_misspelt_key_gets_the_closest_known_one(tmp_path, change, message):
+    raw = yaml.safe_load(EXAMPLE_PARAMS.read_text())
+    change(raw)
+    with pytest.raises(foikit.ParamsError) as info:
+        foikit.load_request(_write(tmp_path, raw))
+    assert str(info.value).endswith(message)
+
+
 def test_missing_params_file(tmp_path):
     with pytest.raises(foikit.ParamsError, match=r"nope\.yaml: params file not found"):
         foikit.load_request(tmp_path / "nope.yaml")

@@ -25,6 +25,7 @@ from scipy.sparse import csr_array
 
 import foikit
 from foikit.exceptions import DisclosureError
+from foikit.ledger.store import Ledger
 
 from .intruder import Intruder
 
@@ -93,7 +94,7 @@ def request_for(case: Case, csv: Path) -> foikit.Request:
 def answer(case: Case, rows: pd.DataFrame, folder: Path, name: str) -> foikit.Response:
     csv = folder / f"{name}.csv"
     rows.to_csv(csv, index=False)
-    return foikit.answer(foikit.parse_request({**request_for(case, csv).model_dump(mode="json")}))
+    return foikit.answer(foikit.parse_request({**request_for(case, csv).model_dump(mode="json")}), ledger=Ledger())
 
 
 def recount(rows: pd.DataFrame, cell: pd.Series) -> int:

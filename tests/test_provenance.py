@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from rocrate.rocrate import ROCrate
 
-from foikit.run.execute import PUBLISHED_FILES
-from foikit.run.manifest import MANIFEST, PACKAGES, Drift
-from foikit.run.provenance import CRATE, write_crate
+from foikit.layout import CRATE, MANIFEST, PUBLISHED_FILES
+from foikit.run.manifest import PACKAGES, Drift
+from foikit.run.provenance import write_crate
 from foikit.run.signing import load_key, sign_report
 from foikit.run.verify import explain_difference, verify_report
 

@@ -22,13 +22,13 @@ from IPython.core.formatters import DisplayFormatter
 from openpyxl import load_workbook
 
 from foikit.cube.tables import pivot
-from foikit.ledger.store import load_ledger
+from foikit.ledger.joint import answer
+from foikit.ledger.store import Ledger, load_ledger
 from foikit.publish import display
 from foikit.publish.charts import chart_data, chart_figure
 from foikit.publish.files import write_publishable, write_xlsx
 from foikit.publish.letter import html_to_docx, render_letter
 from foikit.request.params import parse_request
-from foikit.response import answer
 from foikit.run.record import export_html
 
 from .conftest import ROOT, hand_request
@@ -188,7 +188,7 @@ def test_the_letter_is_dated_addressed_and_quotes_the_request_in_paragraphs(tmp_
     text = "Please provide the number of officers investigated\nbetween 2020 and 2021.\n\nBroken down\nby outcome."
     request = parse_request(hand_request(hand_csv, date="2024-03-05", requester="Ms A. Example",
                                          request_text=text))
-    response = answer(request)
+    response = answer(request, ledger=Ledger())
     html = render_letter(response)
     soup = BeautifulSoup(html, "html.parser")
     assert soup.find("p", class_="date").get_text() == "5 March 2024"

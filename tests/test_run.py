@@ -141,15 +141,26 @@ def test_a_failing_template_keeps_its_notebook_and_writes_no_report(tmp_path):
     assert work_left(tmp_path / ".foikit-work") == []
 
 
-def test_plain_papermill_runs_the_template_on_the_params_file(tmp_path):
-    out = tmp_path / "out"
-    done = subprocess.run(
+def _plain_papermill(tmp_path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [sys.executable, "-m", "papermill", "notebooks/conduct_allegations.ipynb", str(tmp_path / "x.ipynb"),
-         "-f", str(EXAMPLE_PARAMS), "-p", "output_dir", str(out), "--no-progress-bar"],
+         "-f", str(EXAMPLE_PARAMS), "-p", "output_dir", str(tmp_path / "out"), *extra, "--no-progress-bar"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
+
+
+def test_plain_papermill_runs_the_template_on_the_params_file(tmp_path):
+    (tmp_path / "reports").mkdir()  # the example was the first response from its dataset: nothing before it
+    done = _plain_papermill(tmp_path, "-p", "ledger", str(tmp_path / "reports"))
     assert done.returncode == 0, done.stderr
-    assert (out / "published.csv").read_bytes() == (EXAMPLE_REPORT / "published.csv").read_bytes()
+    assert (tmp_path / "out" / "published.csv").read_bytes() == (EXAMPLE_REPORT / "published.csv").read_bytes()
+
+
+def test_plain_papermill_without_the_ledger_writes_nothing_publishable(tmp_path):
+    done = _plain_papermill(tmp_path)
+    assert done.returncode == 1
+    assert "DisclosureError" in done.stderr and "was not checked against the disclosure ledger" in done.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_template_defaults_run_on_the_embedded_data_and_write_nothing():

@@ -199,7 +199,7 @@ def _same_text(fast: pd.DataFrame, plain: pd.DataFrame) -> None:
 
 def test_fast_reader_gives_read_cases_values(tmp_path):
     from foikit.datasets import synth
-    from foikit.source.data import read_cases, read_for_counting
+    from foikit.source.files import read_cases, read_for_counting
 
     frame = synth.generate(rows=3000, seed=5)
     frame.loc[frame.index[:7], "outcome"] = 'He said "no", then\nleft'  # quotes, comma, newline

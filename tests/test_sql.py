@@ -19,19 +19,10 @@ import pytest
 import sqlalchemy as sa
 
 from foikit.cube.spec import CubeSpec, DimSpec, PeriodSpec, empty_result
+from foikit.cube.sql import check, covered_periods, problems, sql_cube
 from foikit.datasets import synth
 from foikit.exceptions import DataError
-from foikit.source.sql import (
-    SqlRelation,
-    check,
-    covered_periods,
-    duplicate_keys,
-    file_relation,
-    observed_values,
-    open_relation,
-    problems,
-    sql_cube,
-)
+from foikit.source.sql import SqlRelation, duplicate_keys, file_relation, observed_values, open_relation
 
 from .conftest import postgres_url
 
@@ -226,7 +217,7 @@ def test_pandas_backend_agrees(cases: pd.DataFrame) -> None:
 
 def test_column_profile_is_the_distinct_values(relation: SqlRelation, cases: pd.DataFrame) -> None:
     """One scan gives every column's distinct values (as observed_values) and each date column's days."""
-    from foikit.source.sql import column_profile
+    from foikit.cube.sql import column_profile
 
     found = column_profile(relation, ["unit", "outcome", "complainant_sex"], list(DATE_COLUMNS))
     for column in ("unit", "outcome", "complainant_sex"):
@@ -266,7 +257,7 @@ def test_a_database_request_runs_few_statements(tmp_path: Path, cases: pd.DataFr
 
 def test_unknown_value_hidden_inside_a_unit(sqlite_cases: tuple[SqlRelation, pd.DataFrame]) -> None:
     """With distinct units, a unit's min/max code passes over a row with no category: it is found apart."""
-    from foikit.source.sql import uncoded_rows
+    from foikit.cube.sql import uncoded_rows
 
     rel, frame = sqlite_cases
     spec = SPECS["officers_first"]

@@ -7,7 +7,8 @@ import pandas as pd
 from foikit.cli import main
 from foikit.datasets.synth import generate, write
 from foikit.request.dictionary import embedded_dictionary
-from foikit.source.data import embedded_data_path, read_cases
+from foikit.source.data import embedded_data_path
+from foikit.source.files import read_cases
 
 
 def test_embedded_dataset_is_reproducible_from_its_seed(tmp_path):

@@ -7,8 +7,7 @@ import pytest
 
 import foikit
 from foikit.cube.tables import reconcile
-from foikit.request.params import Suppression
-from foikit.sdc.suppress import apply_primary
+from foikit.suppress import apply_primary
 
 from .conftest import hand_request
 from .intruder import Intruder
@@ -32,8 +31,7 @@ def test_outcome_by_year_true_counts(response):
 
 def test_outcome_by_year_primary_suppression(response):
     cells = response.part("da").table_cells("by_outcome")
-    primary = apply_primary(cells[["outcome", "year", "value"]], Suppression(threshold=3,
-                                                                                                marker="[x]"))
+    primary = apply_primary(cells[["outcome", "year", "value"]], threshold=3, marker="[x]")
     grid = primary.pivot_table(index="outcome", columns="year", values="shown", aggfunc="first", sort=False)
     # By hand: counts 1 and 2 are withheld at threshold 3, zero is shown.
     assert grid.values.tolist() == [
@@ -94,7 +92,7 @@ def test_reconcile_detects_a_total_that_does_not_add_up(response):
 )
 def test_primary_rule(threshold, values, hidden):
     cells = pd.DataFrame({"value": values})
-    out = apply_primary(cells, Suppression(threshold=threshold, marker="*"))
+    out = apply_primary(cells, threshold=threshold, marker="*")
     assert out["hidden"].tolist() == hidden
     assert out["shown"].tolist() == ["*" if h else str(v) for v, h in zip(values, hidden, strict=True)]
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from foikit.run.manifest import MANIFEST, required_files
+from foikit.layout import MANIFEST
+from foikit.run.manifest import required_files
 from foikit.run.signing import generate_key, key_id, load_key, sign_report
 from foikit.run.verify import verify_report
 

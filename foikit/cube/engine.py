@@ -11,16 +11,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
+from foikit.cube import sql
 from foikit.cube.spec import AFFECTED, COUNT, CubeSpec, DimSpec, PeriodSpec, empty_result, iso_day, padded
 from foikit.exceptions import DataError, capped_text
 from foikit.request.dictionary import NOT_RECORDED, Dictionary
 from foikit.request.params import Part
-from foikit.source.data import CaseData, column_list, present_values, shown, value_codes
+from foikit.source import sql as source_sql
+from foikit.source.data import CaseData, present_values, value_codes
+from foikit.source.files import column_list, shown
 
+_PERIOD_KINDS: dict[str, Literal["calendar", "financial", "range"]] = {
+    "calendar_year": "calendar", "financial_year": "financial", "range": "range"}
 PERIOD_WORDS = {"calendar_year": "calendar years", "financial_year": "financial years (April to March)",
                 "range": "date ranges"}
 
@@ -65,8 +71,7 @@ def period_spec(part: Part) -> PeriodSpec:
         labels = tuple(str(y) for y in part.years)
         starts = tuple(date(y, 1, 1) for y in part.years)
         ends = tuple(date(y + 1, 1, 1) for y in part.years)
-    return PeriodSpec(name=part.period_dim, column=part.date_column, kind={"calendar_year": "calendar",
-                      "financial_year": "financial", "range": "range"}[part.period],
+    return PeriodSpec(name=part.period_dim, column=part.date_column, kind=_PERIOD_KINDS[part.period],
                       labels=labels, starts=starts, ends=ends)
 
 
@@ -133,10 +138,10 @@ def _day_periods(spec: PeriodSpec, raw: pd.Series, where: str, source: str, rows
     if bad_days.any():
         bad = np.flatnonzero(bad_days[codes] & rows)
         if len(bad):
-            rows = ", ".join(f"row {i + 1} ({shown(v)})" for i, v in zip(raw.index[bad[:5]],
-                                                                          days[codes[bad[:5]]], strict=True))
+            listed = ", ".join(f"row {i + 1} ({shown(v)})" for i, v in zip(raw.index[bad[:5]],
+                                                                            days[codes[bad[:5]]], strict=True))
             raise DataError(f"{where}.date_column: column {spec.column!r} of {source} has {len(bad)} values "
-                            f"that are not dates (YYYY-MM-DD): {rows}")
+                            f"that are not dates (YYYY-MM-DD): {listed}")
     day_codes = np.full(len(days), -1, dtype=np.int64)
     values = dates.to_numpy()
     for i, (start, end) in enumerate(zip(spec.starts, spec.ends, strict=True)):
@@ -295,8 +300,6 @@ def check_frame(spec: CubeSpec, part: Part, data: CaseData, where: str) -> None:
 def check_padded(data: CaseData, spec: CubeSpec, where: str) -> None:
     """Refuse values with surrounding spaces in any column the part reads (in any row, on every engine):
     ' Upheld' is not 'Upheld', so a filter or a category would silently pass over it."""
-    from foikit.source import sql
-
     todo = [c for c in spec.columns if ("padded", c) not in _cache(data)]
     if todo and data.relation is not None:
         _cache(data).update({("padded", c): m for c, m in sql.padded_values(data.relation, todo, "data").items()})
@@ -342,8 +345,6 @@ def _cache(data: CaseData) -> dict:
 def profile(data: CaseData, values: list[str], days: list[str]) -> dict[tuple[str, str], list[str]]:
     """Distinct values of database columns (``("values", column)``, NULL as '') and distinct days of date
     columns (``("days", column)``): the columns not seen before, read in one scan, then kept on ``data``."""
-    from foikit.source import sql
-
     rel = data.relation
     wanted = [("values", c) for c in values if c in rel.names] + [("days", c) for c in days if c in rel.names]
     todo = [w for w in dict.fromkeys(wanted) if ("profile", *w) not in _cache(data)]
@@ -358,11 +359,9 @@ def profile(data: CaseData, values: list[str], days: list[str]) -> dict[tuple[st
 def missing_anywhere(data: CaseData, columns: list[str]) -> dict[str, bool]:
     """Whether each database column is ever NULL or '' (:func:`foikit.source.sql.missing_anywhere`), kept on
     ``data``."""
-    from foikit.source import sql
-
     todo = [c for c in columns if ("missing", c) not in _cache(data)]
     if todo:
-        for c, found in sql.missing_anywhere(data.relation, todo).items():
+        for c, found in source_sql.missing_anywhere(data.relation, todo).items():
             _cache(data)[("missing", c)] = found
     return {c: _cache(data)[("missing", c)] for c in columns if ("missing", c) in _cache(data)}
 
@@ -423,8 +422,6 @@ def _count_in_database(data: CaseData, part: Part, where: str) -> tuple[CubeSpec
     message is the same as ever. A period in which nothing was counted is then looked up in the whole
     source: 'no data' there is an error, else the 0 is real. Distinct units are then counted by the coded
     query (:func:`foikit.source.sql.sql_cube`)."""
-    from foikit.source import sql
-
     rel = data.relation
     spec = spec_for(data, part, where)
     # ('' as a filter value: NULL and '' are one value when counted, not in the filter)

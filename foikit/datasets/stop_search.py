@@ -10,6 +10,7 @@ give real small cells. The same (rows, seed) always gives the same rows.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 
 import numpy as np
@@ -65,7 +66,7 @@ COLUMNS = ["search_ref", "date", "borough", "ethnicity", "age_group", "sex", "le
            "outcome"]
 
 
-def _pick(rng: np.random.Generator, options: dict[str, float], size: int) -> np.ndarray:
+def _pick(rng: np.random.Generator, options: Mapping[str, float], size: int) -> np.ndarray:
     p = np.array(list(options.values()), dtype=float)
     return np.array(list(options), dtype=object)[rng.choice(len(p), size=size, p=p / p.sum())]
 

@@ -23,16 +23,17 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from foikit.cube import sql
+from foikit.cube.engine import pandas_cube
 from foikit.cube.spec import COUNT, CubeSpec, DimSpec, PeriodSpec
-from foikit.exceptions import DataError, DisclosureError
+from foikit.exceptions import DataError, DisclosureError, ParamsError
+from foikit.layout import LEDGER_JSON, PARAMS_COPY
 from foikit.ledger.store import (
     LEDGER_DIR,
-    LEDGER_JSON,
     Interval,
     Ledger,
     LedgerEntry,
@@ -42,16 +43,16 @@ from foikit.ledger.store import (
     entry_of,
     load_ledger,
     next_version,
+    read_report_entry,
 )
+from foikit.request.params import Request, parse_request, read_yaml
+from foikit.request.policy import Policy
+from foikit.response import Response, answer_alone, open_source_for
 from foikit.sdc.audit import AuditResult, BoundEngine, ProtectionRule, audit
-from foikit.sdc.linear import build_model
-from foikit.sdc.secondary import SecondaryPolicy, UnprotectableError, protect
-from foikit.sdc.suppress import is_small, rule_of
+from foikit.sdc.linear import LinearModel, build_model
+from foikit.sdc.secondary import UnprotectableError, protect
 from foikit.source.data import CaseData
-
-if TYPE_CHECKING:
-    from foikit.request.params import Request
-    from foikit.response import Response
+from foikit.suppress import is_small
 
 PERIOD = "period__"
 REST = "(any other value)"
@@ -141,11 +142,8 @@ def count_partition(partition: Partition, data: CaseData, where: str) -> pd.Data
     if missing:
         raise DataError(f"{where}: columns {missing} that earlier responses select on are not in {data.where}")
     if data.relation is not None:
-        from foikit.source import sql
-
         result, _ = sql.sql_cube(spec, data.relation, where, validate=False, allow_empty=True)
         return result
-    from foikit.cube.engine import pandas_cube
 
     return pandas_cube(spec, data.frame, where, data.where)
 
@@ -170,16 +168,50 @@ def partition_sums(partition: Partition, counts: pd.DataFrame,
 
 @dataclass
 class JointSystem:
-    """Cells of several responses over one partition, as one linear model."""
+    """Cells of several responses over one partition, as one linear model. After the published cells come
+    the ``structural`` ones: rows a response's exhaustive breakdown says do not exist (fixed at 0)."""
 
     partition: Partition
-    model: object
+    model: LinearModel
     labels: list[str]
     owners: list[tuple[str, str]]  # (ref, part) of each cell
     values: np.ndarray  # today's counts
     stated_lo: np.ndarray
     stated_hi: np.ndarray
-    fixed: np.ndarray  # an earlier response's cell
+    fixed: np.ndarray  # an earlier response's cell (or a structural zero)
+    withheld: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # published as a marker
+    structural: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    # per part (by id) and broken-down dimension: its rows outside its categories today (what ledger.json keeps)
+    outside: dict[int, dict[str, int]] = field(default_factory=dict)
+
+    def small(self, threshold: int) -> np.ndarray:
+        """Withheld cells whose count (today's) is from 1 to threshold-1, whatever their marker."""
+        return self.withheld & ~self.structural & (self.values >= 1) & (self.values <= threshold - 1)
+
+
+def _exhaustive_zeros(partition: Partition, record: PartRecord
+                      ) -> list[tuple[str, str, dict[str, tuple[str, ...] | None]]]:
+    """The rectangles a part's breakdowns say are empty: within its population, the values of a column that
+    none of its categories lists (a published total that is the sum of its categories says there are none).
+    As (dimension, table, partition coordinates), one per broken-down column with a total over it."""
+    out = []
+    where, periods = record.definition({})
+    base = partition.coords(where, periods)
+    for dim, (column, labels) in record.dims.items():
+        if dim == record.period_dim or column not in partition.classes:
+            continue
+        table = next((t for t, dims in record.tables.items() if dim in dims
+                      and (record.cells.loc[record.cells["table"] == t, dim] == "").any()), None)
+        if table is None:
+            continue
+        names = partition.labels(column)
+        allowed = base.get(column) or names
+        rest = tuple(names[k] for k, members in enumerate(partition.classes[column]) if names[k] in allowed
+                     and not any(sel.contains(members[0] if members[0] != REST else "\0rest")
+                                 for sel in labels.values()))
+        if rest:
+            out.append((dim, _table_key(record, table), {**base, column: rest}))
+    return out
 
 
 def _table_key(record: PartRecord, table: str) -> str:
@@ -214,27 +246,55 @@ def build_system(new: Sequence[PartRecord], earlier: Sequence[PartRecord], data:
             tables[_table_key(r, t)] = tuple(dict.fromkeys([partition.date_column, *columns]))
     cells = [(_table_key(r, row["table"]), c) for (r, row), c in zip(rows_of, coords, strict=True)]
     n_new = sum(len(r.cells) for r in new)
-    fixed = np.arange(len(cells)) >= n_new
-    totals = np.array([any(row[d] == "" for d in r.tables[row["table"]]) for r, row in rows_of])
-    tags = fixed.astype(int)
-    if hidden_new is not None:  # a new cell that stays withheld is fixed too, apart from those that can change
-        tags[:n_new] = np.where(hidden_new, 2, 0)
-    model = build_model(partition.axes, tables, cells, totals=totals, tags=tags)
-    recorded = np.array([row.get("now", np.nan) if f else row["value"] for (r, row), f in
-                         zip(rows_of, fixed, strict=True)], dtype=float)
-    if np.isnan(recorded).any():
-        counted = partition_sums(partition, count_partition(partition, data, where), coords)
-        wrong = np.flatnonzero(~fixed & (counted != recorded))
+    n_pub = len(cells)
+    recorded = np.array([row.get("now", np.nan) if i >= n_new else row["value"] for i, (r, row) in
+                         enumerate(rows_of)], dtype=float)
+    # What the breakdowns say is empty, kept where today's data agrees: a new part's by construction (a foikit
+    # table's total is the sum of its categories: a value outside them is refused), an earlier part's where
+    # the ledger snapshot's count outside its categories (or today's data) is 0; a breakdown that is not
+    # exhaustive (an import whose total holds more) says nothing.
+    candidates = [(r, dim, key, c) for r in records for dim, key, c in _exhaustive_zeros(partition, r)]
+    is_new = {id(r) for r in new}
+    outside = np.array([0 if id(r) in is_new else r.outside_now.get(dim, np.nan) for r, dim, _, _ in candidates],
+                       dtype=float)
+    # counted only for what the ledger snapshot does not hold: a re-run from a snapshot, which holds only the
+    # response's own columns and rows, finds everything about earlier responses recorded
+    if np.isnan(recorded).any() or np.isnan(outside).any():
+        counts = count_partition(partition, data, where)
+        counted = partition_sums(partition, counts, coords)
+        wrong = np.flatnonzero((np.arange(n_pub) < n_new) & (counted != recorded))
         if len(wrong):  # pragma: no cover - a definition that disagrees with its own table is a bug
             i = int(wrong[0])
             raise RuntimeError(f"internal error: {_cell_label(*rows_of[i])} counts {counted[i]} over the "
                                f"partition but {int(recorded[i])} in its table")
         recorded = np.where(np.isnan(recorded), counted, recorded)
+        missing = np.flatnonzero(np.isnan(outside))
+        if len(missing):
+            outside[missing] = partition_sums(partition, counts, [candidates[i][3] for i in missing])
+    counts_outside: dict[int, dict[str, int]] = {}
+    for (r, dim, _, _), n in zip(candidates, outside, strict=True):
+        counts_outside.setdefault(id(r), {})[dim] = int(n)
+    zeros = [(r, (key, c)) for (r, _, key, c), n in zip(candidates, outside, strict=True) if n == 0]
+    cells += [z for _, z in zeros]
+    n = len(cells)
+    fixed = np.arange(n) >= n_new
+    totals = np.array([any(row[d] == "" for d in r.tables[row["table"]]) for r, row in rows_of] + [False] * len(zeros))
+    tags = fixed.astype(int)
+    if hidden_new is not None:  # a new cell that stays withheld is fixed too, apart from those that can change
+        tags[:n_new] = np.where(hidden_new, 2, 0)
+    model = build_model(partition.axes, tables, cells, totals=totals, tags=tags)
+    structural = np.arange(n) >= n_pub
+    pad = np.zeros(len(zeros))
     return JointSystem(
-        partition=partition, model=model, labels=[_cell_label(r, row) for r, row in rows_of],
-        owners=[(r.ref, r.part) for r, _ in rows_of], values=recorded.astype(np.int64),
-        stated_lo=np.array([row.get("lower", np.nan) for _, row in rows_of], dtype=float),
-        stated_hi=np.array([row.get("upper", np.nan) for _, row in rows_of], dtype=float), fixed=fixed)
+        partition=partition, model=model,
+        labels=[_cell_label(r, row) for r, row in rows_of] + [f"{r.ref} {r.part}: no rows outside its categories"
+                                                               for r, _ in zeros],
+        owners=[(r.ref, r.part) for r, _ in rows_of] + [(r.ref, r.part) for r, _ in zeros],
+        values=np.concatenate([recorded, pad]).astype(np.int64),
+        stated_lo=np.concatenate([[row.get("lower", np.nan) for _, row in rows_of], pad]).astype(float),
+        stated_hi=np.concatenate([[row.get("upper", np.nan) for _, row in rows_of], pad]).astype(float),
+        fixed=fixed, structural=structural, outside=counts_outside,
+        withheld=np.array([not str(row.get("shown", "")).isdigit() for _, row in rows_of] + [False] * len(zeros)))
 
 
 def _meet(a: Selection, b: Selection) -> bool:
@@ -308,6 +368,21 @@ def _bands(system: JointSystem, hidden_new: np.ndarray, marker_band: np.ndarray
     return np.where(system.fixed, True, hidden_new), lo, hi
 
 
+def answer(request: Request, data: CaseData | None = None, source: str = "params",
+           ledger: Ledger | None = None) -> Response:
+    """Count, tabulate and suppress every part of ``request``; with a ``ledger`` of earlier responses,
+    audit (and protect) it together with them (:func:`check_against_ledger`).
+
+    ``source`` names the params file in error messages.
+
+    >>> response = answer(load_request("params/01.FOI.23.032341.yaml"))  # doctest: +SKIP
+    >>> response.published().columns[:3].tolist()  # doctest: +SKIP
+    ['part', 'table', 'year']
+    """
+    response = answer_alone(request, data, source)
+    return response if ledger is None else check_against_ledger(response, ledger, source)
+
+
 def check_against_ledger(response: Response, ledger: Ledger, where: str = "params") -> Response:
     """Audit ``response`` together with every overlapping earlier response in ``ledger`` and, where that
     fails, withhold further cells of ``response`` (earlier ones are fixed) until it passes.
@@ -317,7 +392,6 @@ def check_against_ledger(response: Response, ledger: Ledger, where: str = "param
     ('01.FOI.23.032341',)
     """
     request = response.request
-    policy = request.suppression
     mine = entry_of(response)
     dataset = mine.dataset
     check_readable(ledger, dataset, where)  # a report that cannot be read is never silently left out
@@ -327,7 +401,7 @@ def check_against_ledger(response: Response, ledger: Ledger, where: str = "param
     new_parts = [p for p in mine.parts if p.additive]
     if not earlier.entries or not new_parts:
         return replace(response, ledger=replace(check, not_combined={e.ref: "" for e in earlier.entries}))
-    rule = rule_of(policy)
+    rule = response.policy.protection_rule
     combined: set[str] = set()
     not_combined: dict[str, str] = {}
     updates: dict[str, pd.DataFrame] = {}
@@ -374,7 +448,7 @@ def check_against_ledger(response: Response, ledger: Ledger, where: str = "param
 def _protect_group(response: Response, parts: list[PartRecord], linked: list[PartRecord], where: str,
                    rule: ProtectionRule, updates: dict[str, pd.DataFrame], audits: dict[str, AuditResult],
                    facts: dict[str, list]) -> None:
-    policy = response.request.suppression
+    policy = response.policy
     results = {p.spec.name: p for p in response.parts}
     new = [replace(r, cells=r.cells.assign(value=results[r.part].cells["value"].to_numpy())) for r in parts]
     cells = pd.concat([results[r.part].cells for r in parts], ignore_index=True)
@@ -393,18 +467,21 @@ def _protect_group(response: Response, parts: list[PartRecord], linked: list[Par
     xx = np.zeros(len(v), bool)
     keep = fixed.copy()
     if policy.rounding is not None:
-        base = policy.rounding.base
+        base = policy.rounding
         shown = np.zeros(len(v))
         shown[:n_new] = pd.to_numeric(cells["shown"]).to_numpy()
         band0 = np.stack([np.maximum(0, shown - base // 2), shown + (base - 1) // 2])
         hidden0[:n_new] = True
     else:
         xx[:n_new] = (cells["marker"] == policy.marker).to_numpy()
-        band0[0][xx], band0[1][xx] = 1.0, float(policy.threshold - 1)
-    # Protected: new small counts, and earlier withheld ones (a stated band within 1..threshold-1).
-    small = fixed & (system.stated_lo >= 1) & (system.stated_hi <= rule.threshold - 1)
+        band0[0][xx], band0[1][xx] = policy.stated_ranges()[policy.marker]
+    # Protected: every small count, new or earlier, whatever its marker ('[c]' too): the ledger knows an
+    # earlier cell's count through today's count of its definition (and a band within the primary marker's).
+    small_lo, small_hi = policy.stated_ranges()[policy.marker]
+    small = fixed & (system.small(rule.threshold) | (system.withheld & (system.stated_lo >= small_lo)
+                                                      & (system.stated_hi <= small_hi)))
     small[:n_new] = is_small(cells["value"].to_numpy(), policy.threshold)
-    engine = BoundEngine(model, v, milp_time_limit=policy.secondary.time_limit)
+    engine = BoundEngine(model, v, milp_time_limit=policy.settings.secondary.time_limit)
     new_hidden = hidden0 & ~fixed
 
     def check(hidden: np.ndarray, band: np.ndarray, sensitive: np.ndarray,
@@ -438,7 +515,8 @@ def _protect_group(response: Response, parts: list[PartRecord], linked: list[Par
     targets = small & ~exposed
     if not failing.any():
         result = check(hidden0, band0, targets, ranges=True) if exposed.any() else alone
-        hidden, markers, reasons = hidden0, None, None
+        hidden, markers, reasons = hidden0, None, None  # nothing more withheld
+        muted = np.zeros(len(v), bool)
     else:
         facts["exposed_without"] += [system.labels[i] for i in np.flatnonzero(failing)]
         refs = dict.fromkeys(r.ref for r in linked)
@@ -451,27 +529,35 @@ def _protect_group(response: Response, parts: list[PartRecord], linked: list[Par
                 "refusing to publish (use suppression, or coarser tables)")
         # Withholding more never narrows a range: keep the response's own pattern (its secondaries fixed, its
         # small counts free to change marker) and protect the failing counts by withholding more.
-        sec = policy.secondary
-        secondary = SecondaryPolicy(
-            threshold=rule.threshold, rule=rule, method=sec.method, cost=sec.cost, total_factor=sec.total_factor,
-            primary_marker=policy.marker, secondary_marker=sec.marker, allow_marker_switch=sec.marker_switch,
-            marker_cost=sec.marker_cost, time_limit=sec.time_limit)
+        secondary = policy.secondary_policy()
         keep = fixed | (hidden0 & ~(xx & targets))
-        _, lo, hi = _bands(system, hidden0, band0)
-        flo, fhi = np.where(keep, lo, np.nan), np.where(keep, hi, np.nan)
-        try:
-            pattern = protect(model, v, failing | (xx & targets), secondary, fixed=(flo, fhi))
-        except UnprotectableError as exc:
-            ranges = [f"  {system.labels[c.index]}: derivable range [{int(c.lower)}, {int(c.upper)}]"
-                      for c in exc.cells]
-            raise DisclosureError(
-                f"{where}: no suppression pattern protects every small count against the earlier responses "
-                f"({', '.join(refs)}); refusing to publish\n" + "\n".join(ranges)) from None
+        # A new small count that earlier responses already give away keeps its '[xx]' unless that band (1 to
+        # threshold-1) is what lets another count be narrowed: then it is shown as the secondary marker.
+        given_away = xx & exposed & ~fixed
+        for muted in [np.zeros(len(v), bool), *([given_away] if given_away.any() else [])]:
+            band = band0.copy()
+            band[0][muted], band[1][muted] = 0.0, np.inf
+            _, lo, hi = _bands(system, hidden0, band)
+            flo, fhi = np.where(keep, lo, np.nan), np.where(keep, hi, np.nan)
+            try:
+                pattern = protect(model, v, failing | (xx & targets), secondary, fixed=(flo, fhi))
+                break
+            except UnprotectableError as exc:
+                if not muted.any() and given_away.any():
+                    continue
+                ranges = [f"  {system.labels[c.index]}: derivable range [{int(c.lower)}, {int(c.upper)}]"
+                          for c in exc.cells]
+                raise DisclosureError(
+                    f"{where}: no suppression pattern protects every small count against the earlier responses "
+                    f"({', '.join(refs)}); refusing to publish\n" + "\n".join(ranges)) from None
+        band0 = band
         hidden = hidden0 | (pattern.hidden & ~fixed)
-        markers = [pattern.markers[i] if hidden[i] and not keep[i] else "" for i in range(len(v))]
+        markers = [pattern.markers[i] if hidden[i] and not keep[i] else
+                   secondary.secondary_marker if muted[i] else "" for i in range(len(v))]
         changed = np.flatnonzero(hidden & ~keep)
-        band0[0][changed] = [1.0 if markers[i] == policy.marker else 0.0 for i in changed]
-        band0[1][changed] = [float(policy.threshold - 1) if markers[i] == policy.marker else np.inf for i in changed]
+        stated = policy.stated_ranges()
+        band0[0][changed] = [stated[markers[i]][0] for i in changed]
+        band0[1][changed] = [stated[markers[i]][1] for i in changed]
         new_hidden = hidden & ~fixed
         result = check(hidden, band0, targets, ranges=True)
         reasons = ["ledger" if hidden[i] and not hidden0[i] else "" for i in range(len(v))]
@@ -481,10 +567,10 @@ def _protect_group(response: Response, parts: list[PartRecord], linked: list[Par
         n = len(part.cells)
         idx = np.arange(start, start + n)
         out = part.cells.copy()
-        if markers is not None:
+        if markers is not None and reasons is not None:
             added = hidden[idx] & ~hidden0[idx]
             out["hidden"] = hidden[idx]
-            switchable = (xx & ~keep)[idx]  # small counts whose marker protect may have changed
+            switchable = ((xx & ~keep) | muted)[idx]  # small counts whose marker may have changed
             out["marker"] = np.where(switchable | added, [markers[i] for i in idx], out["marker"])
             out["reason"] = np.where(added, [reasons[i] for i in idx], out["reason"])
             out["shown"] = np.where(out["hidden"], out["marker"], out["value"].astype(str))
@@ -537,8 +623,9 @@ class ReportAudit:
     jointly: bool = True  # False when every part counts distinct units (nothing to combine)
 
 
-def audit_entry(entry: LedgerEntry, ledger: Ledger, data: CaseData, where: str) -> ReportAudit:
-    """Re-run the joint audit of ``entry`` (fixed, as published) against the rest of ``ledger``."""
+def audit_entry(entry: LedgerEntry, ledger: Ledger, data: CaseData, where: str, rule: ProtectionRule) -> ReportAudit:
+    """Re-run the joint audit of ``entry`` (fixed, as published) against the rest of ``ledger``, requiring
+    ``rule`` (the one ``entry`` was published under) of its withheld small counts."""
     others = ledger.for_dataset(entry.dataset, exclude=entry.ref)
     before = tuple(e.ref for e in others.entries if e.published_at and e.published_at < entry.published_at)
     after = tuple(e.ref for e in others.entries if e.ref not in before)
@@ -558,16 +645,18 @@ def audit_entry(entry: LedgerEntry, ledger: Ledger, data: CaseData, where: str) 
             system = build_system([], [*for_count, *linked], data, where)
             v = system.values.astype(float)
             mine = np.array([ref == entry.ref for ref, _ in system.owners])
-            # its withheld small counts: a marker's band of 1 to threshold-1
-            sensitive = mine & (system.stated_lo >= 1) & (system.stated_lo < system.stated_hi) & np.isfinite(
-                system.stated_hi)
+            # every withheld small count (today's count from 1 to threshold-1, whatever its marker): its own
+            # against what came before it; every response's against everything published
+            threshold = rule.threshold
+            marked = system.withheld & (system.stated_lo >= 1) & (system.stated_hi <= threshold - 1)
+            sensitive = (system.small(threshold) | marked) & (mine if label != "everything published" else True)
             hid, lo, hi = _bands(system, np.ones(len(v), bool), np.zeros((2, len(v))))
-            threshold = int(max(system.stated_hi[sensitive], default=4)) + 1
-            res = audit(system.model, system.values, hid, lo, hi, sensitive,
-                        ProtectionRule(threshold=max(2, threshold)))
+            res = audit(system.model, system.values, hid, lo, hi, sensitive, rule)
             ok &= res.passed
             lines.append(f"against {label} ({', '.join(dict.fromkeys(r.ref for r in linked)) or 'nothing'}): "
-                         f"{'passed' if res.passed else 'FAILED'}, {int(sensitive.sum())} withheld small counts")
+                         f"{'passed' if res.passed else 'FAILED'}, {int((sensitive & mine).sum())} withheld small "
+                         f"counts of its own" + ("" if label != "everything published" else
+                                                 f", {int((sensitive & ~mine).sum())} of the others combined"))
             for i in np.flatnonzero(sensitive & ~res.cell_passed):
                 lines.append(f"  {system.labels[i]}: derivable range [{int(res.lower[i])}, {int(res.upper[i])}]")
         verdicts.append(ok)
@@ -579,17 +668,20 @@ def with_counts(ledger: Ledger, data: CaseData, where: str = "ledger") -> Ledger
     date basis over the partition of all of them: what a report keeps as ledger.json."""
     records = [r for e in ledger.entries for r in e.parts if r.additive]
     nows: dict[int, np.ndarray] = {}
+    outside: dict[int, dict[str, int]] = {}
     for date_column in dict.fromkeys(r.date_column for r in records):
         group = [r for r in records if r.date_column == date_column]
-        stripped = [replace(r, cells=r.cells.drop(columns="now", errors="ignore")) for r in group]
+        stripped = [replace(r, cells=r.cells.drop(columns="now", errors="ignore"), outside_now={}) for r in group]
         system = build_system([], stripped, data, where)
         start = 0
-        for r in group:
+        for r, s in zip(group, stripped, strict=True):
             nows[id(r)] = system.values[start:start + len(r.cells)]
+            outside[id(r)] = system.outside.get(id(s), {})
             start += len(r.cells)
     entries = []
     for e in ledger.entries:
-        parts = tuple(replace(r, cells=r.cells.assign(now=nows[id(r)])) if id(r) in nows else r for r in e.parts)
+        parts = tuple(replace(r, cells=r.cells.assign(now=nows[id(r)]), outside_now=outside[id(r)]) if id(r) in nows
+                      else r for r in e.parts)
         entries.append(replace(e, parts=parts))
     return replace(ledger, entries=tuple(entries))  # what was ignored stays listed
 
@@ -633,12 +725,6 @@ def audit_report(report: str | Path, data: CaseData | None = None, ignore: Seque
     reports folder it sits in (and ``ledger/`` beside it), published before it and after it. Today's counts
     come from ``data``, by default the source its recorded params name. Another report folder that cannot be
     read as a ledger entry stops the audit, as it stops a run, unless named in ``ignore``."""
-    from foikit.exceptions import ParamsError
-    from foikit.ledger.store import read_report_entry
-    from foikit.request.params import parse_request, read_yaml
-    from foikit.response import open_source_for
-    from foikit.run.manifest import PARAMS_COPY
-
     report = Path(report)
     if not (report / "cells.json").is_file():
         raise DataError(f"{report}: not a foikit report with a ledger entry (no cells.json)")
@@ -648,8 +734,8 @@ def audit_report(report: str | Path, data: CaseData | None = None, ignore: Seque
         raise DataError(f"{report}: cannot be read as a ledger entry ({exc})") from None
     ledger = load_ledger(report.parent, report.resolve().parent.parent / LEDGER_DIR)
     ledger = check_readable(ledger, entry.dataset, str(report), ignore)
+    params = report / PARAMS_COPY
+    request = parse_request(read_yaml(params, "recorded params"), str(params))  # the policy it was published under
     if data is None:
-        params = report / PARAMS_COPY
-        data = open_source_for(parse_request(read_yaml(params, "recorded params"), str(params)),
-                               str(params))
-    return audit_entry(entry, ledger, data, str(report))
+        data = open_source_for(request, str(params))
+    return audit_entry(entry, ledger, data, str(report), Policy.of(request).protection_rule)

@@ -32,15 +32,17 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from foikit.cube.engine import spec_for
 from foikit.cube.spec import DimSpec
 from foikit.exceptions import FoikitError, ParamsError, capped_text
+from foikit.layout import CELLS_JSON, DICTIONARY_COPY, MANIFEST
 from foikit.request.params import read_yaml
+from foikit.request.policy import DEFAULT_POLICY
+from foikit.source.data import CaseData, last_day
 
 if TYPE_CHECKING:
     from foikit.response import Response
 
-CELLS_JSON = "cells.json"
-LEDGER_JSON = "ledger.json"
 LEDGER_DIR = "ledger"
 FORMAT = 1
 MAX_JSON_BYTES = 256 * 2**20  # a cells.json or manifest larger than this is not read
@@ -81,7 +83,9 @@ class PartRecord:
     ``cells`` holds one row per published cell: ``table``, a column per dimension ('' = summed over),
     ``shown`` (as published), ``lower``/``upper`` (what the figure says about the count: a value says
     itself, '[xx]' says 1 to 4, '[c]' says nothing) and, in a ledger snapshot, ``now`` (today's count of
-    the cell's definition)."""
+    the cell's definition). ``outside_now``, in a ledger snapshot too: per broken-down dimension with a
+    total, today's count of the part's rows outside its categories (0 where its exhaustive breakdown still
+    holds), so that a re-run need not count columns its own source (a snapshot) does not hold."""
 
     ref: str
     part: str
@@ -95,6 +99,7 @@ class PartRecord:
     dims: dict[str, tuple[str, dict[str, Selection]]]  # dimension -> (column, label -> selection)
     tables: dict[str, tuple[str, ...]]
     cells: pd.DataFrame = field(repr=False)
+    outside_now: dict[str, int] = field(default_factory=dict)
 
     def definition(self, coords: dict[str, str]) -> tuple[dict[str, Selection], tuple[Interval, ...]]:
         """Which rows a cell counts: column -> selection, and the date intervals."""
@@ -127,7 +132,7 @@ class PartRecord:
             if "now" in row and not pd.isna(row["now"]):
                 cell["now"] = int(row["now"])
             cells.append(cell)
-        return {
+        out = {
             "part": self.part, "unit": self.unit, "additive": self.additive, "date_column": self.date_column,
             "where": {c: s.to_json() for c, s in self.where.items()},
             "periods": {"dim": self.period_dim, "labels": {
@@ -137,6 +142,9 @@ class PartRecord:
             "tables": {t: list(ds) for t, ds in self.tables.items()},
             "cells": cells,
         }
+        if self.outside_now:
+            out["outside_now"] = {d: int(n) for d, n in self.outside_now.items()}
+        return out
 
 
 @dataclass(frozen=True)
@@ -259,21 +267,29 @@ def _label_selection(dim: DimSpec, label: str) -> Selection:
     return Selection(tuple(sorted(raws)))
 
 
+def extract_end(data: CaseData, column: str) -> date:
+    """The day after the extract's last date in ``column``: what the extract can cover. A period is recorded
+    up to it (a year past the extract date counts only its first months, and says so), as a reader who
+    knows the extract's date reads it. A source held in a database is not scanned for it (no limit); a
+    snapshot states its original source's (:func:`foikit.source.data.last_day`)."""
+    last = last_day(data, column)
+    return date.max if last is None else last + timedelta(days=1)
+
+
 def entry_of(response: Response) -> LedgerEntry:
     """The response's own entry in the ledger: every published cell of every part, with its definition."""
-    from foikit.cube.engine import spec_for
-
     request, data = response.request, response.data
-    policy = request.suppression
-    markers = {policy.marker: (1.0, float(policy.threshold - 1)), policy.secondary.marker: (0.0, math.inf)}
-    base = policy.rounding.base if policy.rounding else None
+    policy = response.policy
+    markers, base = policy.stated_ranges(), policy.rounding
     parts = []
     for i, part in enumerate(response.parts):
-        spec = part.cube.spec if getattr(part.cube, "spec", None) is not None else spec_for(
-            data, part.spec, f"params: parts.{i}")
+        spec = part.cube.spec
+        if spec is None:
+            spec = spec_for(data, part.spec, f"params: parts.{i}")
         period = spec.period
         dims = {d.name: (d.column, {label: _label_selection(d, label) for label in d.categories})
                 for d in spec.dims}
+        end = extract_end(data, period.column)
         cells = part.cells.reindex(columns=["table", *part.spec.dims, "shown"]).copy()
         cells[list(part.spec.dims)] = cells[list(part.spec.dims)].fillna("")
         bands = [stated_band(s, markers, base) for s in cells["shown"]]
@@ -284,23 +300,12 @@ def entry_of(response: Response) -> LedgerEntry:
             additive=not spec.unit_key, date_column=period.column,
             where={c: Selection(tuple(sorted(v))) for c, v in spec.filters.items()},
             period_dim=period.name,
-            periods={label: ((s, e),) for label, s, e in zip(period.labels, period.starts, period.ends,
-                                                              strict=True)},
+            periods={label: ((s, min(e, end) if s < end else e),) for label, s, e in
+                     zip(period.labels, period.starts, period.ends, strict=True)},
             dims=dims, tables={t.name: tuple(t.dims) for t in part.spec.tables}, cells=cells.reset_index(drop=True),
         ))
     return LedgerEntry(ref=request.ref, dataset=data.dictionary.name, published_at="", origin="",
                        parts=tuple(parts))
-
-
-def write_cells_json(response: Response, out_dir: Path) -> Path:
-    """``cells.json``: the response's entry in the ledger (no true value of a withheld cell)."""
-    from foikit.publish.files import check_no_leak
-
-    check_no_leak(response.published(), response.request.suppression.threshold)  # the same shown values
-    path = Path(out_dir) / CELLS_JSON
-    path.write_text(json.dumps(entry_of(response).to_json(), indent=1, ensure_ascii=False) + "\n",
-                    encoding="utf-8")
-    return path
 
 
 # -- reading ------------------------------------------------------------------------------------------------
@@ -312,6 +317,15 @@ def _dates(raw: Sequence[str], where: str) -> Interval:
     if not start < end:
         raise ParamsError(f"{where}: a period must end after it starts (got {raw!r})")
     return start, end
+
+
+def _through(first: object, last: object, where: str) -> Interval:
+    """A period written as its first and last day (both included), as [start, end)."""
+    try:
+        end = date.fromisoformat(str(last)) + timedelta(days=1)
+    except ValueError:
+        raise ParamsError(f"{where}: a period's last day must be an ISO date (got {last!r})") from None
+    return _dates([str(first), end.isoformat()], where)
 
 
 def _part_from_json(raw: dict[str, Any], ref: str, dataset: str, where: str) -> PartRecord:
@@ -336,9 +350,18 @@ def _part_from_json(raw: dict[str, Any], ref: str, dataset: str, where: str) -> 
             where={c: Selection.from_json(s, f"{where}.where.{c}") for c, s in raw["where"].items()},
             period_dim=raw["periods"]["dim"], periods=periods, dims=dims, tables=tables,
             cells=pd.DataFrame(rows).fillna({d: "" for d in [raw["periods"]["dim"], *dims]}),
+            outside_now=_outside_from_json(raw.get("outside_now", {}), dims, where),
         )
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise ParamsError(f"{where}: not a ledger entry ({type(exc).__name__}: {capped_text(str(exc))})") from None
+
+
+def _outside_from_json(raw: Any, dims: dict[str, Any], where: str) -> dict[str, int]:
+    if not isinstance(raw, dict) or not all(d in dims and isinstance(n, int) and not isinstance(n, bool)
+                                            and n >= 0 for d, n in raw.items()):
+        raise ParamsError(f"{where}.outside_now: a count (an integer from 0) per dimension of the part "
+                          f"(got {capped_text(repr(raw))})")
+    return {str(d): int(n) for d, n in raw.items()}
 
 
 def _check_shape(record: PartRecord, where: str) -> None:
@@ -390,8 +413,6 @@ def _read_json(path: Path) -> Any:
 def read_report_entry(report: Path) -> LedgerEntry:
     """A report's entry, dated by its manifest. A superseded report keeps its folder name, ``<ref>.vN``, in
     the entry and in each part, so that it stays in the ledger beside the version that replaced it."""
-    from foikit.run.manifest import MANIFEST
-
     raw = _read_json(report / CELLS_JSON)
     published = ""
     if (report / MANIFEST).is_file():
@@ -407,8 +428,6 @@ def read_report_entry(report: Path) -> LedgerEntry:
 def _dataset_of(report: Path) -> str | None:
     """The dataset a report folder was published over, from its dictionary copy, manifest or cells.json (None
     when none of them says): for a folder whose ledger entry cannot be read."""
-    from foikit.run.manifest import DICTIONARY_COPY, MANIFEST
-
     def named(value: Any) -> str | None:
         return value if isinstance(value, str) and value else None
 
@@ -453,17 +472,17 @@ def read_import(path: str | Path) -> LedgerEntry:
     try:
         csv_path = path.parent / raw["published_csv"]
         published = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-        markers = {m: (float(b[0]), math.inf if b[1] is None else float(b[1]))
-                   for m, b in (raw.get("markers") or {"[xx]": [1, 4], "[c]": [0, None]}).items()}
+        markers = ({m: (float(b[0]), math.inf if b[1] is None else float(b[1])) for m, b in raw["markers"].items()}
+                   if raw.get("markers") else DEFAULT_POLICY.stated_ranges())
         parts = []
         for name, p in raw["parts"].items():
             rows = published[published["part"] == name]
             if rows.empty:
                 raise ParamsError(f"{where}: parts.{name}: no rows of {csv_path.name} have part {name!r}")
             period_dim = p["periods"]["dim"]
-            periods = {str(label): (_dates([first, date.fromisoformat(str(last)) + timedelta(days=1)],
-                                           f"{where}: parts.{name}.periods.{label}"),)
-                       for label, (first, last) in p["periods"]["labels"].items()}
+            periods: dict[str, tuple[Interval, ...]] = {
+                str(label): (_through(first, last, f"{where}: parts.{name}.periods.{label}"),)
+                for label, (first, last) in p["periods"]["labels"].items()}
             dims: dict[str, tuple[str, dict[str, Selection]]] = {}
             for d, spec in (p.get("dims") or {}).items():
                 codes = spec.get("codes") or {}

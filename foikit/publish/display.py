@@ -170,22 +170,13 @@ def suppression_log(response: Response) -> pd.DataFrame:
 
 
 def describe_policy(response: Response) -> str:
-    policy = response.request.suppression
-    t = policy.threshold
-    rule = {
-        "band": f"for every count from 1 to {t - 1}, the range an intruder can work out from everything "
-                f"this response publishes (every table, total and marker) still includes every value from "
-                f"1 to {t - 1}",
-        "not_exact": f"no count from 1 to {t - 1} can be worked out exactly from what this response publishes",
-        "min_width": f"for every count from 1 to {t - 1}, the range an intruder can work out is at least "
-                     f"{policy.min_width:g} wide",
-    }[policy.effective_rule]
+    policy = response.policy
     if policy.rounding:
-        how = (f"Every figure is rounded to the nearest {policy.rounding.base}, totals independently. ")
+        how = policy.record_rounding_note()
     else:
-        how = (f"{_code(policy.marker)}: a count from 1 to {t - 1}, withheld as personal data. "
-               f"{_code(policy.secondary.marker)}: {_md(policy.secondary.note)}. Zero is shown as 0. ")
-    return how + f"Audit rule ({policy.effective_rule}): {rule}."
+        how = (f"{_code(policy.marker)}: {policy.record_meaning}. "
+               f"{_code(policy.secondary_marker)}: {_md(policy.secondary_note)}. Zero is shown as 0. ")
+    return how + f"Audit rule ({policy.rule}): {policy.rule_sentence()}."
 
 
 def show_suppression(response: Response) -> None:
@@ -200,7 +191,7 @@ def show_suppression(response: Response) -> None:
         lines.append(f"- **{_md(part.spec.name)}**: audit {verdict} ({part.audit.model.kind} model); "
                      f"{s.get('n_primary', 0)} cells with small counts withheld, {s.get('n_secondary', 0)} further "
                      f"cells withheld to protect them, {s.get('n_marker_switched', 0)} small counts shown as "
-                     f"{_code(response.request.suppression.secondary.marker)}.")
+                     f"{_code(response.policy.secondary_marker)}.")
     overall = "**Audit passed: no small count can be worked out from this response.**" if response.passed \
         else "**Audit FAILED: nothing will be published.**"
     display(Markdown("\n".join([*lines, "", overall])))

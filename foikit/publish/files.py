@@ -17,26 +17,25 @@ from openpyxl.utils.exceptions import IllegalCharacterError
 
 from foikit.cube.tables import TOTAL
 from foikit.exceptions import DataError, DisclosureError
-from foikit.ledger.store import write_cells_json
+from foikit.layout import AUDIT_JSON, CELLS_JSON, PUBLISHED_CSV, TABLES_XLSX
+from foikit.ledger.store import entry_of
 from foikit.publish import leakcheck
 from foikit.publish.letter import write_letter
 from foikit.publish.ooxml import normalise_package
+from foikit.request.policy import Policy
 from foikit.response import Response
-from foikit.sdc.suppress import is_small
+from foikit.suppress import is_small
 
-PUBLISHED_CSV = "published.csv"
-TABLES_XLSX = "tables.xlsx"
-AUDIT_JSON = "audit.json"
 _FIXED_TIME = datetime(2000, 1, 1)  # stored in the XLSX instead of 'now', so the bytes do not vary
 
 
-def check_no_leak(published: pd.DataFrame, threshold: int) -> None:
+def check_no_leak(published: pd.DataFrame, policy: Policy) -> None:
     """Refuse any published value from 1 to threshold-1, whatever code produced the table."""
     values = pd.to_numeric(published["value"].replace("", np.nan), errors="coerce")
-    leaks = published.loc[is_small(values.fillna(0).to_numpy(), threshold)]
+    leaks = published.loc[is_small(values.fillna(0).to_numpy(), policy.threshold)]
     if len(leaks):
         first = leaks.iloc[0].to_dict()
-        raise DisclosureError(f"leak check: {len(leaks)} published values are from 1 to {threshold - 1}, "
+        raise DisclosureError(f"leak check: {len(leaks)} published values are {policy.small_range}, "
                               f"first {first}; nothing was written")
 
 
@@ -44,8 +43,8 @@ def check_audit(response: Response) -> None:
     """The publication gate: refuse unless the disclosure audit passes for every part."""
     failing = [f"{part.spec.name}.{f}" for part in response.parts for f in part.audit.failures()]
     if failing:
-        policy = response.request.suppression
-        raise DisclosureError(f"disclosure audit failed for {len(failing)} cells (rule {policy.effective_rule}, "
+        policy = response.policy
+        raise DisclosureError(f"disclosure audit failed for {len(failing)} cells (rule {policy.rule}, "
                               f"threshold {policy.threshold}), first {failing[0]}; nothing was written\n"
                               + "\n".join(failing))
 
@@ -57,7 +56,7 @@ def _number(v: float) -> int | None:
 def audit_record(response: Response) -> dict:
     """The audit as data (audit.json): policy, verdict and every withheld cell's derivable range.
     It holds no true value of a withheld cell, so it can be published beside published.csv."""
-    policy = response.request.suppression
+    policy = response.policy
     parts = []
     for part in response.parts:
         result = part.audit
@@ -70,16 +69,16 @@ def audit_record(response: Response) -> dict:
                 "reason": cell["reason"], "derivable_lower": _number(result.lower[i]),
                 "derivable_upper": _number(result.upper[i]), "protected": bool(result.cell_passed[i]),
             })
-        stats = {k: part.stats[k] for k in ("n_primary", "n_secondary", "n_marker_switched") if k in part.stats}
+        stats = {k: part.stats[k] for k in ("n_primary", "n_secondary", "n_marker_switched", "marker_switch")
+                 if k in part.stats}
         parts.append({"part": part.spec.name, "passed": result.passed, "model": result.model.kind,
                       "withheld_cells": cells, "counts": stats})
     return {
         "ref": response.request.ref,
-        "rule": policy.effective_rule,
+        "rule": policy.rule,
         "threshold": policy.threshold,
-        "markers": {policy.marker: f"a count from 1 to {policy.threshold - 1} (personal data)",
-                    policy.secondary.marker: policy.secondary.note},
-        "rounding": policy.rounding.base if policy.rounding else None,
+        "markers": policy.audit_meanings(),
+        "rounding": policy.rounding,
         "passed": response.passed,
         "parts": parts,
         # earlier responses this one was audited together with (foikit run always gives the ledger)
@@ -95,7 +94,7 @@ def write_audit_json(response: Response, out_dir: Path) -> Path:
 
 def write_published_csv(response: Response, out_dir: Path) -> Path:
     published = response.published()
-    check_no_leak(published, response.request.suppression.threshold)
+    check_no_leak(published, response.policy)
     path = out_dir / PUBLISHED_CSV
     text = published.to_csv(index=False, lineterminator="\n")
     leakcheck.check_csv(text, response)  # what is about to be written, read back independently
@@ -165,8 +164,8 @@ def _fit_columns(ws, first_row: int, last_row: int) -> None:
 
 
 def _workbook(response: Response) -> Workbook:
-    policy = response.request.suppression
-    check_no_leak(response.published(), policy.threshold)
+    policy = response.policy
+    check_no_leak(response.published(), policy)
     wb = Workbook()
     cover = wb.active
     cover.title = "Cover"
@@ -212,19 +211,18 @@ def _workbook(response: Response) -> Workbook:
                        f"{part.cube.date_column}); '{TOTAL}' sums over a dimension."])
             if part.cube.rule:
                 ws.append([f"Rule: {part.cube.rule}."])
-            ws.append([f"{policy.marker}: a count from 1 to {policy.threshold - 1}, withheld (s.40(2) FOIA)."])
-            ws.append([f"{policy.secondary.marker}: {policy.secondary.note}."])
+            for note in policy.sheet_notes():
+                ws.append([note])
             if policy.rounding:
-                ws.append([f"Every figure is rounded to the nearest {policy.rounding.base}; totals are rounded "
-                           "independently, so they may not equal the sum of the rounded figures."])
+                ws.append([policy.sheet_rounding_note()])
             ws.freeze_panes = ws.cell(row=top, column=n_row_dims + 1)
             cover.insert_rows(listing + 1)
             listing += 1
             cover.cell(row=listing, column=1, value=ws.title)
             cover.cell(row=listing, column=2, value=f"{part.spec.title}: {table.title}")
     cover.append([])
-    cover.append([f"{policy.marker}: a count from 1 to {policy.threshold - 1}, withheld (s.40(2) FOIA)."])
-    cover.append([f"{policy.secondary.marker}: {policy.secondary.note}."])
+    for note in policy.sheet_notes():
+        cover.append([note])
     cover.column_dimensions["A"].width = 34
     cover.column_dimensions["B"].width = 70
     wb.properties.created = _FIXED_TIME
@@ -233,9 +231,25 @@ def _workbook(response: Response) -> Workbook:
     return wb
 
 
+def write_cells_json(response: Response, out_dir: Path) -> Path:
+    """``cells.json``: the response's entry in the ledger (no true value of a withheld cell)."""
+    check_no_leak(response.published(), response.policy)  # the same shown values
+    path = Path(out_dir) / CELLS_JSON
+    path.write_text(json.dumps(entry_of(response).to_json(), indent=1, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+    return path
+
+
 def write_publishable(response: Response, out_dir: str | Path) -> list[Path]:
     """Write every publishable file of ``response`` into ``out_dir``, only if the disclosure audit passes
-    and the leak check finds no small count; returns their paths."""
+    and the leak check finds no small count; returns their paths. A response not checked against the
+    disclosure ledger (``answer(..., ledger=...)``) is refused: alone it may pass and still give away a count
+    together with what was published before."""
+    if response.ledger is None:
+        raise DisclosureError(
+            f"{out_dir}: nothing written: response {response.request.ref} was not checked against the disclosure "
+            "ledger; give the template the project's reports folder (papermill -p ledger reports/), as "
+            "foikit run does, or answer(request, data, ledger=load_ledger('reports/'))")
     check_audit(response)
     leakcheck.check_charts(response)  # the record's charts draw the published tables
     out_dir = Path(out_dir)

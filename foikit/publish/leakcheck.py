@@ -1,7 +1,7 @@
 """The leak check: every publishable file is read back, as it is about to be written, and refused if any
 figure in it breaks the policy.
 
-It is deliberately independent of the code that suppressed the response (foikit.sdc.suppress, .secondary,
+It is deliberately independent of the code that suppressed the response (foikit.suppress, .secondary,
 .audit): it takes only the true counts, the set of cells the response says it withholds, and the policy
 (threshold, markers, rounding), and parses each file's content itself (CSV text, XLSX and DOCX packages,
 letter HTML, chart data). A cell is refused when
@@ -30,21 +30,10 @@ from bs4 import BeautifulSoup, Tag
 from foikit.cube.tables import pivot
 from foikit.exceptions import DisclosureError
 from foikit.publish.charts import chart_data
+from foikit.request.policy import LeakPolicy
 from foikit.response import PartResult, Response
 
 _INTEGER = re.compile(r"[+-]?\d+(?:\.0*)?")
-
-
-@dataclass(frozen=True)
-class Policy:
-    threshold: int
-    markers: frozenset[str]
-    rounding: int | None
-
-    @classmethod
-    def of(cls, response: Response) -> Policy:
-        s = response.request.suppression
-        return cls(s.threshold, frozenset({s.marker, s.secondary.marker}), s.rounding.base if s.rounding else None)
 
 
 def _as_number(shown: object) -> int | None:
@@ -58,7 +47,7 @@ def _as_number(shown: object) -> int | None:
     return int(float(text)) if _INTEGER.fullmatch(text) else None
 
 
-def problem(shown: object, count: int, withheld: bool, policy: Policy) -> str | None:
+def problem(shown: object, count: int, withheld: bool, policy: LeakPolicy) -> str | None:
     """What is wrong with publishing ``shown`` for a cell whose true count is ``count``, or None."""
     number = _as_number(shown)
     if number is not None:
@@ -79,7 +68,7 @@ def problem(shown: object, count: int, withheld: bool, policy: Policy) -> str | 
     return None
 
 
-def _refuse(file: str, problems: list[str], policy: Policy) -> None:
+def _refuse(file: str, problems: list[str], policy: LeakPolicy) -> None:
     if problems:
         raise DisclosureError(f"leak check: {file}: {len(problems)} cells break the policy (threshold "
                               f"{policy.threshold}), first {problems[0]}; nothing was written\n"
@@ -103,7 +92,7 @@ def _tables(response: Response) -> Iterator[_Table]:
             yield _Table(f"{part.spec.name}/{table.name}", counts, withheld)
 
 
-def _grid_problems(where: str, shown: list[list[object]], table: _Table, policy: Policy) -> list[str]:
+def _grid_problems(where: str, shown: list[list[object]], table: _Table, policy: LeakPolicy) -> list[str]:
     counts, withheld = table.counts.to_numpy(), table.withheld.to_numpy()
     if len(shown) != counts.shape[0] or any(len(row) != counts.shape[1] for row in shown):
         return [f"{where}: the table does not have the layout of {table.where} "
@@ -119,7 +108,7 @@ def _grid_problems(where: str, shown: list[list[object]], table: _Table, policy:
 
 def check_csv(text: str, response: Response, file: str = "published.csv") -> None:
     """published.csv as text: one row per cell of every part, in order, each checked against its count."""
-    policy = Policy.of(response)
+    policy = response.policy.leak_policy
     rows = list(csv.DictReader(io.StringIO(text)))
     cells = [(part, cell) for part in response.parts for cell in part.cells.to_dict("records")]
     problems = [] if len(rows) == len(cells) else [f"{len(rows)} rows for {len(cells)} cells"]
@@ -141,7 +130,7 @@ def check_xlsx(data: bytes, response: Response, file: str = "tables.xlsx") -> No
     found below its header rows, cell by cell against the counts."""
     from openpyxl import load_workbook
 
-    policy = Policy.of(response)
+    policy = response.policy.leak_policy
     wb = load_workbook(io.BytesIO(data))
     problems = [f"{ws.title}!{cell.coordinate}: shows {cell.value}, a count from 1 to {policy.threshold - 1}"
                 for ws in wb.worksheets for row in ws.iter_rows() for cell in row
@@ -172,7 +161,7 @@ def check_letter(html: str, docx: bytes, response: Response) -> None:
     from."""
     from docx import Document
 
-    policy = Policy.of(response)
+    policy = response.policy.leak_policy
     soup = BeautifulSoup(html, "html.parser")
     grids = soup.find_all("table", class_="dataframe")
     tables = list(_tables(response))
@@ -184,7 +173,8 @@ def check_letter(html: str, docx: bytes, response: Response) -> None:
         problems += _grid_problems(f"table {k}", shown, table, policy)
     _refuse("letter.html", problems, policy)
 
-    html_tables = [t for t in soup.body.find_all("table") if t.find_parent("table") is None]
+    body = soup.body if soup.body is not None else soup
+    html_tables = [t for t in body.find_all("table") if t.find_parent("table") is None]
     doc_tables = Document(io.BytesIO(docx)).tables
     problems = [] if len(doc_tables) == len(html_tables) else [f"{len(doc_tables)} tables for {len(html_tables)}"]
     for k, (doc_table, html_table) in enumerate(zip(doc_tables, html_tables, strict=False), start=1):
@@ -199,7 +189,7 @@ def check_letter(html: str, docx: bytes, response: Response) -> None:
     _refuse("letter.docx", problems, policy)
 
 
-def _chart_problems(part: PartResult, table: _Table, policy: Policy) -> list[str]:
+def _chart_problems(part: PartResult, table: _Table, policy: LeakPolicy) -> list[str]:
     name = table.where.split("/", 1)[1]
     drawn = chart_data(part.published_table(name))
     # the chart's own selection of bars, applied to the counts and to the withheld flags
@@ -216,7 +206,7 @@ def _chart_problems(part: PartResult, table: _Table, policy: Policy) -> list[str
 
 def check_charts(response: Response) -> None:
     """The chart data of every table (what the record's bar charts draw), bar by bar against the counts."""
-    policy = Policy.of(response)
+    policy = response.policy.leak_policy
     by_name = {p.spec.name: p for p in response.parts}
     problems = []
     for table in _tables(response):

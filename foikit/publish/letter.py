@@ -19,13 +19,12 @@ from docx.shared import Pt
 from markupsafe import Markup
 
 from foikit.exceptions import DataError
+from foikit.layout import LETTER_DOCX, LETTER_HTML
 from foikit.publish.leakcheck import check_letter
 from foikit.publish.ooxml import normalise_package
 from foikit.response import PartResult, Response
 
 LETTER_TEMPLATE = Path(__file__).parents[1] / "templates" / "letter" / "letter.html.j2"
-LETTER_HTML = "letter.html"
-LETTER_DOCX = "letter.docx"
 
 
 def _notes(part: PartResult) -> list[str]:
@@ -54,20 +53,19 @@ def _long_date(day: date | None) -> str:
 
 def letter_context(response: Response) -> dict:
     """Everything the letter template may use, from the published response only (no true values)."""
-    request, policy = response.request, response.request.suppression
+    request, policy = response.request, response.policy
     text = request.request_text.strip() or "\n\n".join(p.spec.request_text.strip() for p in response.parts)
     withheld = any(bool(part.cells["hidden"].any()) for part in response.parts)
     parts = [{"title": p.spec.title, "request_text": p.spec.request_text,
               "tables": [{"title": t.title, "grid": _grid(p.published_table(t.name))} for t in p.spec.tables],
               "notes": _notes(p)} for p in response.parts]
-    markers = {policy.marker: f"a figure from 1 to {policy.threshold - 1}, withheld (personal data)",
-               policy.secondary.marker: policy.secondary.note}
+    markers = policy.letter_meanings()
     return {"ref": request.ref, "title": request.title, "organisation": request.organisation,
             "request_text": text, "request_paragraphs": reflow(text), "date": _long_date(request.date),
             "requester": request.requester.strip() or "the requester",
             "parts": parts, "withheld": withheld, "markers": markers if withheld else {},
-            "threshold": policy.threshold, "primary_marker": policy.marker,
-            "secondary_marker": policy.secondary.marker}
+            "threshold": policy.threshold, "small_range": policy.small_range, "primary_marker": policy.marker,
+            "secondary_marker": policy.secondary_marker}
 
 
 def render_letter(response: Response, template: Path = LETTER_TEMPLATE) -> str:
@@ -97,7 +95,8 @@ def html_to_docx(html: str) -> bytes:
     doc.core_properties.created = doc.core_properties.modified = datetime(2000, 1, 1)
     doc.core_properties.title = _text(soup.title) if soup.title else ""
     levels = {"h1": 0, "h2": 1, "h3": 2, "h4": 3}
-    for node in soup.body.find_all(["h1", "h2", "h3", "h4", "p", "blockquote", "li", "table"]):
+    body = soup.body if soup.body is not None else soup
+    for node in body.find_all(["h1", "h2", "h3", "h4", "p", "blockquote", "li", "table"]):
         if node.find_parent(["table", "blockquote"]) is not None:
             continue
         if node.name in levels:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import re
 import stat
+import typing
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -47,10 +49,6 @@ def _checked_text(multiline: bool) -> AfterValidator:
     return AfterValidator(check)
 
 
-def _text(max_length: int, multiline: bool = False) -> Any:
-    return Annotated[str, StringConstraints(max_length=max_length), _checked_text(multiline)]
-
-
 def _not_a_number(value: str) -> str:
     if not value.strip():
         raise ValueError("a marker must show something: it is blank")
@@ -61,13 +59,16 @@ def _not_a_number(value: str) -> str:
     raise ValueError("a marker must not read as a number: a reader would take the withheld cell for a figure")
 
 
-Line = _text(1000)  # one line: labels, categories, column names
-Title = _text(1000, multiline=True)  # a title (YAML's folded style may end it with a newline)
-LongText = _text(30_000, multiline=True)  # a quoted request; fits one spreadsheet cell (32,767)
+Line = Annotated[str, StringConstraints(max_length=1000), _checked_text(False)]  # labels, categories, columns
+# a title (YAML's folded style may end it with a newline)
+Title = Annotated[str, StringConstraints(max_length=1000), _checked_text(True)]
+# a quoted request; fits one spreadsheet cell (32,767)
+LongText = Annotated[str, StringConstraints(max_length=30_000), _checked_text(True)]
 Column = Annotated[str, StringConstraints(min_length=1, max_length=200), _checked_text(False)]
 Marker = Annotated[str, StringConstraints(min_length=1, max_length=20), _checked_text(False),
                    AfterValidator(_not_a_number)]
-PathText = _text(4096)  # PATH_MAX
+PathText = Annotated[str, StringConstraints(max_length=4096), _checked_text(False)]  # PATH_MAX
+Query = Annotated[str, StringConstraints(max_length=100_000), _checked_text(True)]
 Year = Annotated[int, Field(ge=FIRST_YEAR, le=LAST_YEAR)]
 
 
@@ -103,8 +104,7 @@ class DataSource(_Strict):
     url_env: Column | None = Field(None, description="name of an environment variable holding the URL (keeps "
                                 "passwords out of params files)")
     table: Column | None = Field(None, description="table (or schema.table) of case data in the database")
-    query: _text(100_000, multiline=True) | None = Field(None, description="a SELECT giving the case data, "
-                                                         "instead of a table")
+    query: Query | None = Field(None, description="a SELECT giving the case data, instead of a table")
     engine: Literal["pandas", "duckdb"] = Field("pandas", description="for files: count with pandas, or in "
                                                 "DuckDB without loading the rows into Python")
     dictionary: PathText | None = Field(None, description="data dictionary YAML (category order, codes, units)")
@@ -135,7 +135,8 @@ class Secondary(_Strict):
     total_factor: float = Field(3.0, ge=1, le=1000, allow_inf_nan=False,
                                 description="how much more hiding a total costs than an inner cell, 1 to 1000")
     marker: Marker = Field("[c]", description="what a cell withheld to protect others is shown as")
-    note: Title = Field("withheld to prevent the calculation of other withheld figures",
+    # true of every cell it marks: a cell withheld to protect others, or a small count switched to it
+    note: Title = Field("a small count, or a figure withheld to prevent the calculation of other withheld figures",
                       description="what the secondary marker means, printed in the key")
     marker_switch: bool = Field(True, description="may show a small count as the secondary marker when the "
                                 "primary marker's band would let other cells be narrowed")
@@ -151,16 +152,19 @@ class Rounding(_Strict):
     base: int = Field(5, ge=2, le=1000, description="the rounding base, 2 to 1000")
 
 
+RuleKind = Literal["band", "not_exact", "min_width"]
+
+
 class Suppression(_Strict):
     """Primary suppression: counts from 1 to ``threshold - 1`` are published as ``marker``; 0 is shown.
 
     The disclosure audit then requires ``rule`` of every such count, and secondary suppression withholds
-    more cells until it holds."""
+    more cells until it holds. :class:`foikit.request.policy.Policy` derives everything else from it."""
 
     threshold: int = Field(5, description="smallest count that is published as it is, 2 to 1000 (1 would "
                            "withhold nothing)")
     marker: Marker = Field("[xx]", description="what a withheld small count is shown as")
-    rule: Literal["band", "not_exact", "min_width"] | None = Field(
+    rule: RuleKind | None = Field(
         None, description="band: an intruder cannot narrow a small count below 1..threshold-1 (default); "
         "not_exact: cannot pin it down; min_width: range at least min_width wide. Rounding defaults to not_exact")
     min_width: float = Field(1.0, gt=0, le=MAX_THRESHOLD, allow_inf_nan=False, description="for rule min_width")
@@ -184,10 +188,6 @@ class Suppression(_Strict):
         if self.marker == self.secondary.marker:
             raise ValueError(f"marker and secondary.marker must differ (both {self.marker!r})")
         return self
-
-    @property
-    def effective_rule(self) -> str:
-        return self.rule or ("not_exact" if self.rounding else "band")
 
 
 class Table(_Strict):
@@ -308,6 +308,11 @@ class Request(_Strict):
     requester: Title = Field("the requester", description="who the letter is addressed to")
     request_text: LongText = Field("", description="the request, quoted as received")
     data: DataSource = Field(DataSource(), description="where the case data comes from")
+    # exclude: the name is not a parameter of the template (foikit run hands it the resolved suppression), so a
+    # request naming no policy dumps, and so records, exactly as before
+    policy: str | None = Field(None, exclude=True, description="a named suppression policy: policies/<name>.yaml "
+                               "in the project, else one shipped with foikit (default); fields under "
+                               "suppression override it, field by field")
     suppression: Suppression = Field(Suppression(), description="how small counts are protected")
     parts: list[Part] = Field(min_length=1, max_length=50,
                               description="the populations asked about, each with its tables")
@@ -317,12 +322,98 @@ class Request(_Strict):
         """Every dimension used anywhere in the response: the dimension columns of published.csv."""
         return tuple(dict.fromkeys(d for p in self.parts for d in p.dims))
 
+    @model_validator(mode="before")
+    @classmethod
+    def _named_policy(cls, data: Any) -> Any:
+        # The named policy's settings under the request's own: a name that finds no file is left to the field's
+        # check below, which names it.
+        if isinstance(data, dict) and data.get("policy") is not None:
+            path = policy_path(data["policy"])
+            if path is not None:
+                data = {**data, "suppression": _overlaid(read_policy(path), data.get("suppression"))}
+        return data
+
+    @field_validator("policy")
+    @classmethod
+    def _policy_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not _POLICY_NAME.fullmatch(value):
+            raise ValueError("a policy is given by name (lower case letters, digits, - and _, at most 50), "
+                             f"not by path: it is {PROJECT_POLICIES}/<name>.yaml or a shipped one")
+        if policy_path(value) is None:
+            raise ValueError(f"no such policy: neither {PROJECT_POLICIES}/{value}.yaml nor a shipped one "
+                             f"({', '.join(shipped_policies())})")
+        return value
+
     @model_validator(mode="after")
     def _unique_parts(self) -> Request:
         names = [p.name for p in self.parts]
         if len(set(names)) != len(names):
             raise ValueError(f"part names repeat: {capped(sorted({n for n in names if names.count(n) > 1}))}")
         return self
+
+
+# -- named policies ---------------------------------------------------------------------------------------------
+# A force sets its suppression policy once, in a file; requests name it. The project's own folder comes first,
+# so a force may replace even `default`; the manifest records which file was read and its sha256.
+PROJECT_POLICIES = "policies"  # relative to the folder foikit runs in (the project), beside params/
+SHIPPED_POLICIES = Path(__file__).resolve().parent.parent / "data" / "policies"
+_POLICY_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,49}")
+
+
+class PolicyFile(_Strict):
+    """A policy file: an optional ``description`` and the ``suppression`` settings it sets."""
+
+    description: Title = Field("", description="what the policy is, for people")
+    suppression: Suppression = Field(description="the suppression settings a request naming the policy "
+                                     "starts from")
+
+
+def shipped_policies() -> list[str]:
+    """The names of the policies foikit ships (foikit/data/policies/)."""
+    return sorted(p.stem for p in SHIPPED_POLICIES.glob("*.yaml"))
+
+
+def policy_path(name: object) -> Path | None:
+    """The file a policy name stands for: ``policies/<name>.yaml`` in the project, else the shipped one; None
+    when there is neither, or ``name`` is not a plain name (never a path: nothing outside the two folders)."""
+    if not isinstance(name, str) or not _POLICY_NAME.fullmatch(name):
+        return None
+    for folder in (Path(PROJECT_POLICIES), SHIPPED_POLICIES):
+        if (folder / f"{name}.yaml").is_file():
+            return folder / f"{name}.yaml"
+    return None
+
+
+def read_policy(path: str | Path) -> dict[str, Any]:
+    """The ``suppression`` settings of a policy file, as written (a request overlays its own on them); a
+    ``ParamsError`` names the file and the field, an unknown key by name."""
+    raw = read_yaml(path, "policy file")
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a mapping with suppression: (and description:), got "
+                          f"{type(raw).__name__}")
+    unknown = sorted(map(str, set(raw) - set(PolicyFile.model_fields)))
+    if unknown:  # before pydantic, which would name the missing suppression: first
+        field = unknown[0] if len(unknown[0]) <= 60 and unknown[0].isprintable() else capped(unknown[0], 60)
+        close = _close_key((unknown[0],), PolicyFile)
+        raise ParamsError(f"{path}: {field}: unknown key {capped(unknown[0], 60)}"
+                          + (f" (did you mean {close!r}?)" if close else "")
+                          + (f" (+{len(unknown) - 1} more)" if len(unknown) > 1 else ""))
+    try:
+        PolicyFile.model_validate(raw)
+    except ValidationError as exc:
+        raise ParamsError(describe_validation(exc, raw, str(path), PolicyFile)) from None
+    return raw["suppression"]
+
+
+def _overlaid(base: Any, override: Any) -> Any:
+    """``override`` laid over ``base``: mappings merged key by key (at every depth), anything else replaced."""
+    if override is None:
+        return base
+    if isinstance(base, dict) and isinstance(override, dict):
+        return {**base, **{k: _overlaid(base.get(k), v) if isinstance(v, dict) else v for k, v in override.items()}}
+    return override
 
 
 _TYPE_TAGS = {"str", "int", "float", "bool", "date", "constrained-str", "constrained-int"}
@@ -340,7 +431,7 @@ def _named_path(loc: tuple, raw: Any) -> str:
             name = item.get("name") if isinstance(item, dict) else None
             same = [i for i in node if isinstance(i, dict) and i.get("name") == name]
             plain = isinstance(name, str) and re.fullmatch(r"[a-z][a-z0-9_]{0,49}", name) and len(same) == 1
-            names.append(name if plain else str(key))
+            names.append(name if plain and isinstance(name, str) else str(key))
             node = item
         elif isinstance(node, dict) and key in node:
             names.append(key if isinstance(key, str) and len(key) <= 60 else capped(key, 60))
@@ -351,7 +442,28 @@ def _named_path(loc: tuple, raw: Any) -> str:
     return ".".join(names)
 
 
-def describe_validation(exc: ValidationError, raw: Any, source: str) -> str:
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation can hold (through Optional, unions, lists and Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+def _close_key(loc: tuple, model: type[BaseModel]) -> str | None:
+    """The known key nearest a misspelt one at ``loc`` (``threshhold`` -> ``threshold``), or None."""
+    models = [model]
+    for key in loc[:-1]:
+        if isinstance(key, int) or (isinstance(key, str) and ("[" in key or key in _TYPE_TAGS)):
+            continue
+        models = [m for parent in models if key in parent.model_fields
+                  for m in _models_in(parent.model_fields[key].annotation)]
+    known = sorted({name for m in models for name in m.model_fields})
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.75) if known else []
+    return close[0] if close else None
+
+
+def describe_validation(exc: ValidationError, raw: Any, source: str,
+                        model: type[BaseModel] | None = None) -> str:
     """A pydantic error as one line: the source, the field (named where it has a name), the first problem,
     the offending value capped (:func:`foikit.exceptions.capped`), and how many more there are."""
     errors = exc.errors()
@@ -360,6 +472,9 @@ def describe_validation(exc: ValidationError, raw: Any, source: str) -> str:
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = f"unknown key {capped(err['loc'][-1], 60)}"
+        close = _close_key(err["loc"], model) if model is not None else None
+        if close is not None:
+            msg += f" (did you mean {close!r}?)"
     elif "input" in err and err["type"] not in {"missing"}:
         msg = f"{msg} (got {capped(err['input'])})"
     more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
@@ -373,7 +488,7 @@ def parse_request(raw: Any, source: str = "<params>") -> Request:
     try:
         return Request.model_validate(raw)
     except ValidationError as exc:
-        raise ParamsError(describe_validation(exc, raw, source)) from None
+        raise ParamsError(describe_validation(exc, raw, source, Request)) from None
 
 
 # Every YAML foikit reads (params, dictionaries, ledger imports, a report's params) is small and written by

@@ -37,22 +37,31 @@ from papermill.exceptions import PapermillExecutionError
 
 from foikit.cube.engine import Cube, count_cube
 from foikit.exceptions import ReportError
-from foikit.ledger.joint import ledger_for_run
-from foikit.ledger.store import CELLS_JSON, LEDGER_JSON, Ledger
-from foikit.publish.files import AUDIT_JSON, PUBLISHED_CSV, TABLES_XLSX, check_audit
-from foikit.publish.letter import LETTER_DOCX, LETTER_HTML
-from foikit.request.params import Request, load_request
-from foikit.response import answer, open_source_for
+from foikit.layout import (
+    DICTIONARY_COPY,
+    LEDGER_JSON,
+    NOTEBOOK,
+    PARAMS_COPY,
+    PUBLISHED_FILES,
+    REPORT_HTML,
+    SNAPSHOT,
+)
+from foikit.ledger.joint import answer, ledger_for_run
+from foikit.ledger.store import Ledger
+from foikit.publish.files import check_audit
+from foikit.request.params import SHIPPED_POLICIES, Request, load_request, policy_path
+from foikit.request.policy import Policy
+from foikit.response import open_source_for
 from foikit.run.gate import check_written
-from foikit.run.manifest import DICTIONARY_COPY, PARAMS_COPY, build_manifest, provenance, write_manifest
+from foikit.run.manifest import build_manifest, provenance, write_manifest
 from foikit.run.paths import check_name, check_path, inside, not_a_link
 from foikit.run.provenance import write_crate
-from foikit.run.record import NOTEBOOK, REPORT_HTML, export_html, normalise_notebook
+from foikit.run.record import export_html, normalise_notebook
 from foikit.run.signing import sign_report, signing_key
-from foikit.run.snapshot import SNAPSHOT, content_sha256, coverage, extract, write_snapshot
-from foikit.source.data import CaseData, sha256_file
+from foikit.run.snapshot import content_sha256, coverage, extract, last_days, write_snapshot
+from foikit.source.data import CaseData
+from foikit.source.files import sha256_file
 
-PUBLISHED_FILES = (PUBLISHED_CSV, TABLES_XLSX, AUDIT_JSON, LETTER_HTML, LETTER_DOCX, CELLS_JSON)
 FAILURES = ".failures"
 WORK = ".foikit-work"
 LOCKS = "locks"  # inside WORK: the lock files stay (a lock file removed on release would let two runs hold it)
@@ -95,8 +104,9 @@ def _file_written(exc: BaseException) -> str | None:
         tb = tb.tb_next
     for frame in reversed(frames):
         for value in frame.f_locals.values():
-            if isinstance(value, io.IOBase) and isinstance(getattr(value, "name", None), str):
-                return value.name
+            name = getattr(value, "name", None) if isinstance(value, io.IOBase) else None
+            if isinstance(name, str):
+                return name
     return None
 
 
@@ -276,8 +286,8 @@ def signals_deferred() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        for sig in caught[:1]:
-            signal.raise_signal(sig)
+        for signum in caught[:1]:
+            signal.raise_signal(signum)
 
 
 def _keep_failure(reports_dir: Path, ref: str, notebook: Path) -> Path | None:
@@ -424,7 +434,7 @@ def _record_inputs(params_path: Path, template: Path, request: Request, data: Ca
     rows = extract(data, request)
     snapshot_name = None
     if snapshot:
-        write_snapshot(rows, coverage(data, request), folder / SNAPSHOT)
+        write_snapshot(rows, coverage(data, request), folder / SNAPSHOT, last_days(data, request))
         snapshot_name = SNAPSHOT
     return {
         "params": {"path": _relative(params_path, cwd), "sha256": sha256_file(params_path)},
@@ -435,7 +445,18 @@ def _record_inputs(params_path: Path, template: Path, request: Request, data: Ca
                  "snapshot": snapshot_name},
         "dictionary": {"name": dictionary.name, "version": dictionary.version,
                        "sha256": sha256_file(folder / DICTIONARY_COPY)},
+        **_policy_input(request, cwd),
     }
+
+
+def _policy_input(request: Request, cwd: Path) -> dict[str, Any]:
+    """The named policy file the suppression settings started from, by path and sha256 (nothing when the
+    request names none, so that such a report's manifest is as before)."""
+    path = policy_path(request.policy)
+    if request.policy is None or path is None:
+        return {}
+    shown = f"shipped:{path.name}" if path.parent == SHIPPED_POLICIES else _relative(path, cwd)  # as data's embedded:
+    return {"policy": {"name": request.policy, "path": shown, "sha256": sha256_file(path)}}
 
 
 def run_request(params_path: str | Path, reports_dir: str | Path = "reports",
@@ -536,7 +557,7 @@ def _produce(partial: Path, ledger: Ledger, *, params_path: Path, template: Path
     if queries:  # the exact SQL that counted, where the data lives
         inputs["data"]["queries"] = queries
     policy = request.suppression.model_dump(mode="json")
-    export_html(nb, partial / REPORT_HTML, title=request.ref, provenance=provenance(inputs, policy))
+    export_html(nb, partial / REPORT_HTML, title=request.ref, provenance=provenance(inputs, Policy.of(request)))
     ended = datetime.now(UTC)  # the crate holds the run's times and user; the manifest lists and so signs it
     write_crate(partial, ref=request.ref, inputs=inputs, results=list(PUBLISHED_FILES), objects=[
         n for n in (PARAMS_COPY, DICTIONARY_COPY, SNAPSHOT, LEDGER_JSON) if (partial / n).is_file()],

@@ -33,17 +33,18 @@ import pandas as pd
 
 from foikit.cube.engine import Cube
 from foikit.exceptions import DisclosureError
+from foikit.layout import AUDIT_JSON, CELLS_JSON, LETTER_DOCX, LETTER_HTML, PUBLISHED_CSV, TABLES_XLSX
 from foikit.ledger.joint import check_against_ledger
-from foikit.ledger.store import CELLS_JSON, Ledger, entry_of
+from foikit.ledger.store import Ledger, entry_of
 from foikit.publish import leakcheck
-from foikit.publish.files import AUDIT_JSON, PUBLISHED_CSV, TABLES_XLSX, check_audit
-from foikit.publish.letter import LETTER_DOCX, LETTER_HTML
+from foikit.publish.files import check_audit
 from foikit.request.params import Part, Request
+from foikit.request.policy import Policy
 from foikit.response import PartResult, Response, part_cells
 from foikit.sdc.audit import BoundEngine
 from foikit.sdc.linear import build_model
-from foikit.sdc.suppress import is_small, rule_of
 from foikit.source.data import CaseData
+from foikit.suppress import is_small
 
 
 def _refused(file: str, what: str) -> DisclosureError:
@@ -54,7 +55,7 @@ def _published_part(part: Part, cube: Cube, cells: pd.DataFrame, rows: list[dict
                     data: CaseData, request: Request) -> PartResult:
     """One part as ``rows`` of published.csv state it (``cells``: its true cells), audited on what they
     publish."""
-    policy = request.suppression
+    policy = Policy.of(request)
     dims_of = {t.name: tuple(t.dims) for t in part.tables}
     for n, (row, table, coords) in enumerate(zip(rows, cells["table"], cells[list(part.dims)].to_dict("records"),
                                                  strict=True), start=first_line):
@@ -64,10 +65,10 @@ def _published_part(part: Part, cube: Cube, cells: pd.DataFrame, rows: list[dict
     value = np.array([row.get("value") or "" for row in rows], dtype=object)
     marker = np.array([row.get("marker") or "" for row in rows], dtype=object)
     counts = cells["value"].to_numpy(dtype=np.int64)
-    rounding = policy.rounding.base if policy.rounding else None
+    rounding = policy.rounding
     hidden = np.zeros(len(rows), bool) if rounding else value == ""
     shown = np.where(hidden, marker, value)
-    check = leakcheck.Policy(policy.threshold, frozenset({policy.marker, policy.secondary.marker}), rounding)
+    check = policy.leak_policy
     problems = []
     for n, (v, m, s, count, withheld) in enumerate(zip(value, marker, shown, counts, hidden, strict=True),
                                                      start=first_line):
@@ -89,14 +90,16 @@ def _published_part(part: Part, cube: Cube, cells: pd.DataFrame, rows: list[dict
         lo, hi = np.maximum(0, number - rounding // 2).astype(float), (number + (rounding - 1) // 2).astype(float)
         pattern = np.ones(len(rows), bool)
     else:
-        primary = hidden & (marker == policy.marker)
-        lo = np.where(primary, 1.0, 0.0)
-        hi = np.where(primary, float(policy.threshold - 1), np.where(hidden, np.inf, 0.0))
+        # what each marker states (policy.states); a shown cell's band is not read
+        stated = policy.stated_ranges()
+        lo = np.array([stated[m][0] if h else 0.0 for m, h in zip(marker, hidden, strict=True)])
+        hi = np.array([stated[m][1] if h else 0.0 for m, h in zip(marker, hidden, strict=True)])
         pattern = hidden
     try:
         # only the verdict is needed: the bounds of the small counts, settled by MILP where they decide it
-        result = BoundEngine(model, counts, milp_time_limit=policy.secondary.time_limit).run_audit(
-            pattern, lo, hi, is_small(counts, policy.threshold), rule_of(policy), bound_all=False, settle="rule")
+        result = BoundEngine(model, counts, milp_time_limit=policy.settings.secondary.time_limit).run_audit(
+            pattern, lo, hi, is_small(counts, policy.threshold), policy.protection_rule, bound_all=False,
+            settle="rule")
     except ValueError as exc:  # the published figures contradict the counts (a band that excludes its count)
         raise _refused(PUBLISHED_CSV, f"part {part.name}: {exc}") from None
     out = cells.assign(hidden=hidden, marker=np.where(hidden, marker, ""),
@@ -132,14 +135,14 @@ def _withheld_cells(part: PartResult) -> list[tuple[str, tuple[tuple[str, str], 
 
 def _check_audit_json(raw: object, response: Response) -> None:
     """audit.json states the verdict, the policy and the withheld cells of what published.csv shows."""
-    policy = response.request.suppression
+    policy = response.policy
     try:
         stated = (raw["passed"], raw["threshold"], raw["rule"],  # type: ignore[index]
                   {p["part"]: sorted((c["table"], tuple((d, str(v)) for d, v in c["cell"].items()), c["marker"])
                                      for c in p["withheld_cells"]) for p in raw["parts"]})  # type: ignore[index]
     except (KeyError, TypeError, AttributeError):
         raise _refused(AUDIT_JSON, "does not hold the audit record (passed, threshold, rule, parts)") from None
-    expected = (True, policy.threshold, policy.effective_rule,
+    expected = (True, policy.threshold, policy.rule,
                 {p.spec.name: sorted(_withheld_cells(p)) for p in response.parts})
     if stated != expected:
         raise _refused(AUDIT_JSON, f"does not state the verdict, policy and withheld cells of {PUBLISHED_CSV}")

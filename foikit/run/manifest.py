@@ -18,11 +18,21 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from foikit.exceptions import ReportError
-from foikit.source.data import sha256_file
+from foikit.layout import (
+    CRATE,
+    DICTIONARY_COPY,
+    INTERNAL,
+    LEDGER_JSON,
+    MANIFEST,
+    NOTEBOOK,
+    PARAMS_COPY,
+    PUBLISHED_FILES,
+    REPORT_HTML,
+    SNAPSHOT,
+)
+from foikit.request.policy import Policy
+from foikit.source.files import sha256_file
 
-MANIFEST = "manifest.json"
-PARAMS_COPY = "params.yaml"
-DICTIONARY_COPY = "dictionary.yaml"
 KERNEL = "python3"
 # The packages that shape a report's files (its figures, tables, letter, record, signature and crate); every
 # other installed distribution is in the manifest's ``environment`` block.
@@ -31,7 +41,6 @@ PACKAGES = ("foikit", "pandas", "numpy", "scipy", "highspy", "pyarrow", "openpyx
             "pillow", "beautifulsoup4", "duckdb", "duckdb-engine", "SQLAlchemy", "pydantic", "PyYAML",
             "cryptography", "rocrate")
 # Files of a report that hold unpublished counts or case-level rows: the internal record.
-INTERNAL = ("notebook.ipynb", "report.html", "input.parquet")
 
 
 def versions() -> dict[str, str]:
@@ -70,7 +79,7 @@ class Drift:
     changed: dict[str, tuple[str, str]]  # name -> (recorded, now)
     added: list[str]  # installed now, not then
     removed: list[str]  # installed then, not now
-    python: tuple[str, str] | None  # (recorded, now) when it differs
+    python: tuple[str | None, str] | None  # (recorded, now) when it differs (None: not recorded)
 
     @property
     def count(self) -> int:
@@ -221,19 +230,13 @@ def required_files(manifest: dict[str, Any]) -> set[str]:
     """The files every report must hold, whatever its template (each template writes the same set), given
     its options: the extract only when a snapshot was stored (not with --no-snapshot). The manifest and its
     signature are not listed in the manifest's outputs; everything here but those two is."""
-    from foikit.ledger.store import LEDGER_JSON
-    from foikit.run.execute import PUBLISHED_FILES
-    from foikit.run.provenance import CRATE
-    from foikit.run.record import NOTEBOOK, REPORT_HTML
-    from foikit.run.snapshot import SNAPSHOT
-
     files = {*PUBLISHED_FILES, NOTEBOOK, REPORT_HTML, PARAMS_COPY, DICTIONARY_COPY, LEDGER_JSON, CRATE}
     if manifest["inputs"]["data"]["snapshot"] is not None:
         files.add(SNAPSHOT)
     return files
 
 
-def provenance(inputs: dict[str, Any], policy: dict[str, Any]) -> list[tuple[str, str]]:
+def provenance(inputs: dict[str, Any], policy: Policy) -> list[tuple[str, str]]:
     """The manifest's stable facts as (label, value) rows for the top of the HTML record. Times, user and
     commit vary between identical runs, so they live in manifest.json only."""
     rows = [
@@ -247,8 +250,9 @@ def provenance(inputs: dict[str, Any], policy: dict[str, Any]) -> list[tuple[str
                        f"(sha256 {inputs['dictionary']['sha256']})"),
     ]
     rows += [(name, value) for name, value in versions().items()]
-    rule = policy.get("rule") or ("not_exact" if policy.get("rounding") else "band")
-    rows.append(("Suppression", f"threshold {policy['threshold']}, marker {policy['marker']}, "
-                                f"secondary marker {policy['secondary']['marker']}, rule {rule}"))
+    if "policy" in inputs:  # only when the request names one: a report of a request naming none is unchanged
+        rows.append(("Policy", f"{inputs['policy']['name']}: {inputs['policy']['path']} "
+                               f"(sha256 {inputs['policy']['sha256']})"))
+    rows.append(("Suppression", policy.summary()))
     rows.append(("Run times, user, git commit", "in manifest.json beside this file"))
     return rows

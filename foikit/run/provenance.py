@@ -15,7 +15,9 @@ from typing import Any
 from rocrate.model import ContextEntity, Person
 from rocrate.rocrate import ROCrate
 
-CRATE = "ro-crate-metadata.json"
+from foikit.layout import CRATE
+from foikit.source.files import sha256_file
+
 PROFILES = {  # Workflow Run Crate 0.5 requires the crate to conform to all three
     "https://w3id.org/ro/wfrun/process/0.5": "Process Run Crate",
     "https://w3id.org/ro/wfrun/workflow/0.5": "Workflow Run Crate",
@@ -31,8 +33,6 @@ def write_crate(folder: Path, *, ref: str, inputs: dict[str, Any], results: list
     its recorded path and sha256; it is not stored in the report), ``objects`` (files in ``folder``: params,
     dictionary, extract, ledger) as the action's objects and ``results`` (the published files) as its results,
     each with its sha256; the run as a CreateAction by ``user`` from ``started`` to ``ended`` (ISO times)."""
-    from foikit.source.data import sha256_file
-
     crate = ROCrate()
     crate.root_dataset["name"] = f"foikit response {ref}"
     crate.root_dataset["datePublished"] = ended  # the library's default is the time of writing

@@ -8,8 +8,6 @@ import nbformat
 from nbconvert import HTMLExporter
 
 TEMPLATES = Path(__file__).parents[1] / "templates" / "nbconvert"
-NOTEBOOK = "notebook.ipynb"
-REPORT_HTML = "report.html"
 
 # papermill metadata that differs between two runs of the same inputs (times, temporary paths).
 _VOLATILE_RUN_KEYS = ("start_time", "end_time", "duration", "input_path", "output_path", "environment_variables")

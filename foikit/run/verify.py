@@ -21,17 +21,25 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 
-from foikit.exceptions import FoikitError, ReportError
-from foikit.ledger.store import LEDGER_JSON
-from foikit.publish.files import PUBLISHED_CSV
-from foikit.request.params import Request, parse_request, read_yaml
-from foikit.run.execute import PUBLISHED_FILES, execute_notebook, find_template
-from foikit.run.manifest import DICTIONARY_COPY, MANIFEST, PARAMS_COPY, Drift, drift, load_manifest, required_files
+from foikit.exceptions import FoikitError, ReportError, capped_text
+from foikit.layout import (
+    DICTIONARY_COPY,
+    LEDGER_JSON,
+    MANIFEST,
+    NOTEBOOK,
+    PARAMS_COPY,
+    PUBLISHED_CSV,
+    PUBLISHED_FILES,
+    SNAPSHOT,
+)
+from foikit.request.params import Request, parse_request, policy_path, read_yaml
+from foikit.run.execute import execute_notebook, find_template
+from foikit.run.manifest import Drift, drift, load_manifest, required_files
 from foikit.run.manifest import versions as shaping_versions
-from foikit.run.record import NOTEBOOK
 from foikit.run.signing import SIGNATURE, SignatureCheck, check_signature
-from foikit.run.snapshot import SNAPSHOT, content_sha256, extract
-from foikit.source.data import open_source, sha256_file
+from foikit.run.snapshot import content_sha256, extract
+from foikit.source.data import open_source
+from foikit.source.files import sha256_file
 
 KEY = ["part", "table"]
 
@@ -108,6 +116,13 @@ def _check_inputs(manifest: dict, result: Verification) -> None:
     if params.is_file() and sha256_file(params) != inputs["params"]["sha256"]:
         result.problems.append(f"{params}: changed since the report was made (the report keeps the params it "
                                f"used as {PARAMS_COPY})")
+    named = inputs.get("policy")  # the policy file the params named (re-execution reads it again)
+    if isinstance(named, dict):
+        path = policy_path(named.get("name"))
+        if path is None or sha256_file(path) != named.get("sha256"):
+            result.problems.append(f"policy {capped_text(str(named.get('name')), 60)}: "
+                                   f"{'no longer found' if path is None else f'{path} changed'} since the report "
+                                   f"was made (sha256 recorded {str(named.get('sha256'))[:12]})")
     now = shaping_versions()
     for name, old in manifest.get("versions", {}).items():
         if now.get(name) != old:

@@ -126,9 +126,9 @@ class ProtectionRule:
 
 
 class CellRange(NamedTuple):
-    index: int
+    index: int  # type: ignore[assignment]  # the cell's row in the model (shadows tuple.index)
     table: str
-    coords: dict[str, str | None]
+    coords: dict[str, str | tuple[str, ...] | None]
     lower: float
     upper: float
 
@@ -141,7 +141,7 @@ def _fmt(v: float) -> str:
     return "inf" if math.isinf(v) else ("nan" if math.isnan(v) else str(int(v)) if v == int(v) else f"{v:g}")
 
 
-def _fmt_coords(coords: dict[str, str | None]) -> str:
+def _fmt_coords(coords: dict[str, str | tuple[str, ...] | None]) -> str:
     return "[" + ", ".join(f"{d}={'Total' if c is None else c}" for d, c in coords.items()) + "]"
 
 
@@ -269,7 +269,8 @@ class BoundEngine:
             return
         changed = np.flatnonzero((old[0] != self.lo) | (old[1] != self.hi))
         if len(changed):
-            h.changeRowsBounds(len(changed), (changed + self.n_e).astype(np.int32),
+            h.changeRowsBounds(  # type: ignore[attr-defined]  # in highspy, not in its stubs
+                len(changed), (changed + self.n_e).astype(np.int32),
                                np.where(np.isinf(self.lo[changed]), -INF, self.lo[changed]),
                                np.where(np.isinf(self.hi[changed]), INF, self.hi[changed]))
         setattr(self, attr, (self.lo.copy(), self.hi.copy()))
@@ -304,6 +305,7 @@ class BoundEngine:
         self.n_lp += 1
         if status == "unbounded":
             return (math.inf if sense < 0 else -math.inf), True
+        assert x is not None  # an optimal solve has a vertex
         integral = bool(np.all(np.abs(x - np.round(x)) <= _INT_TOL))
         return sense * obj, integral
 

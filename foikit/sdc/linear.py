@@ -149,8 +149,8 @@ def _block_indices(block: Block, fixed: Mapping[str, list[int]]) -> np.ndarray:
 def build_model(categories: Mapping[str, Sequence[str]],
                 tables: Mapping[str, Sequence[str]],
                 cells: Sequence[tuple[str, Coords]],
-                *, kind: str | None = None, totals: Sequence[bool] | None = None,
-                tags: Sequence[int] | None = None) -> LinearModel:
+                *, kind: str | None = None, totals: Sequence[bool] | np.ndarray | None = None,
+                tags: Sequence[int] | np.ndarray | None = None) -> LinearModel:
     """Build the linear model of the published ``cells`` of one part.
 
     A coordinate is a category, None (summed over the dimension) or a tuple of categories (summed over
@@ -198,7 +198,7 @@ def build_model(categories: Mapping[str, Sequence[str]],
     # Dimensions with a single category are irrelevant to that sum; dropping
     # them makes equal quantities map to the same block, hence identical rows.
     rows, cols = [], []
-    totals = np.zeros(len(cells), dtype=bool)
+    is_total = np.zeros(len(cells), dtype=bool)
     for i, (t, coords) in enumerate(cells):
         if t not in tabs:
             raise ValueError(f"cell {i}: unknown table {t!r}")
@@ -209,7 +209,7 @@ def build_model(categories: Mapping[str, Sequence[str]],
         for d in tabs[t]:
             c = coords.get(d)
             if c is None:
-                totals[i] = True
+                is_total[i] = True
                 continue
             chosen = c if isinstance(c, tuple) else (c,)
             unknown = [x for x in chosen if x not in cat_pos[d]]
@@ -223,8 +223,8 @@ def build_model(categories: Mapping[str, Sequence[str]],
         rows.append(np.full(len(idx), i))
         cols.append(idx)
     r = np.concatenate(rows) if rows else np.zeros(0, dtype=int)
-    c = np.concatenate(cols) if cols else np.zeros(0, dtype=int)
-    A = sp.csr_matrix((np.ones(len(r), dtype=np.int64), (r, c)), shape=(len(cells), n_vars))
+    k = np.concatenate(cols) if cols else np.zeros(0, dtype=int)
+    A = sp.csr_matrix((np.ones(len(r), dtype=np.int64), (r, k)), shape=(len(cells), n_vars))
     A.sort_indices()
 
     # Every pair of maximal tables must agree on its shared margin (for an
@@ -253,14 +253,14 @@ def build_model(categories: Mapping[str, Sequence[str]],
         E = sp.csr_matrix((0, n_vars), dtype=np.int64)
 
     if override is not None:
-        totals = override
+        is_total = override
     groups = _row_groups(A, tags)
     return LinearModel(kind=kind, n_vars=n_vars, A=A, E=E, groups=groups,
                        cells=tuple((t, dict(co)) for t, co in cells), categories=cats,
-                       tables=tabs, dims=tuple(dims), blocks=tuple(blocks), is_total=totals)
+                       tables=tabs, dims=tuple(dims), blocks=tuple(blocks), is_total=is_total)
 
 
-def _row_groups(A: sp.csr_matrix, tags: Sequence[int] | None = None) -> np.ndarray:
+def _row_groups(A: sp.csr_matrix, tags: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
     """Group ids of identical rows (with equal tags), numbered by first appearance."""
     seen: dict[bytes, int] = {}
     out = np.empty(A.shape[0], dtype=np.int64)

@@ -67,6 +67,11 @@ class SecondaryPolicy:
     costs ``marker_cost`` (below any cell, as it loses less than hiding one);
     ``allow_marker_switch=False`` forbids it.  ``rule`` defaults to the band
     rule at ``threshold``.
+
+    A request's policy is built by :meth:`foikit.request.policy.Policy.secondary_policy`,
+    which sets every field.  The defaults here serve the engine used on its own
+    (tests, bench/) and equal the request schema's (``params.Secondary``), so that
+    it behaves as a request that says nothing; tests/test_policy.py holds them equal.
     """
 
     threshold: int = 5
@@ -77,7 +82,7 @@ class SecondaryPolicy:
     primary_marker: str = "[xx]"
     secondary_marker: str = "[c]"
     allow_marker_switch: bool = True
-    marker_cost: float = 0.5
+    marker_cost: float = 1.5
     time_limit: float = 60.0
     cleanup: bool = True
     withhold_tables: tuple[str, ...] = ()
@@ -106,7 +111,7 @@ class Pattern:
     audit: AuditResult
     stats: dict[str, Any] = field(default_factory=dict)
 
-    def hidden_cells(self) -> list[tuple[int, str, dict[str, str | None], str, str]]:
+    def hidden_cells(self) -> list[tuple[int, str, dict[str, str | tuple[str, ...] | None], str, str]]:
         """(index, table, coords, marker, reason) of every hidden cell."""
         return [(int(i), *self.model.cells[i], self.markers[i], self.reasons[i])
                 for i in np.flatnonzero(self.hidden)]
@@ -141,11 +146,14 @@ class _Protector:
         self.gledger[m.groups[self.fixed]] = True
         if (self.gledger[m.groups] != self.fixed).any():
             raise ValueError("a fixed cell and a free cell share a group; give them different tags")
+        # A group's band is what all its fixed members say together (two versions of a response may publish
+        # one quantity twice: '[c]' in one, 9 in the other says 9), as the audit reads them.
         self.glo_fixed = np.zeros(G)
-        self.ghi_fixed = np.zeros(G)
+        self.ghi_fixed = np.full(G, np.inf)
         if fixed is not None:
-            self.glo_fixed[m.groups[self.fixed]] = np.asarray(fixed[0], float)[self.fixed]
-            self.ghi_fixed[m.groups[self.fixed]] = np.asarray(fixed[1], float)[self.fixed]
+            np.maximum.at(self.glo_fixed, m.groups[self.fixed], np.asarray(fixed[0], float)[self.fixed])
+            np.minimum.at(self.ghi_fixed, m.groups[self.fixed], np.asarray(fixed[1], float)[self.fixed])
+        self.ghi_fixed[~self.gledger] = 0.0
         pub = ~self.withheld & ~self.fixed
         # A quantity is sensitive wherever it is shown; sensitivity spreads to its group.
         self.gsens = np.zeros(G, bool)
@@ -433,8 +441,8 @@ class _FSModel:
             row: list[sp.spmatrix | None] = [None] * (2 * K)
             row[j] = X
             blocks.append([*row, Zb, Kb])
-        rlo = [np.tile(brlo, 2 * K)]
-        rhi = [np.tile(brhi, 2 * K)]
+        rlo: list[Any] = [np.tile(brlo, 2 * K)]
+        rhi: list[Any] = [np.tile(brhi, 2 * K)]
         # Target rows: the upper table reaches the top of the band / the lower
         # table its bottom (band rule), or they are ``width`` apart.
         for k, t in enumerate(targets):
@@ -512,6 +520,39 @@ def protect(model: LinearModel, values: Sequence[int] | np.ndarray, sensitive: n
     >>> p.markers, p.reasons[1], p.audit.passed
     (['[xx]', '[c]', '', ''], 'secondary', True)
     """
+    if not policy.allow_marker_switch or not np.asarray(sensitive, bool).any():
+        return _protect(model, values, sensitive, policy, keep_visible, fixed)
+    # '[xx]' says what a small count is; a small count shown as '[c]' only where no pattern with an honest
+    # '[xx]' on every small count exists within the stated cost: ``marker_cost`` per switched count (the
+    # optimiser weighs it too, but the fast method is a heuristic: the honest pattern is also searched for)
+    switched = _protect(model, values, sensitive, policy, keep_visible, fixed)
+    n = int(switched.stats["n_marker_switched"])
+    if n == 0:
+        switched.stats["marker_switch"] = f"none: every small count is shown as '{policy.primary_marker}'"
+        return switched
+    try:
+        honest = _protect(model, values, sensitive, replace(policy, allow_marker_switch=False), keep_visible, fixed)
+    except UnprotectableError:
+        switched.stats["marker_switch"] = (
+            f"{n} small counts shown as '{policy.secondary_marker}': no pattern with '{policy.primary_marker}' on "
+            "every small count protects them all")
+        return switched
+    extra = float(honest.stats["cost"]) - float(switched.stats["cost"]) + policy.marker_cost * n
+    if extra <= policy.marker_cost * n + 1e-9:
+        honest.stats["n_marker_switch_avoided"] = n  # what the optimiser alone would have switched
+        honest.stats["marker_switch"] = f"none: every small count is shown as '{policy.primary_marker}'" + (
+            f" (a pattern switching {n} of them would withhold {extra:g} less, within the cost of "
+            f"{policy.marker_cost:g} per switched count)" if extra > 1e-9 else "")
+        return honest
+    switched.stats["marker_switch"] = (
+        f"{n} small counts shown as '{policy.secondary_marker}': every pattern found with '{policy.primary_marker}' "
+        f"on every small count withholds {extra:g} more (cost), beyond {policy.marker_cost:g} per switched count")
+    return switched
+
+
+def _protect(model: LinearModel, values: Sequence[int] | np.ndarray, sensitive: np.ndarray,
+             policy: SecondaryPolicy, keep_visible: np.ndarray | None,
+             fixed: tuple[np.ndarray, np.ndarray] | None) -> Pattern:
     t0 = time.perf_counter()
     values = np.asarray(values, dtype=float)
     sensitive = np.asarray(sensitive, bool)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import codecs
-import csv
 import hashlib
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -16,17 +15,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
 from foikit.exceptions import DataError, capped_text
 from foikit.request.dictionary import Dictionary, embedded_dictionary, inferred_dictionary, load_dictionary
 from foikit.request.params import DataSource
-from foikit.source import credentials
+from foikit.source import credentials, sql
+from foikit.source.files import (
+    SHOW_ROWS,
+    duplicate_rows_message,
+    parquet_schema,
+    read_for_counting,
+    sha256_file,
+    unknown_categories_message,
+)
 
-READERS = {".csv", ".parquet", ".xlsx"}
 COVERAGE_KEY = b"foikit.coverage"  # in a snapshot: the years the original source covered, by date column
+# in a snapshot: the original source's last day by date column (null: not scanned, a database), which a
+# snapshot holding only the response's rows cannot tell: a re-run states the same coverage
+LAST_DAY_KEY = b"foikit.last_day"
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,7 @@ class CaseData:
     dictionary: Dictionary
     embedded: bool
     coverage: dict[str, list[str]] | None = None  # years covered by date column, when a snapshot says so
+    last_days: dict[str, str | None] | None = None  # the source's last day by date column, when a snapshot says so
     relation: Any = None  # foikit.source.sql.SqlRelation when the rows stay in the database
     n_rows: int | None = None
     # what foikit.cube.engine derived from these rows (specs, column profiles, padded values), so that the
@@ -70,283 +77,6 @@ def embedded_data_path(name: str = "conduct_allegations") -> Path:
     return Path(str(resources.files("foikit") / "data" / f"{name}.csv"))
 
 
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def column_list(names: list[str] | tuple[str, ...]) -> str:
-    """Column names as a message lists them: each capped, at most 30 (a header may be any line of a file)."""
-    shown_names = [capped_text(n, 60) for n in names[:30]]
-    return ", ".join(shown_names) + (f" and {len(names) - 30} more" if len(names) > 30 else "")
-
-
-def shown(value: object) -> str:
-    """A value as a message quotes it (its repr), capped."""
-    return capped_text(repr(value))
-
-
-def _data_file(path: Path) -> None:
-    """Refuse what is not a readable, non-empty regular file (before any reader sees it)."""
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, not a data file")
-    if not path.is_file():
-        raise DataError(f"{path}: data file not found")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty (no header row)")
-
-
-def check_names(names: list[str], path: Path, what: str = "header") -> None:
-    """Refuse a column without a name, or a name given twice: a second column of the same name would be
-    dropped or renamed by some readers and not others."""
-    for i, name in enumerate(names):
-        if not name:
-            raise DataError(f"{path}: {what}: column {i + 1} has no name")
-    seen: dict[str, list[int]] = {}
-    for i, name in enumerate(names):
-        seen.setdefault(name, []).append(i + 1)
-    for name, at in seen.items():
-        if len(at) > 1:
-            raise DataError(f"{path}: {what}: column name {shown(name)} appears {len(at)} times "
-                            f"(columns {', '.join(map(str, at[:5]))})")
-    folded: dict[str, str] = {}
-    for name in names:  # SQL engines (DuckDB among them) do not tell 'A' from 'a'
-        other = folded.setdefault(name.lower(), name)
-        if other != name:
-            raise DataError(f"{path}: {what}: column names {shown(other)} and {shown(name)} differ only in case")
-
-
-def _utf8_error(path: Path) -> DataError | None:
-    """Where the file first stops being UTF-8 (byte offset and line), or None: never its content."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    offset, lines = 0, 1
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            try:
-                decoder.decode(block)
-            except UnicodeDecodeError as exc:
-                at = max(exc.start - len(exc.object) + len(block), 0)
-                return DataError(f"{path}: not UTF-8 text (byte {offset + at + 1}, line "
-                                 f"{lines + block[:at].count(10)}): re-save the file as UTF-8")
-            offset += len(block)
-            lines += block.count(10)
-    try:
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return DataError(f"{path}: not UTF-8 text (the file ends inside a character): re-save it as UTF-8")
-    return None
-
-
-def _csv_header(path: Path) -> list[str]:
-    """The first non-blank record of a CSV, as written (a UTF-8 BOM dropped)."""
-    csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))  # pyarrow reads any size: so must we
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            for row in csv.reader(fh):
-                if row:
-                    return row
-    except UnicodeDecodeError:
-        raise (_utf8_error(path) or DataError(f"{path}: not UTF-8 text")) from None
-    except csv.Error:
-        raise DataError(f"{path}: header: the first line cannot be read as CSV") from None
-    raise DataError(f"{path}: the file has no header row")
-
-
-def _csv_failure(path: Path, width: int) -> DataError:
-    """Why pyarrow refused a CSV, said by line number and kind, never by quoting the file."""
-    found = _utf8_error(path)
-    if found is not None:
-        return found
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh)
-            for row in reader:
-                if row and len(row) != width:
-                    return DataError(f"{path}: line {reader.line_num}: {len(row)} fields where the header has "
-                                     f"{width}: every row must have one value per column")
-    except csv.Error:
-        return DataError(f"{path}: line {reader.line_num}: cannot be parsed as CSV")
-    return DataError(f"{path}: cannot be parsed as comma-separated text with a header row")
-
-
-def read_csv_table(path: str | Path) -> pa.Table:
-    """The one CSV reader of every engine: comma-separated, a header row, every value as text ('' for
-    empty), column names stripped of surrounding spaces, columns of few distinct values dictionary-encoded
-    while parsed. A file that is empty, not UTF-8, has a nameless or repeated column name or a row with
-    too few or too many fields is refused (a DataError naming the line, never quoting it)."""
-    path = Path(path)
-    _data_file(path)
-    header = _csv_header(path)
-    names = [n.strip() for n in header]
-    check_names(names, path)
-    text = {n: pa.string() for n in header}
-    table = None
-    # quoted newlines need the slower, exact parse; a row larger than a block (1 MB) a block as large as it
-    for newlines, block in ((False, 1 << 20), (True, min(max(path.stat().st_size + 1, 1 << 20), 1 << 31 - 1))):
-        read = pa_csv.ReadOptions(block_size=block)
-        try:
-            with pa_csv.open_csv(path, read_options=read,
-                                 parse_options=pa_csv.ParseOptions(newlines_in_values=newlines),
-                                 convert_options=pa_csv.ConvertOptions(
-                                     column_types=text, strings_can_be_null=False,
-                                     quoted_strings_can_be_null=False)) as reader:
-                first = reader.read_next_batch()
-            few = _few_values(pa.Table.from_batches([first]).slice(0, SAMPLE))
-            table = pa_csv.read_csv(path, read_options=read,
-                                    parse_options=pa_csv.ParseOptions(newlines_in_values=newlines),
-                                    convert_options=pa_csv.ConvertOptions(
-                                        column_types={n: TEXT if n in few else pa.string() for n in header},
-                                        strings_can_be_null=False, quoted_strings_can_be_null=False))
-            break
-        except StopIteration:  # a header and no rows
-            table = pa.table({n: pa.array([], pa.string()) for n in header})
-            break
-        except (pa.ArrowException, OSError):
-            continue
-    if table is None:
-        raise _csv_failure(path, len(header))
-    if table.column_names != header:
-        raise DataError(f"{path}: header: the first line cannot be read as one column name per field")
-    return table.rename_columns(names)
-
-
-def parquet_schema(path: str | Path) -> pa.Schema:
-    """A Parquet file's schema, its column names checked: a file that is not Parquet (or is empty) is a
-    one-line DataError, and so is a name given twice, without a name or with surrounding spaces."""
-    path = Path(path)
-    _data_file(path)
-    try:
-        schema = pq.read_schema(path)
-    except (pa.ArrowException, OSError) as exc:
-        raise DataError(f"{path}: cannot read the file: not a readable Parquet file "
-                        f"({type(exc).__name__})") from None
-    if not schema.names:
-        raise DataError(f"{path}: column names: the file has no columns")
-    check_names(list(schema.names), path, "column names")
-    for name in schema.names:
-        if name != name.strip():
-            raise DataError(f"{path}: column names: {shown(name)} has surrounding spaces")
-    return schema
-
-
-def _duck_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """A typed column as the text DuckDB gives it (``CAST(... AS VARCHAR)``: booleans 'true'/'false',
-    timestamps 'YYYY-MM-DD HH:MM:SS'), so that every engine sees the same values."""
-    import duckdb
-
-    with duckdb.connect() as con:
-        con.register("foikit_column", pa.table({"v": column}))
-        return con.sql("SELECT CAST(v AS VARCHAR) AS v FROM foikit_column").to_arrow_table().column(0)
-
-
-def _parquet_columns(path: Path) -> dict[str, pa.ChunkedArray]:
-    schema = parquet_schema(path)
-    try:
-        probe = pq.ParquetFile(path)
-        strings = [n for n, t in zip(schema.names, schema.types, strict=True)
-                   if pa.types.is_string(t) or pa.types.is_large_string(t)]
-        first = next(probe.iter_batches(batch_size=SAMPLE, columns=strings), None) if strings else None
-        few = _few_values(pa.Table.from_batches([first])) if first is not None else set()
-        parquet = pq.ParquetFile(path, read_dictionary=sorted(few))
-        # column by column: the peak holds one column's strings, not the whole file's
-        out = {}
-        for name in schema.names:
-            column = parquet.read(columns=[name]).column(0)
-            out[name] = column if name in strings else _duck_text(column)
-        return out
-    except (pa.ArrowException, OSError) as exc:
-        raise DataError(f"{path}: cannot read the file: not a readable Parquet file "
-                        f"({type(exc).__name__})") from None
-
-
-def _read_xlsx(path: Path) -> pd.DataFrame:
-    _data_file(path)
-    try:
-        raw = pd.read_excel(path, dtype=object, engine="openpyxl", header=None)
-    except Exception as exc:  # openpyxl and zipfile raise many kinds for a damaged workbook
-        raise DataError(f"{path}: cannot read the file: not a readable XLSX workbook "
-                        f"({type(exc).__name__})") from None
-    if raw.empty:
-        raise DataError(f"{path}: the workbook's first sheet has no header row")
-    names = [_cell_text(v).strip() for v in raw.iloc[0]]
-    check_names(names, path)
-    frame = raw.iloc[1:].map(_cell_text).reset_index(drop=True)
-    frame.columns = names
-    return frame
-
-
-def read_cases(path: str | Path) -> pd.DataFrame:
-    """Read a CSV, Parquet or XLSX file with every value as a string; empty or null values become ''."""
-    frame = read_for_counting(path)
-    for column in frame.columns:
-        if not pd.api.types.is_object_dtype(frame[column].dtype):
-            frame[column] = frame[column].astype(object).astype(str)
-    return frame
-
-
-SAMPLE = 65_536  # rows looked at to decide whether a column is worth holding as a categorical
-TEXT = pa.dictionary(pa.int32(), pa.string())
-
-
-def read_for_counting(path: str | Path) -> pd.DataFrame:
-    """Every value as text ('' for empty or null), every column of few distinct values (categories, dates)
-    a pandas categorical: read from a Parquet file's own dictionary encoding or dictionary-encoded while a
-    CSV is parsed, so that its strings are never materialised row by row. Columns of many distinct values
-    (keys) stay Arrow-backed strings. CSV and Parquet are read exactly as the DuckDB engine reads them
-    (:func:`read_csv_table`, :func:`parquet_schema`): the same values, the same refusals."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, not a data file")
-    if suffix not in READERS:
-        raise DataError(f"{path}: unsupported data file type {shown(path.suffix)} (use .csv or .parquet)")
-    if suffix == ".xlsx":
-        return _read_xlsx(path)
-    if suffix == ".csv":
-        table = read_csv_table(path)
-        columns = dict(zip(table.column_names, table.columns, strict=True))
-    else:
-        columns = _parquet_columns(path)
-    return pd.DataFrame({name: _as_pandas(column) for name, column in columns.items()})
-
-
-def _as_pandas(column: pa.ChunkedArray) -> pd.Series | pd.Categorical:
-    if not pa.types.is_dictionary(column.type):
-        if column.null_count:
-            column = pc.fill_null(column, "")
-        return column.to_pandas()
-    if column.null_count:  # rare: missing as '' through the text path
-        return _as_pandas(pc.fill_null(column.cast(pa.string()), ""))
-    column = column.unify_dictionaries()
-    chunks = column.chunks
-    categories = pd.Index(chunks[0].dictionary.to_pandas()) if chunks else pd.Index([], dtype=str)
-    codes = (np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks]) if chunks
-             else np.array([], dtype=np.int32))
-    if not categories.is_unique:  # never from Arrow's own encoding; make sure
-        return _as_pandas(column.cast(pa.string()))
-    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories), validate=False)
-
-
-def _few_values(sample: pa.Table) -> set[str]:
-    """Columns with at most one distinct value in four rows of the sample: worth a dictionary."""
-    return {name for name, column in zip(sample.column_names, sample.columns, strict=True)
-            if len(pc.unique(column)) * 4 <= max(len(column), 1)}
-
-
-def _cell_text(value: object) -> str:
-    """A spreadsheet cell as the text a CSV would hold: dates as YYYY-MM-DD, whole numbers without '.0'."""
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return ""
-    if hasattr(value, "date") and hasattr(value, "year"):  # datetime / Timestamp
-        return value.date().isoformat() if callable(value.date) else str(value)
-    if isinstance(value, bool | np.bool_):  # as a Parquet boolean reads: 'true'/'false'
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def value_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -401,14 +131,6 @@ def check_keys(frame: pd.DataFrame, dictionary: Dictionary, path: Path) -> None:
         raise DataError(f"{path}: duplicate keys ({', '.join(key)}) in {int(dup.sum())} rows: {listed}")
 
 
-def duplicate_rows_message(source: str, extra: int, columns: int, first: list[int] | None) -> str:
-    """The refusal of exact duplicate rows, the same from every engine (row numbers, never values)."""
-    at = f" (first at data rows {', '.join(map(str, first))})" if first else ""
-    return (f"{source}: {extra} row{'s repeat' if extra != 1 else ' repeats'} an earlier row in all {columns} columns"
-            f"{at}: each would be counted again; remove them, or set 'duplicate_rows: allow' in the data "
-            f"dictionary if they are distinct cases")
-
-
 def check_duplicate_rows(frame: pd.DataFrame, dictionary: Dictionary, path: Path) -> None:
     """Refuse rows equal in every column to an earlier row, unless the dictionary allows them. With a key
     the key check refuses them (equal rows, equal keys)."""
@@ -427,7 +149,6 @@ def check_duplicate_rows(frame: pd.DataFrame, dictionary: Dictionary, path: Path
         raise DataError(duplicate_rows_message(str(path), int(again.sum()), len(columns), first))
 
 
-SHOW_ROWS = 5  # row numbers listed in a message
 
 
 def _query_name(query: str | None) -> str:
@@ -436,8 +157,6 @@ def _query_name(query: str | None) -> str:
 
 
 def _open_database(source: DataSource) -> CaseData:
-    from foikit.source import sql
-
     url = source.url
     if url is not None and credentials.secrets_of(url):
         # a params file is copied into the report (and committed): a password in it would be published
@@ -448,6 +167,7 @@ def _open_database(source: DataSource) -> CaseData:
         if not url:
             raise DataError(f"url_env: environment variable {source.url_env} is not set")
         credentials.remember(url, whole=True)
+    assert url is not None  # the caller opens a database only when data.url or data.url_env is given
     relation = sql.open_relation(url, table=source.table, query=source.query)
     # the dataset's name (the ledger's key) comes from the dictionary, or from the table: never from the URL
     dictionary = (load_dictionary(source.dictionary) if source.dictionary else inferred_dictionary(
@@ -476,7 +196,7 @@ def open_source(source: DataSource, template: str = "conduct_allegations") -> Ca
         return _open_database(source)
     if source.path is None:
         path = embedded_data_path(source.embedded or template)
-        dictionary = (
+        dictionary: Dictionary | None = (
             load_dictionary(source.dictionary) if source.dictionary else embedded_dictionary(template)
         )
         embedded = True
@@ -488,8 +208,6 @@ def open_source(source: DataSource, template: str = "conduct_allegations") -> Ca
     with ThreadPoolExecutor(max_workers=1) as pool:
         digest = pool.submit(sha256_file, path) if path.is_file() else None
         if source.engine == "duckdb":
-            from foikit.source import sql
-
             relation = sql.file_relation(path)  # a CSV is parsed here
             if dictionary is None:
                 dictionary = inferred_dictionary(relation.columns(), str(path))
@@ -509,7 +227,8 @@ def open_source(source: DataSource, template: str = "conduct_allegations") -> Ca
                 relation.close()
                 raise
             return CaseData(frame=pd.DataFrame(columns=relation.columns()), path=path, sha256=sha256,
-                            dictionary=dictionary, embedded=embedded, relation=relation, n_rows=n_rows)
+                            dictionary=dictionary, embedded=embedded, relation=relation, n_rows=n_rows,
+                            last_days=read_last_days(path))
         frame = read_for_counting(path)
         if dictionary is None:
             dictionary = inferred_dictionary(list(frame.columns), str(path))
@@ -520,7 +239,7 @@ def open_source(source: DataSource, template: str = "conduct_allegations") -> Ca
             check_duplicate_rows(frame, dictionary, path)
         sha256 = digest.result() if digest is not None else sha256_file(path)
     return CaseData(frame=frame, path=path, sha256=sha256, dictionary=dictionary, embedded=embedded,
-                    coverage=coverage)
+                    coverage=coverage, last_days=read_last_days(path))
 
 
 def read_coverage(path: Path) -> dict[str, list[str]] | None:
@@ -532,6 +251,35 @@ def read_coverage(path: Path) -> dict[str, list[str]] | None:
         return json.loads(raw) if raw else None
     except ValueError:
         raise DataError(f"{path}: the snapshot's coverage metadata is not JSON") from None
+
+
+def read_last_days(path: Path) -> dict[str, str | None] | None:
+    """The last day by date column of a snapshot's original source (None for any other file, or an older
+    snapshot that does not say)."""
+    if path.suffix.lower() != ".parquet":
+        return None
+    raw = (parquet_schema(path).metadata or {}).get(LAST_DAY_KEY)
+    try:
+        days = json.loads(raw) if raw else None
+        if days is not None and not (isinstance(days, dict) and all(
+                v is None or date.fromisoformat(v) for v in days.values())):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise DataError(f"{path}: the snapshot's last-day metadata is not a JSON object of ISO dates") from None
+    return days
+
+
+def last_day(data: CaseData, column: str) -> date | None:
+    """The source's last day in ``column`` (None when not known: a source held in a database is not scanned
+    for it). A snapshot says what its original source's was."""
+    if data.last_days is not None and column in data.last_days:
+        day = data.last_days[column]
+        return None if day is None else date.fromisoformat(day)
+    frame = data.frame
+    if data.relation is not None or column not in frame.columns:
+        return None
+    last = pd.to_datetime(frame[column], errors="coerce", format="ISO8601").max()
+    return None if pd.isna(last) else last.date()
 
 
 def check_categories(frame: pd.DataFrame, dictionary: Dictionary, path: Path) -> None:
@@ -554,11 +302,3 @@ def check_categories(frame: pd.DataFrame, dictionary: Dictionary, path: Path) ->
                                                    [int(i) + 1 for i in frame.index[rows]]))
 
 
-def unknown_categories_message(source: str, column: str, dictionary: str, found: list[tuple[str, int]],
-                               first: list[int] | None = None) -> str:
-    """The refusal of values a dictionary does not know, the same from every engine (row numbers where the
-    rows have an order)."""
-    listed = ", ".join(f"{shown(v)} ({n} rows)" for v, n in found[:20]) + (
-        " and more values" if len(found) > 20 else "")
-    at = f" (first at data rows {', '.join(map(str, first))}, counting from 1 after the header)" if first else ""
-    return f"{source}: column {column!r}: values not in dictionary {dictionary}: {listed}{at}"

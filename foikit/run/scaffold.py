@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from foikit.exceptions import ParamsError
-from foikit.request.params import Request
+from foikit.request.params import Request, Suppression
 from foikit.run.execute import find_template
 from foikit.run.paths import check_name, inside
 
@@ -124,7 +124,15 @@ def _emit(model: type[BaseModel], values: dict[str, Any], indent: int, out: list
         sub = _model_of(field.annotation)
         inner = typing.get_args(field.annotation)
         item_model = _model_of(inner[0]) if typing.get_origin(field.annotation) is list and inner else None
-        if sub is not None and isinstance(value, dict):
+        if name == "suppression" and values.get("policy") and indent == 0 and isinstance(value, dict):
+            # Every field written here would override the named policy's: the block is there to read and to
+            # uncomment a field from, not in force.
+            out.append(f"{pad}# fields set here override the policy's, one by one: uncomment only those to change")
+            block: list[str] = []
+            _emit(Suppression, value, indent + 2, block)
+            out.append(f"{pad}# {name}:")
+            out.extend(f"{pad}# {line[len(pad):]}" for line in block)
+        elif sub is not None and isinstance(value, dict):
             out.append(f"{pad}{name}:")
             _emit(sub, value, indent + 2, out)
         elif item_model is not None and isinstance(value, list) and value:
@@ -157,6 +165,10 @@ def scaffold(ref: str, template: str, notebooks_dir: str | Path | None = None, p
     info = template_info(find_template(template, notebooks_dir))
     # a new request is dated today (the letter's date; edit it to the day the response is sent)
     values = {**info.defaults, "ref": ref, "template": template, "date": datetime.date.today().isoformat()}
+    if Suppression.model_validate(values.get("suppression") or {}) == Suppression():
+        # the template asks for nothing but the defaults: the request takes the force's policy (the project's
+        # policies/default.yaml, else foikit's, which holds the defaults), so that a force sets it once
+        values = {**{k: v for k, v in values.items() if k != "suppression"}, "policy": "default"}
     Request.model_validate(values)  # the scaffold must itself be a valid request
     if path.exists() and not force:
         raise ParamsError(f"{path}: exists already; edit it, or use --force to overwrite it")

@@ -19,8 +19,7 @@ import numpy as np
 import pandas as pd
 
 from foikit.exceptions import DisclosureError
-from foikit.request.params import Suppression
-from foikit.sdc.audit import AuditResult, ProtectionRule, audit
+from foikit.sdc.audit import AuditResult, audit
 from foikit.sdc.linear import build_model
 from foikit.sdc.secondary import SecondaryPolicy, UnprotectableError, protect
 
@@ -31,30 +30,25 @@ def is_small(values: pd.Series | np.ndarray, threshold: int) -> np.ndarray:
     return (v >= 1) & (v < threshold)
 
 
-def apply_primary(cells: pd.DataFrame, policy: Suppression) -> pd.DataFrame:
+def apply_primary(cells: pd.DataFrame, threshold: int, marker: str) -> pd.DataFrame:
     """Add ``hidden``, ``marker``, ``reason`` and the published text ``shown`` to long-form cells.
 
     >>> cells = pd.DataFrame({"value": [0, 3, 12]})
-    >>> apply_primary(cells, Suppression())["shown"].tolist()
+    >>> apply_primary(cells, 5, "[xx]")["shown"].tolist()
     ['0', '[xx]', '12']
     """
     out = cells.copy()
-    small = is_small(out["value"], policy.threshold)
+    small = is_small(out["value"], threshold)
     out["hidden"] = small
-    out["marker"] = np.where(small, policy.marker, "")
+    out["marker"] = np.where(small, marker, "")
     out["reason"] = np.where(small, "primary", "")
-    out["shown"] = np.where(small, policy.marker, out["value"].astype(str))
+    out["shown"] = np.where(small, marker, out["value"].astype(str))
     return out
 
 
 def round_to_base(values: np.ndarray, base: int) -> np.ndarray:
     """Round half up to a multiple of ``base`` (2 -> 0, 3 -> 5, 7 -> 5, 8 -> 10 for base 5)."""
     return (np.floor(np.asarray(values, dtype=float) / base + 0.5) * base).astype(np.int64)
-
-
-def rule_of(policy: Suppression) -> ProtectionRule:
-    # ProtectionRule needs threshold >= 2; at threshold 1 no count is small, so the rule binds nothing.
-    return ProtectionRule(kind=policy.effective_rule, threshold=max(2, policy.threshold), width=policy.min_width)
 
 
 @dataclass(frozen=True)
@@ -74,20 +68,22 @@ def _model_inputs(cells: pd.DataFrame, tables: Mapping[str, Sequence[str]]) -> l
 
 
 def protect_part(cells: pd.DataFrame, categories: Mapping[str, Sequence[str]],
-                 tables: Mapping[str, Sequence[str]], policy: Suppression,
-                 withhold: Sequence[str] = (), where: str = "part") -> Protection:
-    """Withhold (or round) the cells of one part so that the disclosure audit passes.
+                 tables: Mapping[str, Sequence[str]], policy: SecondaryPolicy, rounding: int | None = None,
+                 where: str = "part") -> Protection:
+    """Withhold (or, with a ``rounding`` base, round) the cells of one part so that the disclosure audit passes.
 
     ``cells`` is long form: ``table``, a column per dimension ('' where a cell sums over it) and the true
-    ``value``. Raises :class:`DisclosureError` when no pattern can meet the rule.
+    ``value``. ``policy`` (built by :meth:`foikit.request.policy.Policy.secondary_policy`) gives the threshold,
+    the markers, the rule and the tables withheld whole. Raises :class:`DisclosureError` when no pattern can
+    meet the rule.
     """
     model = build_model(categories, tables, _model_inputs(cells, tables))
     values = cells["value"].to_numpy(dtype=np.int64)
     sensitive = is_small(values, policy.threshold)
-    rule = rule_of(policy)
+    rule = policy.effective_rule
     out = cells.copy()
-    if policy.rounding is not None:
-        base = policy.rounding.base
+    if rounding is not None:
+        base = rounding
         shown = round_to_base(values, base)
         lo = np.maximum(0, shown - base // 2)
         hi = shown + (base - 1) // 2
@@ -97,15 +93,8 @@ def protect_part(cells: pd.DataFrame, categories: Mapping[str, Sequence[str]],
         out["shown"] = shown.astype(str)
         stats: dict[str, Any] = {"method": f"rounding to base {base}"}
     else:
-        sec = policy.secondary
-        secondary = SecondaryPolicy(
-            threshold=rule.threshold, rule=rule, method=sec.method, cost=sec.cost,
-            total_factor=sec.total_factor, primary_marker=policy.marker, secondary_marker=sec.marker,
-            allow_marker_switch=sec.marker_switch, marker_cost=sec.marker_cost, time_limit=sec.time_limit,
-            withhold_tables=tuple(withhold),
-        )
         try:
-            pattern = protect(model, values, sensitive, secondary)
+            pattern = protect(model, values, sensitive, policy)
         except UnprotectableError as exc:
             detail = str(exc).splitlines()
             raise DisclosureError(

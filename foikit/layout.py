@@ -1,0 +1,29 @@
+"""What a report folder holds: the name of every file foikit writes into reports/<ref>/, in one place.
+
+Each module that writes or reads one of these files imports its name from here, so the ledger, the manifest and
+``foikit verify`` agree on the folder without importing the modules that write it.
+"""
+
+from __future__ import annotations
+
+# published (what the letter sends, and what the ledger and an intruder read)
+PUBLISHED_CSV = "published.csv"
+TABLES_XLSX = "tables.xlsx"
+AUDIT_JSON = "audit.json"
+LETTER_HTML = "letter.html"
+LETTER_DOCX = "letter.docx"
+CELLS_JSON = "cells.json"  # the response's entry in the ledger: no true value of a withheld cell
+PUBLISHED_FILES = (PUBLISHED_CSV, TABLES_XLSX, AUDIT_JSON, LETTER_HTML, LETTER_DOCX, CELLS_JSON)
+
+# the record (how each figure was made)
+MANIFEST = "manifest.json"
+PARAMS_COPY = "params.yaml"
+DICTIONARY_COPY = "dictionary.yaml"
+LEDGER_JSON = "ledger.json"  # the earlier responses this one was audited with
+CRATE = "ro-crate-metadata.json"
+
+# internal (holds unpublished counts)
+NOTEBOOK = "notebook.ipynb"
+REPORT_HTML = "report.html"
+SNAPSHOT = "input.parquet"
+INTERNAL = (NOTEBOOK, REPORT_HTML, SNAPSHOT)
