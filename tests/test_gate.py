@@ -19,6 +19,7 @@ import yaml
 import foikit
 from foikit.cube.engine import count_cube
 from foikit.exceptions import DisclosureError
+from foikit.ledger.store import Ledger
 from foikit.run.gate import check_written
 
 from .conftest import ROOT, hand_request
@@ -28,7 +29,7 @@ from .conftest import ROOT, hand_request
 def written(hand_csv, tmp_path):
     """What a template writes for the hand request, and the parent's counts of its parts."""
     request = foikit.parse_request(hand_request(hand_csv))
-    response = foikit.answer(request)
+    response = foikit.answer(request, ledger=Ledger())  # nothing published before it
     out = tmp_path / "out"
     foikit.write_publishable(response, out)
     cubes = [count_cube(response.data, part, f"parts.{i}") for i, part in enumerate(request.parts)]
@@ -43,7 +44,7 @@ def _csv_line(out, outcome: str, year: str) -> tuple[list[str], int]:
 
 def test_the_files_as_written_pass_and_state_the_kernels_answer(written):
     out, request, response, cubes = written
-    checked = check_written(out, request, response.data, cubes, ledger=None)
+    checked = check_written(out, request, response.data, cubes, ledger=Ledger())
     columns = ["table", *request.parts[0].dims, "value", "hidden", "marker", "shown"]
     assert checked.parts[0].cells[columns].astype(str).equals(response.parts[0].cells[columns].astype(str))
     assert checked.passed
@@ -59,7 +60,7 @@ def test_a_secondary_published_by_the_template_is_refused_by_the_audit(written):
     lines[at] = lines[at].removesuffix(",,[c]") + ",5,"
     (out / "published.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(DisclosureError) as refused:
-        check_written(out, request, response.data, cubes, ledger=None)
+        check_written(out, request, response.data, cubes, ledger=Ledger())
     first = str(refused.value).splitlines()[0]
     assert first.startswith("disclosure audit failed for ")
     assert "da.by_outcome[outcome=Dismissed, year=2020]: derivable range [1, 1]" in first
@@ -73,7 +74,7 @@ def test_a_figure_that_is_not_its_count_is_refused(written):
     (out / "published.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(DisclosureError, match=rf"^leak check: published\.csv: .*line {at + 1} .*shows 7, which is "
                                               "not its count"):
-        check_written(out, request, response.data, cubes, ledger=None)
+        check_written(out, request, response.data, cubes, ledger=Ledger())
 
 
 def test_a_ledger_entry_that_misstates_the_report_is_refused(written):
@@ -83,7 +84,7 @@ def test_a_ledger_entry_that_misstates_the_report_is_refused(written):
     cell["shown"], cell["lower"], cell["upper"] = "[x]", 1, 2
     (out / "cells.json").write_text(json.dumps(entry, indent=1) + "\n", encoding="utf-8")
     with pytest.raises(DisclosureError, match=r"^leak check: cells\.json: is not the ledger entry of what "):
-        check_written(out, request, response.data, cubes, ledger=None)
+        check_written(out, request, response.data, cubes, ledger=Ledger())
 
 
 def test_an_audit_record_that_states_another_verdict_is_refused(written):
@@ -92,7 +93,7 @@ def test_an_audit_record_that_states_another_verdict_is_refused(written):
     record["parts"][0]["withheld_cells"].pop()
     (out / "audit.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     with pytest.raises(DisclosureError, match=r"^leak check: audit\.json: does not state the verdict"):
-        check_written(out, request, response.data, cubes, ledger=None)
+        check_written(out, request, response.data, cubes, ledger=Ledger())
 
 
 def test_foikit_run_refuses_what_its_template_published_and_writes_nothing(tmp_path, hand_params):
