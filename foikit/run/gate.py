@@ -39,7 +39,7 @@ from foikit.ledger.store import Ledger, entry_of
 from foikit.publish import leakcheck
 from foikit.publish.files import check_audit
 from foikit.request.params import Part, Request
-from foikit.request.policy import Policy
+from foikit.request.policy import Band, Policy
 from foikit.response import PartResult, Response, part_cells
 from foikit.sdc.audit import BoundEngine
 from foikit.sdc.linear import build_model
@@ -49,6 +49,10 @@ from foikit.suppress import is_small
 
 def _refused(file: str, what: str) -> DisclosureError:
     return DisclosureError(f"leak check: {file}: {what}; nothing was written")
+
+
+def _within(band: Band, count: int) -> bool:
+    return band.low <= count and (band.high is None or count <= band.high)
 
 
 def _published_part(part: Part, cube: Cube, cells: pd.DataFrame, rows: list[dict[str, str]], first_line: int,
@@ -74,8 +78,8 @@ def _published_part(part: Part, cube: Cube, cells: pd.DataFrame, rows: list[dict
                                                      start=first_line):
         why = (f"shows {v} and the marker {m!r}" if v != "" and m != "" else
                leakcheck.problem(s, int(count), bool(withheld), check))
-        if why is None and withheld and m == policy.marker and not is_small(count, policy.threshold):
-            why = f"shows the marker {m!r}, which states a count from 1 to {policy.threshold - 1}, for another count"
+        if why is None and withheld and not _within(policy.states(m), int(count)):
+            why = f"shows the marker {m!r} for a count it does not state"
         if why:
             problems.append(f"line {n} ({part.name}/{cells['table'].iloc[n - first_line]}) {why}")
     if problems:
