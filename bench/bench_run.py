@@ -75,10 +75,10 @@ def main() -> None:
                     result = measured(cmd, checkouts[what])
                 else:
                     out = work / f"plain-{i}"
-                    out.mkdir()
+                    (out / "reports").mkdir(parents=True)  # the ledger: nothing published before, as for foikit
                     first = measured([env_python, "-m", "papermill", str(template), str(out / "out.ipynb"), "-f",
-                                      str(params), "-p", "output_dir", str(out / "files"), "--no-progress-bar",
-                                      "-k", "python3"], ROOT)
+                                      str(params), "-p", "output_dir", str(out / "files"), "-p", "ledger",
+                                      str(out / "reports"), "--no-progress-bar", "-k", "python3"], ROOT)
                     second = measured([env_python, "-m", "jupyter", "nbconvert", "--to", "html",
                                        str(out / "out.ipynb")], ROOT)
                     result = (first[0] + second[0], first[1] + second[1])
