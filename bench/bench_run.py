@@ -1,14 +1,24 @@
-"""Benchmark of the record (issue 4): `foikit run` against the bare papermill + nbconvert floor, and
-`foikit verify --all` over 20 reports with 1 and 2 jobs.
+"""Benchmark of the record (issues 4 and 13): the CPU and wall time of `foikit run` against plain
+`papermill` + `jupyter nbconvert --to html` of the same template and params, side by side in one run; and
+`foikit verify --all` over N reports with 1 and 2 jobs.
 
-    python bench/bench_run.py [--repeat 3] [--reports 20]
+    python bench/bench_run.py [--repeat 5] [--reports 20] [--params params/01.FOI.23.032341.yaml]
+                              [--baseline DIR]
 
-Prints a markdown table; times are medians of ``--repeat`` runs, measured in one process and one session.
+``--baseline DIR``: also time `foikit run` of another checkout (say ``git worktree add --detach DIR <commit>``)
+in the same rounds, to compare two versions under the same load.
+
+Every command runs as a child process (so interpreter start-up and imports count, as they do for a user);
+its CPU is the user + system time of the child and everything it waited for (the kernel included), from
+``getrusage(RUSAGE_CHILDREN)``. The two pipelines alternate run by run, so that a change in the machine's
+load falls on both. Prints a markdown table of medians and the ratio of the medians.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -17,85 +27,98 @@ import tempfile
 import time
 from pathlib import Path
 
-import nbformat
-import papermill
-from nbconvert import HTMLExporter
-
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "params" / "01.FOI.23.032341.yaml"
-TEMPLATE = ROOT / "notebooks" / "conduct_allegations.ipynb"
 
 
-def timed(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def measured(cmd: list[str], cwd: Path) -> tuple[float, float]:
+    """(CPU seconds, wall seconds) of ``cmd`` run to completion; it must succeed."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), wall
 
 
-def bare(notebook: Path, parameters: dict, out: Path) -> None:
-    """What papermill and nbconvert alone cost: execute, then export to HTML."""
-    papermill.execute_notebook(str(notebook), str(out / "out.ipynb"), parameters=parameters,
-                               kernel_name="python3", progress_bar=False, cwd=str(ROOT))
-    body, _ = HTMLExporter().from_filename(str(out / "out.ipynb"))
-    (out / "out.html").write_text(body, encoding="utf-8")
+def template_of(params: Path) -> Path:
+    import yaml
+
+    return ROOT / "notebooks" / f"{yaml.safe_load(params.read_text())['template']}.ipynb"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--reports", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--reports", type=int, default=20, help="reports for verify --all (0: skip)")
+    parser.add_argument("--params", type=Path, default=PARAMS)
+    parser.add_argument("--baseline", type=Path, help="another checkout whose foikit run is timed alongside")
     args = parser.parse_args()
-
-    import yaml
-
-    from foikit.run.execute import run_request
-
+    params = args.params.resolve()
+    template = template_of(params)
     work = Path(tempfile.mkdtemp(prefix="foikit-bench-"))
-    trivial = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell("print(x)"),
-    ])
-    trivial.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(trivial, work / "trivial.ipynb")
-    params = yaml.safe_load(PARAMS.read_text())
-    rows = []
+    env_python = sys.executable
+    try:
+        runs: dict[str, list[tuple[float, float]]] = {"foikit": [], "plain": []}
+        checkouts = {"foikit": ROOT}
+        if args.baseline:
+            runs["baseline"] = []
+            checkouts["baseline"] = args.baseline.resolve()
+        for i in range(args.repeat + 1):  # the first round warms the file cache and is not counted
+            order = list(runs) if i % 2 else list(reversed(runs))
+            for what in order:
+                if what in checkouts:  # python -m: the checkout's own foikit, in the parent and the kernel
+                    cmd = [env_python, "-m", "foikit.cli", "run", str(params), "--reports-dir",
+                           str(work / f"reports-{what}-{i}")]
+                    result = measured(cmd, checkouts[what])
+                else:
+                    out = work / f"plain-{i}"
+                    (out / "reports").mkdir(parents=True)  # the ledger: nothing published before, as for foikit
+                    first = measured([env_python, "-m", "papermill", str(template), str(out / "out.ipynb"), "-f",
+                                      str(params), "-p", "output_dir", str(out / "files"), "-p", "ledger",
+                                      str(out / "reports"), "--no-progress-bar", "-k", "python3"], ROOT)
+                    second = measured([env_python, "-m", "jupyter", "nbconvert", "--to", "html",
+                                       str(out / "out.ipynb")], ROOT)
+                    result = (first[0] + second[0], first[1] + second[1])
+                if i:
+                    runs[what].append(result)
+        cpu = {k: statistics.median(c for c, _ in v) for k, v in runs.items()}
+        wall = {k: statistics.median(w for _, w in v) for k, v in runs.items()}
+        rel = params.relative_to(ROOT) if params.is_relative_to(ROOT) else params
+        print(f"`{rel}`, template `{template.relative_to(ROOT)}`; medians of {args.repeat} alternating runs "
+              f"(after one warm-up round); {os.cpu_count()} cores, load average "
+              f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} at the end\n")
+        print("| what | CPU s | wall s |")
+        print("|---|---|---|")
+        print(f"| plain `papermill` + `jupyter nbconvert --to html` | {cpu['plain']:.2f} | {wall['plain']:.2f} |")
+        print(f"| `foikit run` | {cpu['foikit']:.2f} | {wall['foikit']:.2f} |")
+        print(f"| ratio foikit / plain | **{cpu['foikit'] / cpu['plain']:.2f}x** | "
+              f"{wall['foikit'] / wall['plain']:.2f}x |")
+        if args.baseline:
+            print(f"| `foikit run` of {args.baseline} | {cpu['baseline']:.2f} | {wall['baseline']:.2f} |")
+            print(f"| ratio baseline / plain | {cpu['baseline'] / cpu['plain']:.2f}x | "
+                  f"{wall['baseline'] / wall['plain']:.2f}x |")
+        print("\nevery run (CPU s): " + "; ".join(f"{k} " + ", ".join(f"{c:.2f}" for c, _ in v)
+                                                 for k, v in runs.items()))
 
-    floor = timed(lambda: bare(work / "trivial.ipynb", {"x": 2}, work), args.repeat)
-    rows.append(("papermill + nbconvert, trivial notebook (the floor)", floor, 1.0))
-    same = timed(lambda: bare(TEMPLATE, {**params, "output_dir": str(work / "bare-out")}, work), args.repeat)
-    rows.append(("papermill + nbconvert, the example's template and params", same, same / floor))
-
-    counter = iter(range(10**6))
-
-    def run_once() -> None:
-        run_request(PARAMS, reports_dir=work / f"reports-{next(counter)}")
-
-    run = timed(run_once, args.repeat)
-    rows.append(("foikit run params/01.FOI.23.032341.yaml", run, run / floor))
-
-    # 20 reports to verify: the example run 20 times, each report moved to its own folder.
-    many = work / "many"
-    many.mkdir()
-    for i in range(args.reports):
-        result = run_request(PARAMS, reports_dir=work / "one")
-        result.path.rename(many / f"{result.path.name}-{i:02d}")
-    for jobs in (1, 2):
-        start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "foikit.cli", "verify", "--all", str(many), "--jobs",
-                               str(jobs)], cwd=ROOT, capture_output=True, text=True)
-        elapsed = time.perf_counter() - start
-        assert done.returncode == 0, done.stdout[-2000:]
-        rows.append((f"foikit verify --all ({args.reports} reports, --jobs {jobs})", elapsed, elapsed / floor))
-
-    print("| what | seconds | x floor |")
-    print("|---|---|---|")
-    for name, seconds, ratio in rows:
-        print(f"| {name} | {seconds:.2f} | {ratio:.2f} |")
-    print(f"\nfoikit run over the same notebook through bare papermill + nbconvert: {run / same - 1:+.0%}")
-    shutil.rmtree(work, ignore_errors=True)
+        if args.reports:
+            many = work / "many"
+            many.mkdir()
+            for i in range(args.reports):
+                measured([env_python, "-m", "foikit.cli", "run", str(params), "--reports-dir", str(work / "one")],
+                         ROOT)
+                done = next(p for p in (work / "one").iterdir() if not p.name.startswith("."))
+                done.rename(many / f"{done.name}-{i:02d}")
+            print("\n| verify | CPU s | wall s |")
+            print("|---|---|---|")
+            for jobs in (1, 2):
+                c, w = measured([env_python, "-m", "foikit.cli", "verify", "--all", str(many), "--jobs", str(jobs)],
+                                ROOT)
+                print(f"| `foikit verify --all` ({args.reports} reports, --jobs {jobs}) | {c:.2f} | {w:.2f} |")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -96,8 +96,9 @@ class Response:
         return out.drop(columns="hidden").astype(str)
 
 
-def answer_part(data: CaseData, part: Part, policy: Policy, where: str) -> PartResult:
-    cube = count_cube(data, part, where)
+def part_cells(cube: Cube, part: Part) -> pd.DataFrame:
+    """Every cell of every table of ``part`` in long form (table, <part dims>, true value), in the order
+    published.csv lists them, each table proved to add up to the cube."""
     frames = []
     for table in part.tables:
         cells = table_cells(cube, table)
@@ -107,6 +108,12 @@ def answer_part(data: CaseData, part: Part, policy: Policy, where: str) -> PartR
     cells = pd.concat(frames, ignore_index=True)
     dims = list(part.dims)
     cells[dims] = cells[dims].fillna("")
+    return cells
+
+
+def answer_part(data: CaseData, part: Part, policy: Policy, where: str) -> PartResult:
+    cube = count_cube(data, part, where)
+    cells = part_cells(cube, part)
     protection = protect_part(cells, cube.categories, {t.name: t.dims for t in part.tables},
                               policy.secondary_policy(part.withhold_tables), policy.rounding, where=where)
     return PartResult(spec=part, cube=cube, cells=protection.cells, data=data, audit=protection.audit,

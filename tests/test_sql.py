@@ -229,8 +229,8 @@ def test_column_profile_is_the_distinct_values(relation: SqlRelation, cases: pd.
 def test_a_database_request_runs_few_statements(tmp_path: Path, cases: pd.DataFrame) -> None:
     """The checks come from the count itself: for the example request (every breakdown described by the
     dictionary), one scan for which columns are ever missing, one for values with surrounding spaces, one
-    statement per part, nothing again when the
-    run counts a second time; the snapshot's years covered then take one scan, and the extract one."""
+    statement per part (a run counts each part once: the kernel's answer is checked from its files); the
+    snapshot's years covered then take one scan, and the extract one."""
     from foikit.cube.engine import count_cube
     from foikit.request.params import load_request
     from foikit.run.snapshot import coverage, extract
@@ -243,10 +243,8 @@ def test_a_database_request_runs_few_statements(tmp_path: Path, cases: pd.DataFr
     statements: list[str] = []
     sa.event.listen(rel.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
     try:
-        first = [count_cube(data, part, f"parts.{i}") for i, part in enumerate(request.parts)]
+        cubes = [count_cube(data, part, f"parts.{i}") for i, part in enumerate(request.parts)]
         # and one scan for values with surrounding spaces in the columns read (the parts read the same ones)
-        assert len(statements) == 2 + len(request.parts)
-        again = [count_cube(data, part, "again") for part in request.parts]
         assert len(statements) == 2 + len(request.parts)
         coverage(data, request)
         assert len(statements) == 3 + len(request.parts)
@@ -254,9 +252,7 @@ def test_a_database_request_runs_few_statements(tmp_path: Path, cases: pd.DataFr
         assert len(statements) == 4 + len(request.parts)  # the extract itself
     finally:
         rel.close()
-    for a, b in zip(first, again, strict=True):
-        pd.testing.assert_series_equal(a.counts, b.counts)
-        assert a.spec is not None and a.query == b.query
+    assert all(cube.spec is not None and cube.query for cube in cubes)
 
 
 def test_unknown_value_hidden_inside_a_unit(sqlite_cases: tuple[SqlRelation, pd.DataFrame]) -> None:

@@ -9,12 +9,15 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from foikit.cube.tables import TOTAL
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _TITLE_WIDTH, _TITLE_LINES, _LABEL_WIDTH = 120, 3, 60  # longer text is wrapped or cut (shown whole above it)
 
@@ -74,6 +77,9 @@ def _quiet() -> Iterator[None]:
 
 def chart_figure(published: pd.DataFrame, title: str) -> Figure:
     """The chart, laid out, not yet drawn."""
+    # matplotlib is loaded where a chart is drawn (in the kernel), not where only the chart data is checked
+    from matplotlib.figure import Figure
+
     data = chart_data(published)
     n_cat, n_ser = len(data.categories), len(data.series)
     fig = Figure(figsize=(min(14, 2 + 0.6 * n_cat * max(1, n_ser) ** 0.5), 3.6), dpi=80)

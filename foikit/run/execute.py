@@ -21,7 +21,6 @@ import tempfile
 import threading
 import typing
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +35,7 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from papermill.exceptions import PapermillExecutionError
 
-from foikit.cube.engine import count_cube
+from foikit.cube.engine import Cube, count_cube
 from foikit.exceptions import ReportError
 from foikit.layout import (
     DICTIONARY_COPY,
@@ -53,6 +52,7 @@ from foikit.publish.files import check_audit
 from foikit.request.params import SHIPPED_POLICIES, Request, load_request, policy_path
 from foikit.request.policy import Policy
 from foikit.response import open_source_for
+from foikit.run.gate import check_written
 from foikit.run.manifest import build_manifest, provenance, write_manifest
 from foikit.run.paths import check_name, check_path, inside, not_a_link
 from foikit.run.provenance import write_crate
@@ -485,8 +485,8 @@ def run_request(params_path: str | Path, reports_dir: str | Path = "reports",
     inside(reports_dir.resolve().parent / WORK, f"{request.ref}.partial", "ref", source)
     seconds = cell_timeout(timeout)
     data = open_source_for(request, source)
-    for i, part in enumerate(request.parts):  # every data error before anything runs
-        count_cube(data, part, f"{source}: parts.{i}")
+    # every data error before anything runs; the counts are what the gate checks the published figures against
+    cubes = [count_cube(data, part, f"{source}: parts.{i}") for i, part in enumerate(request.parts)]
     template = find_template(request.template, notebooks_dir)
     ledger = ledger_for_run(reports_dir, request, data, force, source, ignore)  # what was published before
     key = signing_key(log=log)  # before the run: a missing key is made (and said), a bad one stops it here
@@ -496,8 +496,8 @@ def run_request(params_path: str | Path, reports_dir: str | Path = "reports",
             claim_workspace(reports_dir, request.ref, log) as partial:
         def produce(against: Ledger) -> None:
             _produce(partial, against, params_path=params_path, template=template, request=request, data=data,
-                     source=source, snapshot=snapshot, cwd=cwd, seconds=seconds, reports_dir=reports_dir,
-                     key=key)
+                     cubes=cubes, source=source, snapshot=snapshot, cwd=cwd, seconds=seconds,
+                     reports_dir=reports_dir, key=key)
 
         def again(against: Ledger) -> None:
             shutil.rmtree(partial)
@@ -532,28 +532,13 @@ def publish_serialised(reports_dir: Path, dataset: str, ledger: L, ref: str, *, 
         return move()
 
 
-def _in_background(fn: Callable[..., Any], *args: Any) -> Future:
-    """``fn(*args)`` in a daemon thread: an interrupted run exits at once instead of waiting for it."""
-    future: Future = Future()
-
-    def work() -> None:
-        if future.set_running_or_notify_cancel():
-            try:
-                future.set_result(fn(*args))
-            except BaseException as exc:
-                future.set_exception(exc)
-
-    threading.Thread(target=work, name="foikit-gate", daemon=True).start()
-    return future
-
-
 def _produce(partial: Path, ledger: Ledger, *, params_path: Path, template: Path, request: Request,
-             data: CaseData, source: str, snapshot: bool, cwd: Path, seconds: float, reports_dir: Path,
-             key: Ed25519PrivateKey) -> None:
-    """Write the whole report into ``partial``, audited against ``ledger``, or raise."""
+             data: CaseData, cubes: list[Cube], source: str, snapshot: bool, cwd: Path, seconds: float,
+             reports_dir: Path, key: Ed25519PrivateKey) -> None:
+    """Write the whole report into ``partial``, audited against ``ledger``, or raise. The kernel answers the
+    request (once) and writes the publishable files; the gate (:func:`foikit.run.gate.check_written`) then
+    checks those files against ``cubes``, the true counts."""
     started = datetime.now(UTC)
-    # The gate: the disclosure audit, computed here while the kernel works, so it costs no extra time.
-    gate = _in_background(answer, request, data, source, ledger)
     ledger_path = partial / LEDGER_JSON
     ledger_path.write_text(json.dumps(ledger.to_json(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     inputs = _record_inputs(params_path, template, request, data, partial, snapshot, cwd)
@@ -562,12 +547,13 @@ def _produce(partial: Path, ledger: Ledger, *, params_path: Path, template: Path
     try:
         nb = execute_notebook(template, parameters, partial, cwd, request.ref, timeout=seconds)
     except ReportError as exc:
-        check_audit(gate.result())  # an audit failure explains a failed run better than a failing cell
+        # an audit failure explains a failed run better than a failing cell: computed here, as the kernel
+        # computed it, only when the kernel failed
+        check_audit(answer(request, data, source, ledger))
         kept = _keep_failure(reports_dir, request.ref, partial / NOTEBOOK)
         raise ReportError(f"{exc}" + (f"; failed notebook kept at {kept}" if kept else "")) from None
-    response = gate.result()
-    check_audit(response)
-    queries = {p.spec.name: p.cube.query for p in response.parts if p.cube.query}
+    check_written(partial, request, data, cubes, ledger, source)
+    queries = {part.name: cube.query for part, cube in zip(request.parts, cubes, strict=True) if cube.query}
     if queries:  # the exact SQL that counted, where the data lives
         inputs["data"]["queries"] = queries
     policy = request.suppression.model_dump(mode="json")

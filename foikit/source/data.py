@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
@@ -50,9 +50,10 @@ class CaseData:
     last_days: dict[str, str | None] | None = None  # the source's last day by date column, when a snapshot says so
     relation: Any = None  # foikit.source.sql.SqlRelation when the rows stay in the database
     n_rows: int | None = None
-    # what foikit.cube.engine derived once from this data (specs, column profiles, coded cubes), so that the checks,
-    # the answer and the snapshot of one run do not each scan the source again
-    cache: dict = field(default_factory=dict, compare=False, repr=False)
+    # what foikit.cube.engine derived from these rows (specs, column profiles, padded values), so that the
+    # parts, the snapshot and its coverage do not each scan the source again; not an __init__ argument, so a
+    # copy with other rows (dataclasses.replace) starts a cache of its own
+    cache: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @property
     def label(self) -> str:
@@ -69,32 +70,6 @@ class CaseData:
     @property
     def rows(self) -> int:
         return self.n_rows if self.n_rows is not None else len(self.frame)
-
-
-class _Hashing(CaseData):
-    """Case data whose file fingerprint is still being computed on another thread when it is returned:
-    ``sha256`` waits for it when first read, so that hashing overlaps the count (both release the GIL)."""
-
-    @property
-    def sha256(self) -> str:
-        value = self.__dict__["_sha256"]
-        if isinstance(value, Future):
-            value = value.result()
-            self.__dict__["_sha256"] = value
-        return value
-
-    @sha256.setter
-    def sha256(self, value: str | Future) -> None:  # the dataclass' __init__ sets it through here
-        self.__dict__["_sha256"] = value
-
-
-_HASHER: list[ThreadPoolExecutor] = []  # one worker for the process: fingerprints of sources being counted
-
-
-def _hash_later(path: Path) -> Future:
-    if not _HASHER:
-        _HASHER.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="foikit-sha256"))
-    return _HASHER[0].submit(sha256_file, path)
 
 
 def embedded_data_path(name: str = "conduct_allegations") -> Path:
@@ -229,11 +204,10 @@ def open_source(source: DataSource, template: str = "conduct_allegations") -> Ca
         path = Path(source.path)
         dictionary = None if source.dictionary is None else load_dictionary(source.dictionary)
         embedded = False
-    # the file's SHA-256 is computed on the other core while it is read (both release the GIL)
+    # the file's SHA-256 is computed on the other core while it is read and checked (both release the GIL)
     with ThreadPoolExecutor(max_workers=1) as pool:
+        digest = pool.submit(sha256_file, path) if path.is_file() else None
         if source.engine == "duckdb":
-                    # the SHA-256 runs on while the parts are counted: it is waited for where it is first read
-            digest = _hash_later(path) if path.is_file() else None
             relation = sql.file_relation(path)  # a CSV is parsed here
             if dictionary is None:
                 dictionary = inferred_dictionary(relation.columns(), str(path))
@@ -248,15 +222,13 @@ def open_source(source: DataSource, template: str = "conduct_allegations") -> Ca
                 if found:
                     raise DataError(found[0])
                 n_rows = sql.count_rows(relation)
-                sha256: str | Future = digest if digest is not None else sha256_file(path)
+                sha256 = digest.result() if digest is not None else sha256_file(path)
             except BaseException:
                 relation.close()
                 raise
-            return _Hashing(frame=pd.DataFrame(columns=relation.columns()), path=path,
-                            sha256=sha256,  # type: ignore[arg-type]  # _Hashing's setter takes the Future
+            return CaseData(frame=pd.DataFrame(columns=relation.columns()), path=path, sha256=sha256,
                             dictionary=dictionary, embedded=embedded, relation=relation, n_rows=n_rows,
                             last_days=read_last_days(path))
-        digest = pool.submit(sha256_file, path) if path.is_file() else None
         frame = read_for_counting(path)
         if dictionary is None:
             dictionary = inferred_dictionary(list(frame.columns), str(path))
