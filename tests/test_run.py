@@ -106,8 +106,9 @@ def test_a_differing_run_is_refused_unless_forced(tmp_path):
 
 
 def test_a_correction_that_would_disclose_with_the_superseded_report_is_refused(tmp_path):
-    # What was published stays published: threshold 6 would withhold counts of 5 that the superseded report
-    # shows, and together the two give small counts away, so --force refuses and writes nothing.
+    # What was published stays published: threshold 6 withholds counts of 5 that the superseded report shows,
+    # and the correction would narrow counts that report already states to be 1 to 4 (e.g. 'Reduction in
+    # rank' to [2, 4]), so --force refuses and writes nothing.
     reports = tmp_path / "reports"
     shutil.copytree(EXAMPLE_REPORT, reports / REF)
     raw = yaml.safe_load(EXAMPLE_PARAMS.read_text())
@@ -115,8 +116,8 @@ def test_a_correction_that_would_disclose_with_the_superseded_report_is_refused(
     params = tmp_path / "p.yaml"
     params.write_text(yaml.safe_dump(raw), encoding="utf-8")
     forced = foikit("run", str(params), "--reports-dir", str(reports), "--force")
-    assert forced.returncode == 1
-    assert f"against the earlier responses ({REF}.v1)" in forced.stderr
+    assert forced.returncode == 1, forced.stderr
+    assert f"that the earlier responses ({REF}.v1) already narrow would be narrowed further" in forced.stderr
     assert sorted(p.name for p in reports.iterdir()) == [REF]
     assert (reports / REF / "published.csv").read_bytes() == (EXAMPLE_REPORT / "published.csv").read_bytes()
 

@@ -501,15 +501,23 @@ def _protect_group(response: Response, parts: list[PartRecord], linked: list[Par
 
     # Publishing more only narrows ranges (and less only widens them), so each step below need only look at
     # the counts that failed the step before.
+    def exact_ranges(hidden: np.ndarray, band: np.ndarray, cells: np.ndarray) -> dict[int, tuple[float, float]]:
+        check(hidden, band, cells)  # the engine's bounds for this pattern
+        return {g: engine.group_range(g, rule, settle="all")[:2] for g in dict.fromkeys(model.groups[cells].tolist())}
+
     alone = check(hidden0, band0, small, ranges=True)
     failing = small & ~alone.cell_passed
     exposed = np.zeros(len(v), bool)
+    exposed_range: dict[int, tuple[float, float]] = {}
     if failing.any():
         # Counts that earlier responses already give away between them, with nothing new published: no new
-        # pattern can help those; they are listed, stay withheld, and are not held against this response.
+        # pattern can make them pass the rule; they are listed, stay withheld, and this response may not
+        # narrow them further (checked below).
         nothing_new = np.stack([np.zeros(len(v)), np.full(len(v), np.inf)])
         before = check(np.ones(len(v), bool), nothing_new, failing)
         exposed = failing & ~before.cell_passed
+        if exposed.any():
+            exposed_range = exact_ranges(np.ones(len(v), bool), nothing_new, exposed)
         facts["exposed_before"] += [system.labels[i] for i in np.flatnonzero(exposed)]
         failing &= ~exposed
     targets = small & ~exposed
@@ -561,6 +569,18 @@ def _protect_group(response: Response, parts: list[PartRecord], linked: list[Par
         new_hidden = hidden & ~fixed
         result = check(hidden, band0, targets, ranges=True)
         reasons = ["ledger" if hidden[i] and not hidden0[i] else "" for i in range(len(v))]
+    if exposed_range:
+        # A count the earlier responses already narrow must not be narrowed further by this one.
+        now = exact_ranges(hidden, band0, exposed)
+        narrowed = [g for g, (lo, hi) in exposed_range.items() if now[g][0] > lo + 1e-6 or now[g][1] < hi - 1e-6]
+        if narrowed:
+            refs = dict.fromkeys(r.ref for r in linked)
+            lines = [f"  {system.labels[int(np.flatnonzero(model.groups == g)[0])]}: derivable range "
+                     f"[{int(exposed_range[g][0])}, {int(exposed_range[g][1])}] from the earlier responses, "
+                     f"[{int(now[g][0])}, {int(now[g][1])}] with this one" for g in narrowed]
+            raise DisclosureError(
+                f"{where}: {len(narrowed)} small counts that the earlier responses ({', '.join(refs)}) already "
+                "narrow would be narrowed further by this response; refusing to publish\n" + "\n".join(lines))
     start = 0
     for r in parts:
         part = results[r.part]
