@@ -85,7 +85,7 @@ def test_xlsx_has_a_cover_sheet_titles_notes_and_a_frozen_header():
     assert ws.freeze_panes == "B5"
     notes = [str(c.value) for row in ws.iter_rows() for c in row if c.value]
     assert any(n.startswith("[xx]: a count from 1 to 4") for n in notes)
-    assert any(n.startswith("[c]: withheld to prevent") for n in notes)
+    assert any(n.startswith("[c]: a small count, or a figure withheld to prevent") for n in notes)
 
 
 def test_charts_show_published_values_only():
