@@ -322,6 +322,10 @@ def verify_report(report: str | Path, notebooks_dir: str | Path | None = None, e
         result.problems.append(result.signature.message)
     _check_files(report, manifest, result)
     _check_inputs(manifest, result)
+    review = manifest.get("review")
+    if not isinstance(review, dict) or not str(review.get("reviewer") or "").strip():
+        result.problems.append(f"{report / MANIFEST}: records no reviewer: a draft, not a report published "
+                               "with foikit publish")
     try:
         _template_and_rerun(report, manifest, result, Path(notebooks_dir) if notebooks_dir else None, execute)
         if result.differences:
