@@ -462,10 +462,11 @@ def _policy_input(request: Request, cwd: Path) -> dict[str, Any]:
     return {"policy": {"name": request.policy, "path": shown, "sha256": sha256_file(path)}}
 
 
-def drafts_folder(reports_dir: Path) -> Path:
-    """``drafts`` beside ``reports_dir``: where ``foikit run`` leaves a draft for review. A draft is a whole
-    report, but outside the ledger: nothing in it counts as published until ``foikit publish`` moves it."""
-    return reports_dir.resolve().parent / DRAFTS
+def drafts_folder(reports_dir: Path, source: str = "params") -> Path:
+    """``drafts`` beside ``reports_dir`` (refused if it is a symlink): where ``foikit run`` leaves a draft for
+    review. A draft is a whole report, but outside the ledger: nothing in it counts as published until
+    ``foikit publish`` moves it."""
+    return inside(reports_dir.resolve().parent, DRAFTS, "reports_dir", source)
 
 
 def run_request(params_path: str | Path, reports_dir: str | Path = "reports",
@@ -495,7 +496,7 @@ def run_request(params_path: str | Path, reports_dir: str | Path = "reports",
     inside(reports_dir, FAILURES, "reports_dir", source)
     inside(reports_dir.resolve().parent, WORK, "reports_dir", source)
     inside(reports_dir.resolve().parent / WORK, f"{request.ref}.partial", "ref", source)
-    draft = inside(drafts_folder(reports_dir), request.ref, "ref", source)
+    draft = inside(drafts_folder(reports_dir, source), request.ref, "ref", source)
     seconds = cell_timeout(timeout)
     data = open_source_for(request, source)
     # every data error before anything runs; the counts are what the gate checks the published figures against
@@ -565,7 +566,7 @@ def publish_draft(ref: str, reviewer: str, reports_dir: str | Path = "reports",
     reports_dir = not_a_link("reports_dir", check_path("reports_dir", reports_dir, where), where)
     ref = check_name("ref", ref, where)
     target = inside(reports_dir, ref, "ref", where)
-    draft = inside(drafts_folder(reports_dir), ref, "ref", where)
+    draft = inside(drafts_folder(reports_dir, where), ref, "ref", where)
     reviewer = _check_reviewer(reviewer)
     if not draft.is_dir() or draft.is_symlink():
         raise ReportError(f"{draft}: no draft of {ref} to publish; make one with foikit run params/{ref}.yaml")
@@ -583,22 +584,38 @@ def publish_draft(ref: str, reviewer: str, reports_dir: str | Path = "reports",
     force = bool(manifest["run"].get("force"))
     recorded = json.loads((draft / LEDGER_JSON).read_text(encoding="utf-8"))
     key = signing_key(log=log)  # before the lock: a missing key is made (and said), a bad one stops it here
-    with write_errors_reported(), terminate_as_interrupt(), claim_workspace(reports_dir, ref, log) as partial, \
-            publication_lock(reports_dir, dataset, log):
-        now = select_ledger(reports_dir, ref, dataset, force, str(draft), recorded.get("unrecorded", []))
-        if changed := now.changes_since(recorded):
-            raise ReportError(
-                f"{target}: nothing published: {'; '.join(changed)} since the draft was made, and its joint "
-                f"audit must include that: make the draft again (foikit run) and review it")
-        shutil.copytree(draft, partial, dirs_exist_ok=True, symlinks=True)
-        review = {"reviewer": reviewer, "published_by": getpass.getuser(),
-                  "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                  "supersedes": _next_version(target).name if force and target.exists() else None}
-        write_manifest({**manifest, "review": review}, partial)
-        sign_report(partial, key)  # signature.json: binds every field of the manifest, the review included
-        result = _move_into_place(partial, target, force)
+    with write_errors_reported(), terminate_as_interrupt(), claim_workspace(reports_dir, ref, log) as partial:
+        def move() -> RunResult:
+            shutil.copytree(draft, partial, dirs_exist_ok=True, symlinks=True)
+            review = {"reviewer": reviewer, "published_by": getpass.getuser(),
+                      "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                      "supersedes": _next_version(target).name if force and target.exists() else None}
+            write_manifest({**manifest, "review": review}, partial)
+            sign_report(partial, key)  # signature.json: binds every field of the manifest, the review included
+            return _move_into_place(partial, target, force)
+
+        result = publish_serialised(
+            reports_dir, dataset, target, move=move, log=log,
+            changed=lambda: select_ledger(reports_dir, ref, dataset, force, str(draft),
+                                          recorded.get("unrecorded", [])).changes_since(recorded))
     shutil.rmtree(draft, ignore_errors=True)
     return result
+
+
+R = typing.TypeVar("R")
+
+
+def publish_serialised(reports_dir: Path, dataset: str, target: Path, *, changed: Callable[[], list[str]],
+                       move: Callable[[], R], log: Callable[[str], None] = lambda _msg: None) -> R:
+    """Publish ``target`` one report at a time per ``dataset``: under the dataset's :func:`publication_lock`,
+    ``changed`` says what was published since the draft's joint audit (read now, under the lock); anything
+    refuses it, nothing lets ``move`` put it in place. So of two overlapping drafts published at once, the
+    second is refused and must be made again against the first."""
+    with publication_lock(reports_dir, dataset, log):
+        if found := changed():
+            raise ReportError(f"{target}: nothing published: {'; '.join(found)} since the draft was made, and "
+                              "its joint audit must include that: make the draft again (foikit run) and review it")
+        return move()
 
 
 def discard_draft(ref: str, reports_dir: str | Path = "reports") -> Path:
@@ -606,7 +623,7 @@ def discard_draft(ref: str, reports_dir: str | Path = "reports") -> Path:
     where = "foikit discard"
     reports_dir = not_a_link("reports_dir", check_path("reports_dir", reports_dir, where), where)
     ref = check_name("ref", ref, where)
-    draft = inside(drafts_folder(reports_dir), ref, "ref", where)
+    draft = inside(drafts_folder(reports_dir, where), ref, "ref", where)
     if not draft.is_dir() or draft.is_symlink():
         raise ReportError(f"{draft}: no draft of {ref}")
     with claim_workspace(reports_dir, ref):
