@@ -549,7 +549,7 @@ def _draft_intact(draft: Path, manifest: dict[str, Any]) -> list[str]:
 def _check_reviewer(reviewer: str) -> str:
     name = " ".join(str(reviewer).split())
     if not name or len(name) > 120 or not name.isprintable():
-        raise ParamsError(f"--reviewer: {capped_text(reviewer)!r}: give the reviewer's name (one line, up to "
+        raise ParamsError(f"--reviewer: '{capped_text(reviewer)}': give the reviewer's name (one line, up to "
                           "120 characters)")
     return name
 
