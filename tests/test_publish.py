@@ -134,9 +134,11 @@ def test_publishing_without_a_draft_says_how_to_make_one(project, capsys):
 
 def test_a_draft_can_be_discarded_and_verify_calls_a_draft_unreviewed(project, capsys):
     draft = project / "drafts" / OTHER
-    problems = verify_report(draft, execute=False).problems
-    assert f"{draft / 'manifest.json'}: records no reviewer: a draft, not a report published with foikit " \
-        "publish" in problems
+    checked = verify_report(draft, execute=False)
+    assert (checked.status, checked.ok, checked.problems) == ("unsigned", False, [])
+    assert checked.unreviewed == f"{draft / 'manifest.json'}: records no reviewer: a draft, not a report " \
+        "published with foikit publish"
+    assert checked.unreviewed in checked.details()
     assert main(["discard", OTHER, "--reports-dir", str(project / "reports")]) == 0
     assert capsys.readouterr().out == f"{project.resolve() / 'drafts' / OTHER}: draft discarded; nothing published " \
         "changed\n"

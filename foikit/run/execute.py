@@ -509,7 +509,7 @@ def run_request(params_path: str | Path, reports_dir: str | Path = "reports",
             claim_workspace(reports_dir, request.ref, log) as partial:
         _produce(partial, ledger, params_path=params_path, template=template, request=request, data=data,
                  cubes=cubes, source=source, snapshot=snapshot, cwd=cwd, seconds=seconds, reports_dir=reports_dir,
-                 force=force)
+                 force=force, ignore=list(ignore))
         if target.exists():
             if not (differing := differing_published(target, partial)):
                 return RunResult("reproduced", target)
@@ -581,7 +581,7 @@ def publish_draft(ref: str, reviewer: str, reports_dir: str | Path = "reports",
         raise ReportError(f"--reviewer {reviewer}: made the draft; a second person must review it before it "
                           "is published")
     dataset = manifest["inputs"]["dictionary"]["name"]
-    force = bool(manifest["run"].get("force"))
+    force, ignore = bool(manifest["run"].get("force")), [str(r) for r in manifest["run"].get("ignore", [])]
     recorded = json.loads((draft / LEDGER_JSON).read_text(encoding="utf-8"))
     key = signing_key(log=log)  # before the lock: a missing key is made (and said), a bad one stops it here
     with write_errors_reported(), terminate_as_interrupt(), claim_workspace(reports_dir, ref, log) as partial:
@@ -596,8 +596,7 @@ def publish_draft(ref: str, reviewer: str, reports_dir: str | Path = "reports",
 
         result = publish_serialised(
             reports_dir, dataset, target, move=move, log=log,
-            changed=lambda: select_ledger(reports_dir, ref, dataset, force, str(draft),
-                                          recorded.get("unrecorded", [])).changes_since(recorded))
+            changed=lambda: select_ledger(reports_dir, ref, dataset, force, str(draft), ignore).changes_since(recorded))
     shutil.rmtree(draft, ignore_errors=True)
     return result
 
@@ -633,7 +632,7 @@ def discard_draft(ref: str, reports_dir: str | Path = "reports") -> Path:
 
 def _produce(partial: Path, ledger: Ledger, *, params_path: Path, template: Path, request: Request,
              data: CaseData, cubes: list[Cube], source: str, snapshot: bool, cwd: Path, seconds: float,
-             reports_dir: Path, force: bool) -> None:
+             reports_dir: Path, force: bool, ignore: list[str]) -> None:
     """Write the whole report into ``partial``, audited against ``ledger``, or raise. The kernel answers the
     request (once) and writes the publishable files; the gate (:func:`foikit.run.gate.check_written`) then
     checks those files against ``cubes``, the true counts."""
@@ -664,7 +663,9 @@ def _produce(partial: Path, ledger: Ledger, *, params_path: Path, template: Path
                 user=getpass.getuser())
     manifest = build_manifest(ref=request.ref, inputs=inputs, policy=policy, folder=partial, started=started,
                               ended=ended, project=cwd)
-    manifest["run"]["force"] = force  # a draft made to supersede the report: publish keeps the earlier one
+    # how the draft was made, for publish to check its ledger the same way: superseding (--force) the report,
+    # with these unreadable reports ignored (--ignore)
+    manifest["run"].update(force=force, ignore=ignore)
     write_manifest(manifest, partial)  # signed when published (the review is part of what is signed)
 
 
