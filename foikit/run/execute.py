@@ -466,7 +466,7 @@ def drafts_folder(reports_dir: Path, source: str = "params") -> Path:
     """``drafts`` beside ``reports_dir`` (refused if it is a symlink): where ``foikit run`` leaves a draft for
     review. A draft is a whole report, but outside the ledger: nothing in it counts as published until
     ``foikit publish`` moves it."""
-    return inside(reports_dir.resolve().parent, DRAFTS, "reports_dir", source)
+    return inside(reports_dir.parent, DRAFTS, "reports_dir", source)
 
 
 def run_request(params_path: str | Path, reports_dir: str | Path = "reports",
