@@ -12,7 +12,7 @@ import nbformat
 import pytest
 import yaml
 
-from .conftest import EXAMPLE_PARAMS, EXAMPLE_REPORT, ROOT
+from .conftest import EXAMPLE_PARAMS, EXAMPLE_REPORT, REVIEWER, ROOT, run_published
 from .procs import work_left
 
 REF = "01.FOI.23.032341"
@@ -26,9 +26,12 @@ def foikit(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def fresh_report(tmp_path_factory) -> Path:
     reports = tmp_path_factory.mktemp("run") / "reports"
-    done = foikit("run", str(EXAMPLE_PARAMS), "--reports-dir", str(reports))
+    done = run_published(EXAMPLE_PARAMS, reports)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == f"{reports / REF}: written"
+    assert done.stdout.splitlines() == [
+        f"{reports.parent / 'drafts' / REF}: draft written (not published, not in the ledger); read its "
+        f"report.html, then foikit publish {REF} --reviewer NAME --reports-dir {reports}",
+        f"{reports / REF}: published, reviewed by {REVIEWER}; it is in the ledger"]
     # foikit's progress only: no kernel noise (jupyter's "Kernel is running over TCP without encryption")
     assert done.stderr.splitlines() == [f"running notebooks/conduct_allegations.ipynb for {REF}"], done.stderr
     return reports / REF
@@ -42,6 +45,7 @@ def test_run_writes_the_whole_report(fresh_report):
         "signature.json", "tables.xlsx",
     ]
     assert [p.name for p in fresh_report.parent.iterdir()] == [REF]  # no partial or failure left
+    assert list((fresh_report.parent.parent / "drafts").iterdir()) == []  # the draft became the report
     assert work_left(fresh_report.parent.parent / ".foikit-work") == []
 
 
@@ -99,8 +103,11 @@ def test_a_differing_run_is_refused_unless_forced(tmp_path):
     assert (reports / REF / "published.csv").read_bytes() == (EXAMPLE_REPORT / "published.csv").read_bytes()
     assert sorted(p.name for p in reports.iterdir()) == [REF]
 
-    forced = foikit("run", str(params), "--reports-dir", str(reports), "--force")
+    assert not (tmp_path / "drafts").exists()  # no draft of a report that could not be published
+    forced = run_published(params, reports, "--force")
     assert forced.returncode == 0, forced.stderr
+    assert f"the earlier report is kept as {reports / REF}.v1 and stays in the ledger" in forced.stdout
+    assert json.loads((reports / REF / "manifest.json").read_text())["review"]["supersedes"] == f"{REF}.v1"
     assert (reports / f"{REF}.v1" / "tables.xlsx").read_bytes() == (EXAMPLE_REPORT / "tables.xlsx").read_bytes()
     assert (reports / REF / "tables.xlsx").read_bytes() != (EXAMPLE_REPORT / "tables.xlsx").read_bytes()
 
@@ -140,6 +147,7 @@ def test_a_failing_template_keeps_its_notebook_and_writes_no_report(tmp_path):
     assert "source system offline" in kept[0].read_text()
     assert sorted(p.name for p in reports.iterdir()) == [".failures"]
     assert work_left(tmp_path / ".foikit-work") == []
+    assert not (tmp_path / "drafts").exists()
 
 
 def _plain_papermill(tmp_path, *extra: str) -> subprocess.CompletedProcess:

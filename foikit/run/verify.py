@@ -60,6 +60,7 @@ class Verification:
     notes: list[str] = field(default_factory=list)  # what changed since the report (template, versions)
     signature: SignatureCheck | None = None
     executed: bool = False
+    unreviewed: str | None = None  # why the manifest records no review (a draft, not a published report)
 
     @property
     def ok(self) -> bool:
@@ -71,6 +72,8 @@ class Verification:
             return "tampered"
         if self.signature is None or not self.signature.ok:
             return self.signature.state if self.signature else "unsigned"
+        if self.unreviewed:
+            return "unreviewed"
         if self.differences:
             return "differs"
         return "reproduced" if self.executed else "intact (not re-executed)"
@@ -78,7 +81,8 @@ class Verification:
     def details(self) -> list[str]:
         """What verify found, one line each: problems, the signer, differing cells, notes."""
         signer = [self.signature.message] if self.signature and self.signature.state != "invalid" else []
-        return [*self.problems, *signer, *self.differences, *[f"note: {n}" for n in self.notes]]
+        return [*self.problems, *signer, *filter(None, [self.unreviewed]), *self.differences,
+                *[f"note: {n}" for n in self.notes]]
 
     def lines(self) -> list[str]:
         return [f"{self.report}: {self.status}", *[f"  {d}" for d in self.details()]]
@@ -322,6 +326,10 @@ def verify_report(report: str | Path, notebooks_dir: str | Path | None = None, e
         result.problems.append(result.signature.message)
     _check_files(report, manifest, result)
     _check_inputs(manifest, result)
+    review = manifest.get("review")
+    if not isinstance(review, dict) or not str(review.get("reviewer") or "").strip():
+        result.unreviewed = (f"{report / MANIFEST}: records no reviewer: a draft, not a report published with "
+                             "foikit publish")
     try:
         _template_and_rerun(report, manifest, result, Path(notebooks_dir) if notebooks_dir else None, execute)
         if result.differences:
