@@ -4,6 +4,7 @@ person) is the only way into it, and refuses a draft that changed or whose joint
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -145,3 +146,20 @@ def test_a_draft_can_be_discarded_and_verify_calls_a_draft_unreviewed(project, c
     assert sorted(p.name for p in (project / "drafts").iterdir()) == [REF]
     assert main(["discard", OTHER, "--reports-dir", str(project / "reports")]) == 1
     assert "no draft of 01.FOI.99.000002" in capsys.readouterr().err
+
+
+def test_a_draft_edited_with_its_manifest_to_match_is_refused_by_the_gate(project, capsys):
+    """Hashes can be recomputed by whoever edits a draft (it is not signed): publish runs the gate again on
+    the files as they are, against the draft's recorded extract and ledger."""
+    draft = project / "drafts" / REF
+    lines = (draft / "published.csv").read_text(encoding="utf-8").splitlines()
+    at = next(i for i, line in enumerate(lines) if line.endswith(",,[x]"))
+    lines[at] = lines[at].removesuffix(",,[x]") + ",1,"  # a small count published
+    (draft / "published.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    manifest = json.loads((draft / "manifest.json").read_text(encoding="utf-8"))
+    manifest["outputs"]["published.csv"] = hashlib.sha256((draft / "published.csv").read_bytes()).hexdigest()
+    (draft / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    code, _, err = publish(project, REF, REVIEWER, capsys)
+    assert code == 1 and len(err.splitlines()) == 1, err
+    assert err.startswith("foikit: error: leak check: published.csv: ") and "nothing was written" in err, err
+    assert not (project / "reports").exists()

@@ -47,9 +47,9 @@ from foikit.layout import (
     SNAPSHOT,
 )
 from foikit.ledger.joint import answer, ledger_for_run, select_ledger
-from foikit.ledger.store import Ledger
+from foikit.ledger.store import Ledger, load_ledger
 from foikit.publish.files import check_audit
-from foikit.request.params import SHIPPED_POLICIES, Request, load_request, policy_path
+from foikit.request.params import SHIPPED_POLICIES, Request, load_request, parse_request, policy_path, read_yaml
 from foikit.request.policy import Policy
 from foikit.response import open_source_for
 from foikit.run.gate import check_written
@@ -546,6 +546,26 @@ def _draft_intact(draft: Path, manifest: dict[str, Any]) -> list[str]:
                or sha256_file(draft / name) != recorded[name]])
 
 
+def recorded_source(folder: Path, raw: dict[str, Any]) -> dict[str, Any]:
+    """The ``data:`` a report folder (or a draft) was counted from: its snapshot with its dictionary copy when
+    it holds one, else the source its recorded params (``raw``) name, with the dictionary copy."""
+    dictionary = str((folder / DICTIONARY_COPY).resolve())
+    if (folder / SNAPSHOT).is_file():  # the recorded extract replaces the source, whatever kind it was
+        return {"path": str((folder / SNAPSHOT).resolve()), "dictionary": dictionary}
+    return {**(raw.get("data") or {}), "dictionary": dictionary}
+
+
+def _check_draft(draft: Path) -> None:
+    """The gate again, on the draft as it is now: its files must state what its recorded data counts and
+    pass the joint audit against the ledger it was audited with (checked unchanged under the lock after)."""
+    where = str(draft / PARAMS_COPY)
+    raw = read_yaml(draft / PARAMS_COPY, "recorded params")
+    request = parse_request({**raw, "data": recorded_source(draft, raw)}, where)
+    data = open_source_for(request, where)
+    cubes = [count_cube(data, part, f"{where}: parts.{i}") for i, part in enumerate(request.parts)]
+    check_written(draft, request, data, cubes, load_ledger(draft / LEDGER_JSON), where)
+
+
 def _check_reviewer(reviewer: str) -> str:
     name = " ".join(str(reviewer).split())
     if not name or len(name) > 120 or not name.isprintable():
@@ -577,6 +597,7 @@ def publish_draft(ref: str, reviewer: str, reports_dir: str | Path = "reports",
     if problems := _draft_intact(draft, manifest):
         raise ReportError(f"{draft}: {'; '.join(problems[:5])} since the draft was made; nothing published: make "
                           f"it again with foikit run")
+    _check_draft(draft)
     if reviewer.casefold() == str(manifest["run"]["user"]).casefold():
         raise ReportError(f"--reviewer {reviewer}: made the draft; a second person must review it before it "
                           "is published")

@@ -28,7 +28,6 @@ import pandas as pd
 
 from foikit.exceptions import FoikitError, ReportError, capped_text
 from foikit.layout import (
-    DICTIONARY_COPY,
     LEDGER_JSON,
     MANIFEST,
     NOTEBOOK,
@@ -38,7 +37,7 @@ from foikit.layout import (
     SNAPSHOT,
 )
 from foikit.request.params import Request, parse_request, policy_path, read_yaml
-from foikit.run.execute import execute_notebook, find_template
+from foikit.run.execute import execute_notebook, find_template, recorded_source
 from foikit.run.manifest import Drift, drift, load_manifest, required_files
 from foikit.run.manifest import versions as shaping_versions
 from foikit.run.signing import SIGNATURE, SignatureCheck, check_signature
@@ -262,11 +261,8 @@ def _request(report: Path) -> tuple[dict, Request]:
 
 def _reexecute(report: Path, manifest: dict, result: Verification, template: Path, cwd: Path) -> None:
     raw, request = _request(report)
-    dictionary = str((report / DICTIONARY_COPY).resolve())
-    if (report / SNAPSHOT).is_file():  # the recorded extract replaces the source, whatever kind it was
-        data: dict = {"path": str((report / SNAPSHOT).resolve()), "dictionary": dictionary}
-    else:  # --no-snapshot: the original source must still give the same extract
-        data = {**(raw.get("data") or {}), "dictionary": dictionary}
+    data = recorded_source(report, raw)
+    if not (report / SNAPSHOT).is_file():  # --no-snapshot: the original source must still give the same extract
         rows = extract(open_source(parse_request({**raw, "data": data}).data, request.template), request)
         if content_sha256(rows) != manifest["inputs"]["data"]["extract_sha256"]:
             result.problems.append(f"{manifest['inputs']['data']['source']}: the extract it now gives differs "
