@@ -178,7 +178,8 @@ def test_a_run_naming_the_default_policy_publishes_the_example_and_records_the_p
     done = run_published(params, reports)
     assert done.returncode == 0, done.stderr
     report = reports / raw["ref"]
-    for name in ("published.csv", "tables.xlsx", "audit.json", "letter.html", "letter.docx", "cells.json"):
+    for name in ("published.csv", "published.csv-metadata.json", "tables.xlsx", "audit.json", "letter.html",
+                 "letter.docx", "cells.json"):
         assert (report / name).read_bytes() == (EXAMPLE_REPORT / name).read_bytes(), name
     manifest = json.loads((report / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["inputs"]["policy"] == {"name": "default", "path": "shipped:default.yaml",

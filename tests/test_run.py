@@ -40,7 +40,8 @@ def fresh_report(tmp_path_factory) -> Path:
 def test_run_writes_the_whole_report(fresh_report):
     assert sorted(p.name for p in fresh_report.iterdir()) == [
         "audit.json", "cells.json", "dictionary.yaml", "input.parquet", "ledger.json", "letter.docx",
-        "letter.html", "manifest.json", "notebook.ipynb", "params.yaml", "published.csv", "report.html",
+        "letter.html", "manifest.json", "notebook.ipynb", "params.yaml", "published.csv",
+        "published.csv-metadata.json", "report.html",
         "ro-crate-metadata.json",
         "signature.json", "tables.xlsx",
     ]
@@ -50,7 +51,8 @@ def test_run_writes_the_whole_report(fresh_report):
 
 
 def test_run_reproduces_the_committed_example_byte_for_byte(fresh_report):
-    for name in ("published.csv", "tables.xlsx", "audit.json", "letter.html", "letter.docx", "cells.json"):
+    for name in ("published.csv", "published.csv-metadata.json", "tables.xlsx", "audit.json", "letter.html",
+                 "letter.docx", "cells.json"):
         assert (fresh_report / name).read_bytes() == (EXAMPLE_REPORT / name).read_bytes(), name
     # The record differs only in where this run was told to write (its output_dir parameter).
     for name in ("notebook.ipynb", "report.html"):
