@@ -54,7 +54,7 @@ from foikit.request.policy import Policy
 from foikit.response import open_source_for
 from foikit.run.gate import check_written
 from foikit.run.manifest import build_manifest, load_manifest, provenance, write_manifest
-from foikit.run.paths import check_name, check_path, inside, not_a_link
+from foikit.run.paths import check_name, check_path, find_template, inside, not_a_link
 from foikit.run.provenance import write_crate
 from foikit.run.record import export_html, normalise_notebook
 from foikit.run.signing import sign_report, signing_key
@@ -125,18 +125,6 @@ class RunResult:
 # What this process has published, recorded in the same uninterruptible step as the rename: after an
 # interrupt the command says truly whether a report had been written.
 PUBLISHED: list[RunResult] = []
-
-
-def find_template(name: str, notebooks_dir: str | Path | None = None) -> Path:
-    """The notebook template ``notebooks/<name>.ipynb``: in ``notebooks_dir``, else ./notebooks, else the
-    notebooks/ beside the installed package (an editable install of this repository)."""
-    candidates = [Path(notebooks_dir)] if notebooks_dir else [Path("notebooks"),
-                                                             Path(__file__).resolve().parents[2] / "notebooks"]
-    for folder in candidates:
-        path = folder / f"{name}.ipynb"
-        if path.is_file():
-            return path
-    raise ReportError(f"template {name!r}: no {name}.ipynb in {', '.join(map(str, candidates))}")
 
 
 def workspace(reports_dir: Path) -> Path:

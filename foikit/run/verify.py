@@ -37,9 +37,10 @@ from foikit.layout import (
     SNAPSHOT,
 )
 from foikit.request.params import Request, parse_request, policy_path, read_yaml
-from foikit.run.execute import execute_notebook, find_template, recorded_source
+from foikit.run.execute import execute_notebook, recorded_source
 from foikit.run.manifest import Drift, drift, load_manifest, required_files
 from foikit.run.manifest import versions as shaping_versions
+from foikit.run.paths import find_template
 from foikit.run.signing import SIGNATURE, SignatureCheck, check_signature
 from foikit.run.snapshot import content_sha256, extract
 from foikit.source.data import open_source
