@@ -85,6 +85,7 @@ class SecondaryPolicy:
     marker_cost: float = 1.5
     time_limit: float = 60.0
     cleanup: bool = True
+    local_search: bool = True
     withhold_tables: tuple[str, ...] = ()
 
     @property
@@ -190,6 +191,9 @@ class _Protector:
         self._fail_order: list[int] = []
         self.owner: dict[int, list[int]] = {}   # secondary group -> targets it was hidden for
         self._subs: dict[bool, _FSModel] = {}
+        # What a local-search trial may not do: hide these groups / show these sensitive groups as "[c]".
+        self.forbid = np.zeros(G, bool)
+        self.forbid_k = np.zeros(G, bool)
         self._x0: np.ndarray | None = None
         self.last_info: Any = None
 
@@ -314,6 +318,12 @@ class _Protector:
 
     def repair(self, st: _State, stats: dict[str, Any]) -> _State:
         """Add suppressions until every sensitive group passes (fast method)."""
+        out = self._repair(st, stats, trial=False)
+        assert out is not None  # not a trial: a dead end falls back to the maximal pattern
+        return out
+
+    def _repair(self, st: _State, stats: dict[str, Any], trial: bool) -> _State | None:
+        """:meth:`repair`; in a local-search ``trial`` a dead end returns None instead of falling back."""
         integer_x = False
         while True:
             stats["sweeps"] += 1
@@ -328,7 +338,7 @@ class _Protector:
                 if sol is None:
                     # Infeasible (or no incumbent in time): if even hiding
                     # everything fails, say so; else thin out the maximal pattern.
-                    return self.fallback(stats)
+                    return None if trial else self.fallback(stats)
                 ghid, gc = sol
                 new_h = ghid & ~st.ghid
                 if new_h.any() or (gc & ~st.gc).any():
@@ -342,7 +352,7 @@ class _Protector:
                     integer_x = True
                     stats["integer_subproblems"] = True
                     continue
-                return self.fallback(stats)
+                return None if trial else self.fallback(stats)
 
     def clean(self, st: _State, stats: dict[str, Any]) -> _State:
         """Un-hide secondaries (most costly first), then restore "[xx]" markers, while the audit passes."""
@@ -360,6 +370,50 @@ class _Protector:
             stats["cleanup_trials"] += 1
             if not self.check(trial, fail_fast=True, first=[g]):
                 st = trial
+        return st
+
+    def improve(self, st: _State, stats: dict[str, Any], max_trials: int = 40) -> _State:
+        """Local search after the clean-up: drop one costly choice, re-protect without it, keep if cheaper.
+
+        Candidates, most costly first: a withheld secondary group (a total costs ``total_factor``), then a
+        small count switched to "[c]". A trial un-hides it (or restores "[xx]"), forbids it, repairs what
+        then fails with the single-target subproblems and cleans up; the result replaces the pattern only
+        if it costs less. Every accepted pattern has passed the audit (repair stops only when it passes).
+        A candidate is tried once; ``max_trials`` bounds the work (a count, not a clock: deterministic).
+        """
+        tried: set[tuple[str, int]] = set()
+        cost = self.cost(st)
+        stats.setdefault("local_search_trials", 0)
+        stats.setdefault("local_search_accepted", 0)
+        while stats["local_search_trials"] < max_trials:
+            sec = np.flatnonzero(st.ghid & ~self.gfixed).tolist()
+            cands = [("hide", g) for g in sorted(sec, key=lambda g: (-self.gcost[g], g))]
+            sw = np.flatnonzero(st.gc & self.g_xx_ok).tolist()
+            cands += [("switch", g) for g in sw]
+            cands.sort(key=lambda c: -(self.gcost[c[1]] if c[0] == "hide" else self.policy.marker_cost))
+            cand = next((c for c in cands if c not in tried), None)
+            if cand is None:
+                break
+            tried.add(cand)
+            stats["local_search_trials"] += 1
+            kind, g = cand
+            trial = _State(ghid=st.ghid.copy(), gc=st.gc.copy())
+            if kind == "hide":
+                trial.ghid[g] = False
+                self.forbid[g] = True
+            else:
+                trial.gc[g] = False
+                self.forbid_k[g] = True
+            try:
+                out = self._repair(trial, stats, trial=True)
+                if out is not None:
+                    out = self.clean(out, stats)
+            finally:
+                self.forbid[:] = False
+                self.forbid_k[:] = False
+            if out is not None and self.cost(out) < cost - 1e-9:
+                st, cost = out, self.cost(out)
+                stats["local_search_accepted"] += 1
         return st
 
 
@@ -474,9 +528,9 @@ class _FSModel:
         k_lo, k_hi = col_lo[nx + G:], col_hi[nx + G:]
         hid = st.ghid
         z_lo[hid & ~p.gsens] = 1.0
-        z_hi[p.gkeep | p.gsens] = 0.0   # sensitive groups have no z rows
+        z_hi[p.gkeep | p.gsens | p.forbid] = 0.0   # sensitive groups have no z rows
         cost[nx:nx + G][hid] = 0.0
-        k_hi[~p.gsens | p.gledger] = 0.0
+        k_hi[~p.gsens | p.gledger | p.forbid_k] = 0.0
         k_lo[st.gc & ~p.gledger] = 1.0
         cost[nx + G:][st.gc] = 0.0
         if not p.policy.allow_marker_switch:
@@ -580,6 +634,8 @@ def _protect(model: LinearModel, values: Sequence[int] | np.ndarray, sensitive: 
     if policy.cleanup and (policy.method == "fast" or not stats.get("optimal", False)
                            or stats["sweeps"] > 1):
         st = p.clean(st, stats)
+        if policy.local_search and policy.method == "fast":
+            st = p.improve(st, stats)
     if policy.method == "exact" and not stats.get("optimal", False):
         # A time-limited joint MILP can end worse than the fast heuristic.
         fast = p.repair(p.initial(), stats)
