@@ -28,6 +28,7 @@ Example
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -194,6 +195,8 @@ class _Protector:
         # What a local-search trial may not do: hide these groups / show these sensitive groups as "[c]".
         self.forbid = np.zeros(G, bool)
         self.forbid_k = np.zeros(G, bool)
+        self._cert_x = np.zeros((2, G, m.n_vars))     # certificates, see _certified
+        self._has_cert = np.zeros((2, G), bool)
         self._x0: np.ndarray | None = None
         self.last_info: Any = None
 
@@ -220,12 +223,13 @@ class _Protector:
         ``first`` and then recent failures are checked first: a clean-up trial
         usually fails on the target the group was hidden for.
         """
-        self.engine.set_group_bounds(*self.group_bounds(st))
+        lo, hi = self.group_bounds(st)
+        self.engine.set_group_bounds(lo, hi)
+        ok = self._certified(lo, hi)
         order = list(dict.fromkeys([*first, *self._fail_order, *np.flatnonzero(self.gsens).tolist()]))
         failing = []
         for g in order:
-            lo, hi, _ = self.engine.group_range(g, self.rule, settle="rule")
-            if not self.rule.passes(lo, hi):
+            if not self._passes(g, ok):
                 failing.append(g)
                 if fail_fast:
                     break
@@ -234,9 +238,65 @@ class _Protector:
         return failing if fail_fast else sorted(failing)
 
     def passes_now(self, st: _State, g: int) -> bool:
-        self.engine.set_group_bounds(*self.group_bounds(st))
-        lo, hi, _ = self.engine.group_range(g, self.rule, settle="rule")
-        return bool(self.rule.passes(lo, hi))
+        lo, hi = self.group_bounds(st)
+        self.engine.set_group_bounds(lo, hi)
+        return self._passes(g, self._certified(lo, hi))
+
+    # Band rule: a sensitive group passes when some integer table consistent with what is published puts it
+    # at 1 or below (side 0) and another at threshold - 1 or above (side 1). Such a table, once found, is a
+    # certificate that stays valid while it still agrees with every published value and band (publishing
+    # more only removes tables), so most re-checks of the clean-up and the local search need no solve. The
+    # final audit of the pattern is computed afresh all the same.
+    def _certified(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """(2, G) mask: groups whose stored certificate for each side is still valid under ``lo``/``hi``."""
+        ok = np.zeros((2, self.model.n_groups), bool)
+        if self.rule.kind != "band":
+            return ok
+        for side in (0, 1):
+            gs = np.flatnonzero(self._has_cert[side])
+            if not len(gs):
+                continue
+            RX = self.engine.R @ self._cert_x[side][gs].T        # (G, k): every group's value in each table
+            good = np.all((RX >= lo[:, None] - 1e-9) & (RX <= hi[:, None] + 1e-9), axis=0)
+            v = RX[gs, np.arange(len(gs))]
+            good &= (v <= 1.0) if side == 0 else (v >= self.rule.threshold - 1)
+            ok[side, gs[good]] = True
+        return ok
+
+    def _passes(self, g: int, ok: np.ndarray) -> bool:
+        """Whether sensitive group ``g`` meets the rule (the group bounds are set on the engine)."""
+        if self.rule.kind != "band":
+            a, b, _ = self.engine.group_range(g, self.rule, settle="rule")
+            return bool(self.rule.passes(a, b))
+        return all(ok[side, g] or self._side(g, side) for side in (0, 1))
+
+    def _side(self, g: int, side: int) -> bool:
+        """Solve one side of the band rule for ``g`` (integer bound; MILP only where the LP's is fractional
+        and would pass) and keep the integer table that proves it as a certificate."""
+        sense, need = (+1, 1.0) if side == 0 else (-1, float(self.rule.threshold - 1))
+
+        def reaches(v: float) -> bool:
+            return v <= need if side == 0 else v >= need
+        eng = self.engine
+        v, integral = eng.lp_bound(g, sense)
+        if math.isinf(v):
+            return True   # unbounded: every value above is possible
+        if not integral:
+            # the integer optimum lies beyond the LP's: a rounded failure is a real failure
+            if not reaches(math.ceil(v - 1e-6) if sense > 0 else math.floor(v + 1e-6)):
+                return False
+            v, _ = eng.milp_bound(g, sense)
+            if math.isinf(v):
+                return True
+        if not reaches(round(v)):
+            return False
+        x = eng.last_x
+        if x is not None:
+            xr = np.round(x)
+            if np.all(np.abs(x - xr) <= 1e-6) and not np.any(self.model.E @ xr):
+                self._cert_x[side][g] = xr
+                self._has_cert[side, g] = True
+        return True
 
     def max_state(self) -> _State:
         gc = self.gsens & (~self.g_xx_ok | self.policy.allow_marker_switch)
@@ -354,8 +414,9 @@ class _Protector:
                     continue
                 return None if trial else self.fallback(stats)
 
-    def clean(self, st: _State, stats: dict[str, Any]) -> _State:
-        """Un-hide secondaries (most costly first), then restore "[xx]" markers, while the audit passes."""
+    def clean(self, st: _State, stats: dict[str, Any], markers: bool = True) -> _State:
+        """Un-hide secondaries (most costly first), then restore "[xx]" markers (if ``markers``), while the
+        audit passes."""
         sec = np.flatnonzero(st.ghid & ~self.gfixed)
         for g in sorted(sec.tolist(), key=lambda g: (-self.gcost[g], g)):
             trial = _State(ghid=st.ghid.copy(), gc=st.gc)
@@ -364,7 +425,7 @@ class _Protector:
             if not self.check(trial, fail_fast=True, first=self.owner.get(g, ())):
                 st = trial
                 stats["cleanup_removed"] += 1
-        for g in np.flatnonzero(st.gc & self.g_xx_ok).tolist():
+        for g in np.flatnonzero(st.gc & self.g_xx_ok).tolist() if markers else []:
             trial = _State(ghid=st.ghid, gc=st.gc.copy())
             trial.gc[g] = False
             stats["cleanup_trials"] += 1
@@ -407,11 +468,13 @@ class _Protector:
             try:
                 out = self._repair(trial, stats, trial=True)
                 if out is not None:
-                    out = self.clean(out, stats)
+                    # restoring "[xx]" markers failed in the first clean-up: each is a candidate of its own
+                    out = self.clean(out, stats, markers=False)
             finally:
                 self.forbid[:] = False
                 self.forbid_k[:] = False
             if out is not None and self.cost(out) < cost - 1e-9:
+                stats.setdefault("ls_log", []).append((kind, round(float(self.gcost[g]), 2), round(cost - self.cost(out), 2), stats["local_search_trials"]))
                 st, cost = out, self.cost(out)
                 stats["local_search_accepted"] += 1
         return st
