@@ -197,10 +197,21 @@ class _Protector:
         self.forbid_k = np.zeros(G, bool)
         self._cert_x = np.zeros((2, G, m.n_vars))     # certificates, see _certified
         self._has_cert = np.zeros((2, G), bool)
+        self._cert_lp = _CertLP(self, x0) if (x0 := self._true_table()) is not None and self.rule.kind == "band" \
+            else None
         self._x0: np.ndarray | None = None
         self.last_info: Any = None
 
     # -- patterns --------------------------------------------------------
+    def _true_table(self) -> np.ndarray | None:
+        """The true values of the model's variables, when every variable is a published cell of its own."""
+        R = self.engine.R
+        single = (np.diff(R.indptr) == 1) & np.isclose(R.data[np.minimum(R.indptr[:-1], len(R.data) - 1)], 1.0)
+        x0 = np.full(self.model.n_vars, np.nan)
+        gs = np.flatnonzero(single)
+        x0[R.indices[R.indptr[gs]]] = self.gval[gs]
+        return None if np.isnan(x0).any() else x0
+
     def initial(self) -> _State:
         return _State(ghid=self.gfixed.copy(), gc=~self.g_xx_ok & self.gsens)
 
@@ -225,6 +236,8 @@ class _Protector:
         """
         lo, hi = self.group_bounds(st)
         self.engine.set_group_bounds(lo, hi)
+        if self._cert_lp is not None:
+            self._cert_lp.sync(lo, hi)
         ok = self._certified(lo, hi)
         order = list(dict.fromkeys([*first, *self._fail_order, *np.flatnonzero(self.gsens).tolist()]))
         failing = []
@@ -240,6 +253,8 @@ class _Protector:
     def passes_now(self, st: _State, g: int) -> bool:
         lo, hi = self.group_bounds(st)
         self.engine.set_group_bounds(lo, hi)
+        if self._cert_lp is not None:
+            self._cert_lp.sync(lo, hi)
         return self._passes(g, self._certified(lo, hi))
 
     # Band rule: a sensitive group passes when some integer table consistent with what is published puts it
@@ -274,6 +289,14 @@ class _Protector:
         """Solve one side of the band rule for ``g`` (integer bound; MILP only where the LP's is fractional
         and would pass) and keep the integer table that proves it as a certificate."""
         sense, need = (+1, 1.0) if side == 0 else (-1, float(self.rule.threshold - 1))
+        if self._cert_lp is not None:
+            found = self._cert_lp.find(g, side, need)
+            if found is False:
+                return False
+            if found is not None and not isinstance(found, bool):
+                self._cert_x[side][g] = found
+                self._has_cert[side, g] = True
+                return True
 
         def reaches(v: float) -> bool:
             return v <= need if side == 0 else v >= need
@@ -478,6 +501,64 @@ class _Protector:
                 st, cost = out, self.cost(out)
                 stats["local_search_accepted"] += 1
         return st
+
+
+class _CertLP:
+    """Certificates close to the true table: the integer table nearest (in L1) to the true one in which a
+    sensitive group reaches one end of its band. A table that moves few cells stays valid while more is
+    published far more often than an LP vertex that pushes every hidden cell to an extreme.
+
+    Columns ``x, dp, dm`` (n each); rows ``E x = 0``, one per group (its current bounds), ``x - dp + dm =
+    x0`` (the true table); cost ``sum(dp + dm)``. Only built on a model whose variables are all published
+    inner cells (the reduced model), where ``x0`` is known exactly.
+    """
+
+    def __init__(self, p: _Protector, x0: np.ndarray) -> None:
+        m, eng = p.model, p.engine
+        n, G = m.n_vars, m.n_groups
+        self.n, self.n_e = n, m.E.shape[0]
+        eye = sp.identity(n, format="csr")
+        M = sp.bmat([[m.E, None, None], [eng.R, None, None], [eye, -eye, eye]], format="csc")
+        self.lo, self.hi = np.zeros(G), np.zeros(G)
+        self.h = new_highs(presolve="off")
+        pass_lp(self.h, M, np.zeros(3 * n), np.full(3 * n, np.inf),
+                np.concatenate([np.zeros(self.n_e), p.gval, x0]), np.concatenate([np.zeros(self.n_e), p.gval, x0]),
+                np.concatenate([np.zeros(n), np.ones(2 * n)]))
+        self.lo, self.hi = p.gval.copy(), p.gval.copy()
+        self.n_solves = 0
+
+    def _rows(self, idx: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+        self.h.changeRowsBounds(  # type: ignore[attr-defined]  # in highspy, not in its stubs
+            len(idx), (idx + self.n_e).astype(np.int32), np.where(np.isinf(lo), -highspy.kHighsInf, lo),
+            np.where(np.isinf(hi), highspy.kHighsInf, hi))
+
+    def sync(self, lo: np.ndarray, hi: np.ndarray) -> None:
+        changed = np.flatnonzero((self.lo != lo) | (self.hi != hi))
+        if len(changed):
+            self._rows(changed, lo[changed], hi[changed])
+            self.lo, self.hi = lo.copy(), hi.copy()
+
+    def find(self, g: int, side: int, need: float) -> np.ndarray | bool | None:
+        """An integer table with group ``g`` at ``need`` or beyond (below for side 0, above for side 1);
+        False when not even a fractional one exists; None when the nearest one is fractional."""
+        lo, hi = (self.lo[g], min(self.hi[g], need)) if side == 0 else (max(self.lo[g], need), self.hi[g])
+        if lo > hi:
+            return False
+        idx = np.array([g])
+        self._rows(idx, np.array([lo]), np.array([hi]))
+        try:
+            self.h.run()
+            self.n_solves += 1
+            status = self.h.getModelStatus()
+            if status == highspy.HighsModelStatus.kInfeasible:
+                return False
+            if status != highspy.HighsModelStatus.kOptimal:
+                return None
+            x = np.asarray(self.h.getSolution().col_value)[:self.n]
+        finally:
+            self._rows(idx, self.lo[idx], self.hi[idx])
+        xr = np.round(x)
+        return xr if np.all(np.abs(x - xr) <= 1e-6) else None
 
 
 class _FSModel:
