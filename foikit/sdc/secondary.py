@@ -718,39 +718,86 @@ def protect(model: LinearModel, values: Sequence[int] | np.ndarray, sensitive: n
     >>> p.markers, p.reasons[1], p.audit.passed
     (['[xx]', '[c]', '', ''], 'secondary', True)
     """
+    def search(pol: SecondaryPolicy) -> _Search:
+        return _search(model, values, sensitive, pol, keep_visible, fixed)
+
     if not policy.allow_marker_switch or not np.asarray(sensitive, bool).any():
-        return _protect(model, values, sensitive, policy, keep_visible, fixed)
+        return _finish(_improve(search(policy)))
     # '[xx]' says what a small count is; a small count shown as '[c]' only where no pattern with an honest
     # '[xx]' on every small count exists within the stated cost: ``marker_cost`` per switched count (the
-    # optimiser weighs it too, but the fast method is a heuristic: the honest pattern is also searched for)
-    switched = _protect(model, values, sensitive, policy, keep_visible, fixed)
-    n = int(switched.stats["n_marker_switched"])
-    if n == 0:
-        switched.stats["marker_switch"] = f"none: every small count is shown as '{policy.primary_marker}'"
-        return switched
+    # optimiser weighs it too, but the fast method is a heuristic: the honest pattern is also searched for).
+    # The local search runs on the pattern chosen only (it is most of the time).
+    switched = search(policy)
+    if switched.n_switched == 0:
+        switched = _improve(switched)
+    if switched.n_switched == 0:
+        out = _finish(switched)
+        out.stats["marker_switch"] = f"none: every small count is shown as '{policy.primary_marker}'"
+        return out
     try:
-        honest = _protect(model, values, sensitive, replace(policy, allow_marker_switch=False), keep_visible, fixed)
+        honest = search(replace(policy, allow_marker_switch=False))
     except UnprotectableError:
-        switched.stats["marker_switch"] = (
-            f"{n} small counts shown as '{policy.secondary_marker}': no pattern with '{policy.primary_marker}' on "
-            "every small count protects them all")
-        return switched
-    extra = float(honest.stats["cost"]) - float(switched.stats["cost"]) + policy.marker_cost * n
-    if extra <= policy.marker_cost * n + 1e-9:
-        honest.stats["n_marker_switch_avoided"] = n  # what the optimiser alone would have switched
-        honest.stats["marker_switch"] = f"none: every small count is shown as '{policy.primary_marker}'" + (
+        out = _finish(_improve(switched))
+        out.stats["marker_switch"] = (
+            f"{out.stats['n_marker_switched']} small counts shown as '{policy.secondary_marker}': no pattern with "
+            f"'{policy.primary_marker}' on every small count protects them all")
+        return out
+    n = switched.n_switched
+    if honest.cost <= switched.cost + 1e-9:
+        honest = _improve(honest)
+        out = _finish(honest)
+        extra = honest.cost - switched.cost + policy.marker_cost * n
+        out.stats["n_marker_switch_avoided"] = n  # what the optimiser alone would have switched
+        out.stats["marker_switch"] = f"none: every small count is shown as '{policy.primary_marker}'" + (
             f" (a pattern switching {n} of them would withhold {extra:g} less, within the cost of "
             f"{policy.marker_cost:g} per switched count)" if extra > 1e-9 else "")
-        return honest
-    switched.stats["marker_switch"] = (
+        return out
+    switched = _improve(switched)
+    n = switched.n_switched
+    out = _finish(switched)
+    if n == 0:
+        out.stats["marker_switch"] = f"none: every small count is shown as '{policy.primary_marker}'"
+        return out
+    extra = honest.cost - switched.cost + policy.marker_cost * n
+    out.stats["marker_switch"] = (
         f"{n} small counts shown as '{policy.secondary_marker}': every pattern found with '{policy.primary_marker}' "
         f"on every small count withholds {extra:g} more (cost), beyond {policy.marker_cost:g} per switched count")
-    return switched
+    return out
 
 
-def _protect(model: LinearModel, values: Sequence[int] | np.ndarray, sensitive: np.ndarray,
-             policy: SecondaryPolicy, keep_visible: np.ndarray | None,
-             fixed: tuple[np.ndarray, np.ndarray] | None) -> Pattern:
+@dataclass
+class _Search:
+    """A pattern found by the fast method or the exact mode, before the local search and the final audit."""
+
+    p: _Protector
+    st: _State
+    stats: dict[str, Any]
+    t0: float
+    bound_all: bool          # the final audit bounds every hidden cell (no earlier response's cells given)
+    improved: bool = False
+
+    @property
+    def cost(self) -> float:
+        return self.p.cost(self.st)
+
+    @property
+    def n_switched(self) -> int:
+        return int((self.st.gc & self.p.g_xx_ok).sum())
+
+
+def _improve(s: _Search) -> _Search:
+    """The local search (:meth:`_Protector.improve`), in the fast method and after an unproven exact MILP."""
+    pol = s.p.policy
+    if s.improved or not (pol.local_search and pol.cleanup):
+        return s
+    if pol.method == "exact" and s.stats.get("optimal", False) and not s.stats.get("used_fast_result"):
+        return s
+    return replace(s, st=s.p.improve(s.st, s.stats), improved=True)
+
+
+def _search(model: LinearModel, values: Sequence[int] | np.ndarray, sensitive: np.ndarray,
+            policy: SecondaryPolicy, keep_visible: np.ndarray | None,
+            fixed: tuple[np.ndarray, np.ndarray] | None) -> _Search:
     t0 = time.perf_counter()
     values = np.asarray(values, dtype=float)
     sensitive = np.asarray(sensitive, bool)
@@ -778,8 +825,6 @@ def _protect(model: LinearModel, values: Sequence[int] | np.ndarray, sensitive: 
     if policy.cleanup and (policy.method == "fast" or not stats.get("optimal", False)
                            or stats["sweeps"] > 1):
         st = p.clean(st, stats)
-        if policy.local_search and policy.method == "fast":
-            st = p.improve(st, stats)
     if policy.method == "exact" and not stats.get("optimal", False):
         # A time-limited joint MILP can end worse than the fast heuristic.
         fast = p.repair(p.initial(), stats)
@@ -787,9 +832,16 @@ def _protect(model: LinearModel, values: Sequence[int] | np.ndarray, sensitive: 
         if p.cost(fast) < p.cost(st):
             st = fast
             stats["used_fast_result"] = True
+    return _Search(p, st, stats, t0, bound_all=fixed is None)
+
+
+def _finish(s: _Search) -> Pattern:
+    """The final audit of the pattern, its markers, reasons and statistics."""
+    p, st, stats, t0 = s.p, s.st, s.stats, s.t0
+    model, policy, values = p.model, p.policy, p.values
     hidden, lo, hi = p.cell_pattern(st)
     # ranges of every hidden cell, except cells fixed by an earlier response (not this pattern's to report)
-    res = p.engine.run_audit(hidden, lo, hi, p.sens_cells, p.rule, bound_all=fixed is None, settle="sensitive",
+    res = p.engine.run_audit(hidden, lo, hi, p.sens_cells, p.rule, bound_all=s.bound_all, settle="sensitive",
                              also=hidden & ~p.fixed)
     if not res.passed:  # pragma: no cover - repair() guarantees this
         raise RuntimeError("internal error: protected pattern fails the audit\n" + res.report())
