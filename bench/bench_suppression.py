@@ -394,11 +394,10 @@ def report(results: list[Result], args: argparse.Namespace, seconds: float) -> s
     mode = "--quick" if args.quick else "full"
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     return "\n".join([
-        f"Load average at the end of the run: {load} (1, 5, 15 min; 2 cores shared with other sessions).",
-        "",
         f"Run: `python bench/bench_suppression.py{' --quick' if args.quick else ''}` ({mode} case list, "
         f"exact time limit {args.exact_limit:g} s, median of {args.repeats} timed runs after a warm-up; "
-        f"whole run {seconds / 60:.1f} min).",
+        f"whole run {seconds / 60:.1f} min). Load average at its end: {load} (1, 5, 15 min; 2 cores shared with "
+        "other sessions).",
         "",
         f"Machine: {machine()}.",
         "",
