@@ -11,8 +11,12 @@ agreeing with every visible cell and staying in every hidden cell's band,
 binaries for which groups to hide and for which sensitive cells swap "[xx]"
 for the uninformative "[c]"), hide what it picks, re-audit, repeat; then a
 clean-up pass un-hides secondaries (most costly first) and restores "[xx]"
-markers while the audit still passes.  Exact method: the joint MILP over all
-targets (time-limited), audited and repaired the same way.
+markers while the audit still passes; then a local search takes back one
+costly choice at a time (a total, a "[c]" marker, a cell), re-protects
+without it and keeps the result if it costs less (:meth:`_Protector.improve`).
+Exact method: the joint MILP over all targets (time-limited), audited and
+repaired the same way; its proven lower bound is kept (stats ``lower_bound``,
+``cost_gap``), and an unproven result goes through the local search too.
 
 Example
 -------
@@ -67,7 +71,8 @@ class SecondaryPolicy:
     ``total_factor`` times more.  Replacing a sensitive cell's "[xx]" by "[c]"
     costs ``marker_cost`` (below any cell, as it loses less than hiding one);
     ``allow_marker_switch=False`` forbids it.  ``rule`` defaults to the band
-    rule at ``threshold``.
+    rule at ``threshold``.  ``local_search=False`` leaves out the local search
+    after the clean-up (the fast method before issue 14, kept for bench/).
 
     A request's policy is built by :meth:`foikit.request.policy.Policy.secondary_policy`,
     which sets every field.  The defaults here serve the engine used on its own
