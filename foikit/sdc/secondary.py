@@ -720,8 +720,8 @@ def protect(model: LinearModel, values: Sequence[int] | np.ndarray, sensitive: n
     >>> m = build_model({"r": ["a", "b", "c"]}, {"t": ["r"]},
     ...                 [("t", {"r": r}) for r in ["a", "b", "c", None]])
     >>> p = protect(m, [3, 9, 7, 19], np.array([True, False, False, False]))
-    >>> p.markers, p.reasons[1], p.audit.passed
-    (['[xx]', '[c]', '', ''], 'secondary', True)
+    >>> p.markers, p.reasons[2], p.audit.passed  # the 7 rather than the 9: as many cells, less value
+    (['[xx]', '', '[c]', ''], 'secondary', True)
     """
     def search(pol: SecondaryPolicy) -> _Search:
         return _search(model, values, sensitive, pol, keep_visible, fixed)
