@@ -13,7 +13,8 @@ AUDIT_JSON = "audit.json"
 LETTER_HTML = "letter.html"
 LETTER_DOCX = "letter.docx"
 CELLS_JSON = "cells.json"  # the response's entry in the ledger: no true value of a withheld cell
-PUBLISHED_FILES = (PUBLISHED_CSV, TABLES_XLSX, AUDIT_JSON, LETTER_HTML, LETTER_DOCX, CELLS_JSON)
+WITNESSES_JSON = "witnesses.json"  # the audit's proof, found from the published figures only
+PUBLISHED_FILES = (PUBLISHED_CSV, TABLES_XLSX, AUDIT_JSON, LETTER_HTML, LETTER_DOCX, CELLS_JSON, WITNESSES_JSON)
 
 # the record (how each figure was made)
 MANIFEST = "manifest.json"

@@ -1,0 +1,134 @@
+"""witnesses.json: the audit's verdict as something anyone can check with arithmetic (``python -m foikit.proofcheck``).
+
+For every withheld cell that can take every value the rule requires (every small count among them), whole
+tables consistent with everything the part publishes in which it takes those values (:mod:`foikit.sdc.witness`).
+They are found from the published figures only, so the file discloses nothing the publication does not: it is
+published beside audit.json. The format is described in the README ("Witnesses").
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import weakref
+from pathlib import Path
+
+import numpy as np
+
+from foikit.layout import WITNESSES_JSON
+from foikit.publish.leakcheck import check_witnesses
+from foikit.response import PartResult, Response
+from foikit.sdc.witness import WitnessSet, find_witnesses
+from foikit.suppress import is_small
+
+FORMAT = "foikit-witnesses/1"
+_cache: dict[int, tuple[weakref.ref, dict]] = {}  # one computation per response (the record shows it too)
+
+
+def published_bounds(part: PartResult, response: Response) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lo, hi, candidates) per cell of ``part``: what its publication says of each, and the cells whose
+    witnesses are sought (withheld ones; under rounding, those whose band meets the small range)."""
+    policy = response.policy
+    cells = part.cells
+    hidden = cells["hidden"].to_numpy(dtype=bool)
+    if policy.rounding is not None:
+        base = policy.rounding
+        shown = cells["shown"].astype(np.int64).to_numpy()
+        lo = np.maximum(0, shown - base // 2).astype(float)
+        hi = (shown + (base - 1) // 2).astype(float)
+        return lo, hi, (lo <= policy.threshold - 1) & (hi >= 1)
+    stated = policy.stated_ranges()
+    value = cells["value"].to_numpy(dtype=float)
+    lo = np.where(hidden, [stated[m][0] if h else 0.0 for m, h in zip(cells["marker"], hidden, strict=True)], value)
+    hi = np.where(hidden, [stated[m][1] if h else 0.0 for m, h in zip(cells["marker"], hidden, strict=True)], value)
+    return lo, hi, hidden
+
+
+def part_witnesses(part: PartResult, response: Response) -> tuple[dict, WitnessSet]:
+    """The part's entry of witnesses.json, and the witnesses it was made from."""
+    lo, hi, candidates = published_bounds(part, response)
+    model = part.audit.model
+    small = is_small(part.cells["value"].to_numpy(), response.policy.threshold)
+    # the true counts only name which cells must come out covered (a check), never what the MILP starts from
+    found = find_witnesses(model, lo, hi, candidates, response.policy.protection_rule, must=small & candidates)
+    base = found.witnesses[0] if found.witnesses else np.zeros(model.n_vars, np.int64)
+    diffs = []
+    for w in found.witnesses:
+        at = np.flatnonzero(w != base)
+        diffs.append([int(v) for pair in zip(at, w[at], strict=True) for v in pair])
+    cells = part.cells
+    required = []
+    for i, ks in found.covering.items():
+        dims = part.table_spec(cells["table"].iat[i]).dims
+        required.append([cells["table"].iat[i], {d: cells[d].iat[i] for d in dims}, ks])
+    entry = {"part": part.spec.name,
+             "dims": {d: list(model.categories[d]) for d in model.dims},
+             "blocks": [list(b.dims) for b in model.blocks],
+             "base": [int(v) for v in base], "witnesses": diffs, "required": required}
+    return entry, found
+
+
+def witnesses_record(response: Response) -> dict:
+    """witnesses.json as data (computed once per response)."""
+    hit = _cache.get(id(response))
+    if hit is not None and hit[0]() is response:
+        return hit[1]
+    policy = response.policy
+    rule = policy.protection_rule
+    parts, stats = [], []
+    for part in response.parts:
+        t0 = time.perf_counter()
+        entry, found = part_witnesses(part, response)
+        parts.append(entry)
+        stats.append({**found.stats, "seconds": time.perf_counter() - t0})
+    record = {"format": FORMAT, "ref": response.request.ref,
+              "rule": {"kind": rule.kind, "threshold": rule.threshold, "width": rule.min_width},
+              "primary_marker": None if policy.rounding else policy.marker,
+              "markers": {} if policy.rounding else {m: [int(lo), None if np.isinf(hi) else int(hi)]
+                                                     for m, (lo, hi) in policy.stated_ranges().items()},
+              "rounding": policy.rounding, "parts": parts}
+    _cache[id(response)] = (weakref.ref(response), record)
+    _stats[id(response)] = stats
+    return record
+
+
+_stats: dict[int, list[dict]] = {}
+
+
+def witness_stats(response: Response) -> list[dict]:
+    """Per part: MILP solves, witnesses, candidates, seconds (of the computation :func:`witnesses_record` made)."""
+    witnesses_record(response)
+    return _stats[id(response)]
+
+
+def dumps(record: dict) -> str:
+    """Deterministic text: the structure indented, each integer list on one line."""
+    lines = ["{"]
+    head = [k for k in record if k != "parts"]
+    for k in head:
+        lines.append(f" {json.dumps(k)}: {json.dumps(record[k], ensure_ascii=False)},")
+    lines.append(' "parts": [')
+    for n, part in enumerate(record["parts"]):
+        lines.append("  {")
+        keys = list(part)
+        for j, k in enumerate(keys):
+            end = "," if j < len(keys) - 1 else ""
+            if k in ("witnesses", "required"):
+                items = [f"   {json.dumps(x, ensure_ascii=False, separators=(',', ':'))}" for x in part[k]]
+                lines.append(f"  {json.dumps(k)}: [" + ("\n" + ",\n".join(items) + "\n  ]" if items else "]") + end)
+            else:
+                lines.append(f"  {json.dumps(k)}: {json.dumps(part[k], ensure_ascii=False, separators=(',', ':'))}"
+                             + end)
+        lines.append("  }" + ("," if n < len(record["parts"]) - 1 else ""))
+    lines.append(" ]")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def write_witnesses_json(response: Response, out_dir: Path) -> Path:
+    text = dumps(witnesses_record(response))
+    published = response.published().to_csv(index=False, lineterminator="\n")  # as write_published_csv writes it
+    check_witnesses(text, published, response, WITNESSES_JSON)
+    path = Path(out_dir) / WITNESSES_JSON
+    path.write_text(text, encoding="utf-8")
+    return path
