@@ -17,7 +17,7 @@ import sys
 from itertools import product
 
 
-def _acyclic(edges):
+def _acyclic(edges: list) -> bool:
     """GYO: consistent margins of an acyclic set of tables always join into one whole table."""
     hyper = [set(e) for e in edges]
     while True:
@@ -29,17 +29,18 @@ def _acyclic(edges):
             return len(hyper) <= 1
 
 
-def _is_int(v):
+def _is_int(v: object) -> bool:
     return type(v) is int
 
 
-def check_part(rows, dims, entry, head):
+def check_part(rows: list, dims: list, entry: dict, head: dict) -> list:
     name, cats, blocks = entry["part"], entry["dims"], entry["blocks"]
     out = []
     for d in dims:
         used = {r[d] for r in rows} - {""}
         if used and (d not in cats or set(cats[d]) != used):
-            out.append(f"{name}: dimension {d}: witnesses' categories {cats.get(d)} are not those published {sorted(used)}")
+            out.append(f"{name}: dimension {d}: witnesses' categories {cats.get(d)} are not those published "
+                       f"{sorted(used)}")
     if out or not all(d in cats for b in blocks for d in b) or not _acyclic(blocks):
         return out or [f"{name}: the witnesses' tables {blocks} are not a joinable set over {list(cats)}"]
     cells, start = [], 0  # per block: (dims, offset, every cell's coordinates)
@@ -55,7 +56,7 @@ def check_part(rows, dims, entry, head):
         w = list(base)
         if len(diff) % 2 or not all(_is_int(v) for v in diff) or not all(0 <= i < start for i in diff[::2]):
             return [f"{name}: witness {k} is not a list of (index, value) pairs"]
-        for i, v in zip(diff[::2], diff[1::2]):
+        for i, v in zip(diff[::2], diff[1::2], strict=True):
             w[i] = v
         if min(w, default=0) < 0:
             out.append(f"{name}: witness {k} holds a negative count")
@@ -96,7 +97,7 @@ def check_part(rows, dims, entry, head):
     rule, proved = head["rule"], set()
     for table, coords, ks in entry["required"]:
         key = (table, *(coords.get(d, "") for d in dims))
-        if key not in sums or not all(_is_int(k) and 0 <= k < len(ws) for k in ks):
+        if key not in sums or not ks or not all(_is_int(k) and 0 <= k < len(ws) for k in ks):
             out.append(f"{name}/{table}{coords}: not a published cell, or names a witness that is not there")
             continue
         label, idx = sums[key]
@@ -104,7 +105,7 @@ def check_part(rows, dims, entry, head):
         got = {sum(ws[k][i] for i in idx) for k in ks}
         need = set(range(1, rule["threshold"])) if rule["kind"] == "band" else None
         if (need - got) if need is not None else (max(got) - min(got) < rule["width"]):
-            want = sorted(need) if need is not None else "two values %s apart" % rule["width"]
+            want = sorted(need) if need is not None else f"two values {rule['width']} apart"
             out.append(f"{label}: witnesses give it only {sorted(got)}; rule {rule['kind']} needs {want}")
     for key, (label, _) in sums.items():
         row = next(r for r in rows if (r["table"], *(r[d] for d in dims)) == key)
@@ -113,7 +114,7 @@ def check_part(rows, dims, entry, head):
     return out
 
 
-def check(published_csv, witnesses_json):
+def check(published_csv: str, witnesses_json: str) -> list:
     """Every failure, one line each (empty: the proof holds)."""
     rows = list(csv.DictReader(published_csv.splitlines()))
     head = json.loads(witnesses_json)
@@ -126,7 +127,7 @@ def check(published_csv, witnesses_json):
     return out
 
 
-def main(argv=None):
+def main(argv: list | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m foikit.proofcheck", description=__doc__.splitlines()[0])
     ap.add_argument("published_csv")
     ap.add_argument("witnesses_json")

@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 from bs4 import BeautifulSoup, Tag
 
-from foikit.cube.tables import pivot
 from foikit import proofcheck
+from foikit.cube.tables import pivot
 from foikit.exceptions import DisclosureError
 from foikit.publish.charts import chart_data
 from foikit.request.policy import LeakPolicy

@@ -22,7 +22,9 @@ from foikit.sdc.witness import WitnessSet, find_witnesses
 from foikit.suppress import is_small
 
 FORMAT = "foikit-witnesses/1"
-_cache: dict[int, tuple[weakref.ref, dict]] = {}  # one computation per response (the record shows it too)
+# one computation per response (the record shows it, write_publishable writes it): id -> (response, record,
+# per part its witnesses and stats)
+_cache: dict[int, tuple[weakref.ref, dict, list[tuple[WitnessSet, dict]]]] = {}
 
 
 def published_bounds(part: PartResult, response: Response) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -70,35 +72,37 @@ def part_witnesses(part: PartResult, response: Response) -> tuple[dict, WitnessS
 
 def witnesses_record(response: Response) -> dict:
     """witnesses.json as data (computed once per response)."""
+    return _computed(response)[0]
+
+
+def part_witness_sets(response: Response) -> list[tuple[WitnessSet, dict]]:
+    """Per part: its witnesses, and their stats (MILP solves, witnesses, candidates, seconds)."""
+    return _computed(response)[1]
+
+
+def _computed(response: Response) -> tuple[dict, list[tuple[WitnessSet, dict]]]:
     hit = _cache.get(id(response))
     if hit is not None and hit[0]() is response:
-        return hit[1]
+        return hit[1], hit[2]
     policy = response.policy
     rule = policy.protection_rule
-    parts, stats = [], []
+    parts: list[dict] = []
+    stats: list[tuple[WitnessSet, dict]] = []
     for part in response.parts:
         t0 = time.perf_counter()
         entry, found = part_witnesses(part, response)
         parts.append(entry)
-        stats.append({**found.stats, "seconds": time.perf_counter() - t0})
+        stats.append((found, {**found.stats, "seconds": round(time.perf_counter() - t0, 3)}))
     record = {"format": FORMAT, "ref": response.request.ref,
               "rule": {"kind": rule.kind, "threshold": rule.threshold, "width": rule.min_width},
               "primary_marker": None if policy.rounding else policy.marker,
               "markers": {} if policy.rounding else {m: [int(lo), None if np.isinf(hi) else int(hi)]
                                                      for m, (lo, hi) in policy.stated_ranges().items()},
               "rounding": policy.rounding, "parts": parts}
-    _cache[id(response)] = (weakref.ref(response), record)
-    _stats[id(response)] = stats
-    return record
-
-
-_stats: dict[int, list[dict]] = {}
-
-
-def witness_stats(response: Response) -> list[dict]:
-    """Per part: MILP solves, witnesses, candidates, seconds (of the computation :func:`witnesses_record` made)."""
-    witnesses_record(response)
-    return _stats[id(response)]
+    for key in [k for k, v in _cache.items() if v[0]() is None]:  # responses gone
+        del _cache[key]
+    _cache[id(response)] = (weakref.ref(response), record, stats)
+    return record, stats
 
 
 def dumps(record: dict) -> str:
@@ -114,10 +118,10 @@ def dumps(record: dict) -> str:
         for j, k in enumerate(keys):
             end = "," if j < len(keys) - 1 else ""
             if k in ("witnesses", "required"):
-                items = [f"   {json.dumps(x, ensure_ascii=False, separators=(',', ':'))}" for x in part[k]]
-                lines.append(f"  {json.dumps(k)}: [" + ("\n" + ",\n".join(items) + "\n  ]" if items else "]") + end)
+                items = [f"    {json.dumps(x, ensure_ascii=False, separators=(',', ':'))}" for x in part[k]]
+                lines.append(f"   {json.dumps(k)}: [" + ("\n" + ",\n".join(items) + "\n   ]" if items else "]") + end)
             else:
-                lines.append(f"  {json.dumps(k)}: {json.dumps(part[k], ensure_ascii=False, separators=(',', ':'))}"
+                lines.append(f"   {json.dumps(k)}: {json.dumps(part[k], ensure_ascii=False, separators=(',', ':'))}"
                              + end)
         lines.append("  }" + ("," if n < len(record["parts"]) - 1 else ""))
     lines.append(" ]")

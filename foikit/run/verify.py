@@ -4,8 +4,10 @@ Four steps: the signature over the manifest (which binds every field of it, and 
 file); the report's files against the set every report must have and against their hashes; a re-execution,
 in a temporary folder, of a *trusted* template (the project's notebooks/ or the installed package's, at the
 version the report recorded, found in git history when it has changed since) with the recorded params on the
-recorded input (the snapshot); a cell-by-cell comparison of published.csv. Nothing in a report chooses what
-code runs: not the template's path, not a kernel; a report's params only name which trusted template it is.
+recorded input (the snapshot); a cell-by-cell comparison of published.csv. Besides, the report's witnesses.json
+is checked against its published.csv (:mod:`foikit.run.proof`): a failure is a problem (not reproduced).
+Nothing in a report chooses what code runs: not the template's path, not a kernel; a report's params only
+name which trusted template it is.
 """
 
 from __future__ import annotations
@@ -36,11 +38,13 @@ from foikit.layout import (
     PUBLISHED_CSV,
     PUBLISHED_FILES,
     SNAPSHOT,
+    WITNESSES_JSON,
 )
 from foikit.request.params import Request, parse_request, policy_path, read_yaml
 from foikit.run.execute import execute_notebook, find_template
 from foikit.run.manifest import Drift, drift, load_manifest, required_files
 from foikit.run.manifest import versions as shaping_versions
+from foikit.run.proof import check_report
 from foikit.run.signing import SIGNATURE, SignatureCheck, check_signature
 from foikit.run.snapshot import content_sha256, extract
 from foikit.source.data import open_source
@@ -321,6 +325,8 @@ def verify_report(report: str | Path, notebooks_dir: str | Path | None = None, e
     if result.signature.state == "invalid":
         result.problems.append(result.signature.message)
     _check_files(report, manifest, result)
+    if (report / WITNESSES_JSON).is_file():  # a missing one is already a problem of the files
+        result.problems += [f"proof: {line}" for line in check_report(report)]
     _check_inputs(manifest, result)
     try:
         _template_and_rerun(report, manifest, result, Path(notebooks_dir) if notebooks_dir else None, execute)
