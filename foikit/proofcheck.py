@@ -64,7 +64,7 @@ def check_part(rows: list, dims: list, entry: dict, head: dict) -> list:
     for (b1, o1, g1), (b2, o2, g2) in ((p, q) for i, p in enumerate(cells) for q in cells[i + 1:]):
         shared = [d for d in b1 if d in b2]
         for k, w in enumerate(ws):
-            margins = [{}, {}]
+            margins: list[dict] = [{}, {}]
             for m, (b, o, g) in enumerate(((b1, o1, g1), (b2, o2, g2))):
                 for j, c in enumerate(g):
                     key = tuple(c[b.index(d)] for d in shared)
