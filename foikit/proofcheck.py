@@ -51,7 +51,7 @@ def check_part(rows: list, dims: list, entry: dict, head: dict) -> list:
     base = entry["base"]
     if len(base) != start or not all(_is_int(v) for v in base):
         return [f"{name}: base has {len(base)} entries, the tables {start}"]
-    ws = []
+    ws, bad = [], set()  # a witness that breaks a relation proves nothing
     for k, diff in enumerate(entry["witnesses"]):
         w = list(base)
         if len(diff) % 2 or not all(_is_int(v) for v in diff) or not all(0 <= i < start for i in diff[::2]):
@@ -60,6 +60,7 @@ def check_part(rows: list, dims: list, entry: dict, head: dict) -> list:
             w[i] = v
         if min(w, default=0) < 0:
             out.append(f"{name}: witness {k} holds a negative count")
+            bad.add(k)
         ws.append(w)
     for (b1, o1, g1), (b2, o2, g2) in ((p, q) for i, p in enumerate(cells) for q in cells[i + 1:]):
         shared = [d for d in b1 if d in b2]
@@ -70,6 +71,7 @@ def check_part(rows: list, dims: list, entry: dict, head: dict) -> list:
                     key = tuple(c[b.index(d)] for d in shared)
                     margins[m][key] = margins[m].get(key, 0) + w[o + j]
             if margins[0] != margins[1]:
+                bad.add(k)
                 out.append(f"{name}: witness {k}: tables {b1} and {b2} disagree on their margin over {shared}")
     sums = {}  # row -> the variables it sums
     for r in rows:
@@ -93,6 +95,7 @@ def check_part(rows: list, dims: list, entry: dict, head: dict) -> list:
         for k, w in enumerate(ws):
             s = sum(w[i] for i in idx)
             if s < lo or (hi is not None and s > hi):
+                bad.add(k)
                 out.append(f"{label}: witness {k} gives {s}, published {r['value'] or r['marker']} ({lo} to {hi})")
     rule, proved = head["rule"], set()
     for table, coords, ks in entry["required"]:
@@ -102,9 +105,9 @@ def check_part(rows: list, dims: list, entry: dict, head: dict) -> list:
             continue
         label, idx = sums[key]
         proved.add(key)
-        got = {sum(ws[k][i] for i in idx) for k in ks}
+        got = {sum(ws[k][i] for i in idx) for k in ks if k not in bad}
         need = set(range(1, rule["threshold"])) if rule["kind"] == "band" else None
-        if (need - got) if need is not None else (max(got) - min(got) < rule["width"]):
+        if (need - got) if need is not None else (not got or max(got) - min(got) < rule["width"]):
             want = sorted(need) if need is not None else f"two values {rule['width']} apart"
             out.append(f"{label}: witnesses give it only {sorted(got)}; rule {rule['kind']} needs {want}")
     for key, (label, _) in sums.items():

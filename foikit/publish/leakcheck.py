@@ -245,7 +245,8 @@ def check_witnesses(text: str, published_csv: str, response: Response, file: str
             dims = part.table_spec(cells["table"].iat[i]).dims
             key = (part.spec.name, cells["table"].iat[i], tuple(sorted((d, cells[d].iat[i]) for d in dims)))
             if key not in listed:
-                problems.append(f"{part.spec.name}/{key[1]}{dict(key[2])}: a withheld small count with no witnesses")
+                coords = {d: cells[d].iat[i] for d in dims}
+                problems.append(f"{part.spec.name}/{key[1]}{coords}: a withheld small count with no witnesses")
     if problems:
         raise DisclosureError(f"leak check: {file}: {len(problems)} problems, first {problems[0]}; nothing was "
                               "written\n" + "\n".join(problems[1:20]))
