@@ -22,7 +22,7 @@ from foikit.response import answer_alone
 from foikit.sdc.audit import ProtectionRule
 from foikit.sdc.linear import build_model
 from foikit.sdc.witness import find_witnesses
-from tests.conftest import EXAMPLE_PARAMS, EXAMPLE_REPORT
+from tests.conftest import EXAMPLE_PARAMS, EXAMPLE_REPORT, hand_request
 
 CHECKER = Path(proofcheck.__file__)
 
@@ -260,3 +260,25 @@ def test_check_proof_command(example, tmp_path):
     (report / "published.csv").write_text(text.replace("domestic_abuse,by_year,,,,,,,580,",
                                                        "domestic_abuse,by_year,,,,,,,581,"), encoding="utf-8")
     assert main(["check-proof", str(report)]) == 1
+
+
+@pytest.mark.parametrize("suppression", [
+    {"threshold": 3, "marker": "[x]"},
+    {"threshold": 3, "marker": "[x]", "rule": "not_exact"},
+    {"threshold": 3, "marker": "[x]", "rule": "min_width", "min_width": 2},
+    {"threshold": 3, "marker": "[x]", "rounding": {"base": 5}},
+])
+def test_hand_request_witnesses_under_every_policy(hand_csv, suppression):
+    import foikit
+
+    response = foikit.answer(foikit.parse_request(hand_request(hand_csv, suppression=suppression)))
+    assert response.passed
+    record = witnesses_record(response)
+    published = response.published().to_csv(index=False, lineterminator="\n")
+    assert proofcheck.check(published, dumps(record)) == []
+    check_witnesses(dumps(record), published, response)  # covers every small count (1 or 2) withheld or rounded
+    # the hand file's DA rows, by outcome and year: Dismissed 1 2 | 3, No case 5 1 | 6, Ongoing 0 1 | 1 (conftest):
+    # five small counts in by_outcome alone, every one of them proved
+    listed = {tuple(c.values()) for t, c, _ in record["parts"][0]["required"] if t == "by_outcome"}
+    assert {("Dismissed", "2020"), ("Dismissed", "2021"), ("No case", "2021"), ("Ongoing", "2021"),
+            ("Ongoing", "")} <= listed
