@@ -282,3 +282,22 @@ def test_hand_request_witnesses_under_every_policy(hand_csv, suppression):
     listed = {tuple(c.values()) for t, c, _ in record["parts"][0]["required"] if t == "by_outcome"}
     assert {("Dismissed", "2020"), ("Dismissed", "2021"), ("No case", "2021"), ("Ongoing", "2021"),
             ("Ongoing", "")} <= listed
+
+
+def test_verify_runs_the_proof_check(built_report, tmp_path):
+    from foikit.run.proof import check_report
+    from foikit.run.verify import verify_report
+
+    assert (built_report / "witnesses.json").is_file()
+    assert check_report(built_report) == []
+    assert not [p for p in verify_report(built_report, execute=False).problems if p.startswith("proof:")]
+    report = tmp_path / built_report.name
+    shutil.copytree(built_report, report)
+    record = json.loads((report / "witnesses.json").read_text(encoding="utf-8"))
+    record["parts"][0]["base"][0] += 1  # the first cell of by_year x outcome: year 2020 'No case to answer' is 51
+    (report / "witnesses.json").write_text(json.dumps(record), encoding="utf-8")
+    result = verify_report(report, execute=False)
+    assert result.status == "tampered"
+    proof = [p for p in result.problems if p.startswith("proof: ")]
+    assert "proof: domestic_abuse/by_outcome[year=2020, outcome=No case to answer]: witness 0 gives 52, published 51 " \
+           "(51 to 51)" in proof
