@@ -33,35 +33,39 @@ def _is_int(v: object) -> bool:
     return type(v) is int
 
 
-def check_part(rows: list, dims: list, entry: dict, head: dict) -> list:
-    name, cats, blocks = entry["part"], entry["dims"], entry["blocks"]
-    out = []
-    for d in dims:
-        used = {r[d] for r in rows} - {""}
-        if used and (d not in cats or set(cats[d]) != used):
-            out.append(f"{name}: dimension {d}: witnesses' categories {cats.get(d)} are not those published "
-                       f"{sorted(used)}")
-    if out or not all(d in cats for b in blocks for d in b) or not _acyclic(blocks):
-        return out or [f"{name}: the witnesses' tables {blocks} are not a joinable set over {list(cats)}"]
-    cells, start = [], 0  # per block: (dims, offset, every cell's coordinates)
+def _tables(name: str, cats: dict, entry: dict) -> tuple[list, list, list[str]]:
+    """The blocks (dims, offset, every cell's coordinates) and the witnesses, decoded; or the failures."""
+    blocks = entry["blocks"]
+    if not all(d in cats for b in blocks for d in b) or not _acyclic(blocks):
+        return [], [], [f"{name}: the witnesses' tables {blocks} are not a joinable set over {list(cats)}"]
+    cells, start = [], 0
     for b in blocks:
         grid = list(product(*(cats[d] for d in b)))
         cells.append((b, start, grid))
         start += len(grid)
     base = entry["base"]
     if len(base) != start or not all(_is_int(v) for v in base):
-        return [f"{name}: base has {len(base)} entries, the tables {start}"]
-    ws, bad = [], set()  # a witness that breaks a relation proves nothing
+        return [], [], [f"{name}: base has {len(base)} entries, the tables {start}"]
+    ws = []
     for k, diff in enumerate(entry["witnesses"]):
         w = list(base)
         if len(diff) % 2 or not all(_is_int(v) for v in diff) or not all(0 <= i < start for i in diff[::2]):
-            return [f"{name}: witness {k} is not a list of (index, value) pairs"]
+            return [], [], [f"{name}: witness {k} is not a list of (index, value) pairs"]
         for i, v in zip(diff[::2], diff[1::2], strict=True):
             w[i] = v
-        if min(w, default=0) < 0:
-            out.append(f"{name}: witness {k} holds a negative count")
-            bad.add(k)
         ws.append(w)
+    return cells, ws, []
+
+
+def _holds(name: str, cats: dict, entry: dict, relations: list, head: dict, out: list) -> dict:
+    """Check every witness against every relation (label, key, coordinates, lo, hi) and the required cells
+    (key -> witnesses); returns the keys proved."""
+    cells, ws, failed = _tables(name, cats, entry)
+    out += failed
+    if failed:
+        return {}
+    bad = {k for k, w in enumerate(ws) if min(w, default=0) < 0}  # a witness that breaks a relation proves nothing
+    out += [f"{name}: witness {k} holds a negative count" for k in sorted(bad)]
     for (b1, o1, g1), (b2, o2, g2) in ((p, q) for i, p in enumerate(cells) for q in cells[i + 1:]):
         shared = [d for d in b1 if d in b2]
         for k, w in enumerate(ws):
@@ -73,36 +77,31 @@ def check_part(rows: list, dims: list, entry: dict, head: dict) -> list:
             if margins[0] != margins[1]:
                 bad.add(k)
                 out.append(f"{name}: witness {k}: tables {b1} and {b2} disagree on their margin over {shared}")
-    sums = {}  # row -> the variables it sums
-    for r in rows:
-        fixed = {d: r[d] for d in dims if r[d] != ""}
+    sums = {}  # key -> (label, the variables it sums)
+    for label, key, coords, lo, hi, shown in relations:
+        fixed = {d: set(v) for d, v in coords.items()}
         where = next(((b, o, g) for b, o, g in cells if set(fixed) <= set(b)), None)
-        label = f"{name}/{r['table']}[{', '.join(f'{d}={v}' for d, v in fixed.items()) or 'grand total'}]"
+        if where is None:  # a dimension it takes whole need not be in the block
+            fixed = {d: v for d, v in fixed.items() if d not in cats or v != set(cats[d])}
+            where = next(((b, o, g) for b, o, g in cells if set(fixed) <= set(b)), None)
         if where is None:
             out.append(f"{label}: in none of the witnesses' tables")
             continue
         b, o, g = where
-        idx = [o + j for j, c in enumerate(g) if all(c[b.index(d)] == v for d, v in fixed.items())]
-        sums[(r["table"], *(r[d] for d in dims))] = (label, idx)
-        if r["value"] != "":
-            v, base_ = int(r["value"]), head["rounding"] or 0
-            lo, hi = (max(0, v - base_ // 2), v + (base_ - 1) // 2) if base_ else (v, v)
-        elif r["marker"] in head["markers"]:
-            lo, hi = head["markers"][r["marker"]]
-        else:
-            out.append(f"{label}: neither a value nor a marker the witnesses know ({r['marker']!r})")
-            continue
+        idx = [o + j for j, c in enumerate(g) if all(c[b.index(d)] in v for d, v in fixed.items())]
+        sums[key] = (label, idx)
         for k, w in enumerate(ws):
             s = sum(w[i] for i in idx)
             if s < lo or (hi is not None and s > hi):
                 bad.add(k)
-                out.append(f"{label}: witness {k} gives {s}, published {r['value'] or r['marker']} ({lo} to {hi})")
+                out.append(f"{label}: witness {k} gives {s}, published {shown} ({lo} to {hi})")
     rule, proved = head["rule"], set()
-    for table, coords, ks in entry["required"]:
-        key = (table, *(coords.get(d, "") for d in dims))
-        if key not in sums or not ks or not all(_is_int(k) and 0 <= k < len(ws) for k in ks):
-            out.append(f"{name}/{table}{coords}: not a published cell, or names a witness that is not there")
+    for *key, ks in entry["required"]:
+        known = json.dumps(key, sort_keys=True) in sums
+        if not known or not ks or not all(_is_int(k) and 0 <= k < len(ws) for k in ks):
+            out.append(f"{key[0]}/{key[1]}{key[2]}: not a published cell, or names a witness that is not there")
             continue
+        key = json.dumps(key, sort_keys=True)
         label, idx = sums[key]
         proved.add(key)
         got = {sum(ws[k][i] for i in idx) for k in ks if k not in bad}
@@ -110,11 +109,27 @@ def check_part(rows: list, dims: list, entry: dict, head: dict) -> list:
         if (need - got) if need is not None else (not got or max(got) - min(got) < rule["width"]):
             want = sorted(need) if need is not None else f"two values {rule['width']} apart"
             out.append(f"{label}: witnesses give it only {sorted(got)}; rule {rule['kind']} needs {want}")
-    for key, (label, _) in sums.items():
-        row = next(r for r in rows if (r["table"], *(r[d] for d in dims)) == key)
-        if head["primary_marker"] and row["marker"] == head["primary_marker"] and key not in proved:
-            out.append(f"{label}: withheld as {row['marker']} but has no witnesses")
-    return out
+    return proved
+
+
+def _published(rows: list, dims: list, part: str, head: dict, out: list) -> dict:
+    """Each published row of ``part`` as (label, lo, hi), by key [part, table, its coordinates]."""
+    found = {}
+    for r in rows:
+        if r["part"] != part:
+            continue
+        coords = {d: r[d] for d in dims if r[d] != ""}
+        label = f"{part}/{r['table']}[{', '.join(f'{d}={v}' for d, v in coords.items()) or 'grand total'}]"
+        if r["value"] != "":
+            v, base = int(r["value"]), head["rounding"] or 0
+            lo, hi = (max(0, v - base // 2), v + (base - 1) // 2) if base else (v, v)
+        elif r["marker"] in head["markers"]:
+            lo, hi = head["markers"][r["marker"]]
+        else:
+            out.append(f"{label}: neither a value nor a marker the witnesses know ({r['marker']!r})")
+            continue
+        found[json.dumps([part, r["table"], coords], sort_keys=True)] = (label, lo, hi, r["value"] or r["marker"])
+    return found
 
 
 def check(published_csv: str, witnesses_json: str) -> list:
@@ -122,11 +137,45 @@ def check(published_csv: str, witnesses_json: str) -> list:
     rows = list(csv.DictReader(published_csv.splitlines()))
     head = json.loads(witnesses_json)
     dims = [c for c in (rows[0].keys() if rows else []) if c not in ("part", "table", "value", "marker")]
-    out = []
+    out: list[str] = []
     names = [p["part"] for p in head["parts"]]
     out += [f"{p}: published but has no witnesses" for p in dict.fromkeys(r["part"] for r in rows) if p not in names]
-    for entry in head["parts"]:
-        out += check_part([r for r in rows if r["part"] == entry["part"]], dims, entry, head)
+    primary = head["primary_marker"]
+    for entry in head["parts"]:  # the part alone: the witnesses' cube cells, summed as published.csv says
+        name, cats = entry["part"], entry["dims"]
+        for d in dims:
+            used = {r[d] for r in rows if r["part"] == name} - {""}
+            if used and (d not in cats or set(cats[d]) != used):
+                out.append(f"{name}: dimension {d}: witnesses' categories {cats.get(d)} are not those published "
+                           f"{sorted(used)}")
+        if out:
+            continue
+        rel = _published(rows, dims, name, head, out)
+        entry = {**entry, "required": [[name, t, {d: v for d, v in c.items() if v != ""}, ks]
+                                       for t, c, ks in entry["required"]]}
+        proved = _holds(name, cats, entry, [(label, key, {d: [v] for d, v in json.loads(key)[2].items()}, lo, hi, m)
+                                            for key, (label, lo, hi, m) in rel.items()], head, out)
+        out += [f"{label}: withheld as {m} but has no witnesses" for key, (label, _, _, m) in rel.items()
+                if primary and m == primary and key not in proved]
+    for n, joint in enumerate(head.get("joint", [])):  # with earlier responses: over their common partition
+        name = f"joint {n} ({', '.join(joint['parts'])} with {', '.join(joint['refs'])})"
+        own: dict = {}
+        for part in joint["parts"]:
+            own.update(_published(rows, dims, part, head, out))
+        relations = []
+        for part, table, coords, where in joint["own"]:
+            key = json.dumps([part, table, {d: v for d, v in coords.items() if v != ""}], sort_keys=True)
+            if key in own:  # the relation is published.csv's; only where it sums is the witnesses'
+                relations.append((own[key][0], key, where, *own[key][1:]))
+        mapped = {key for _, key, *_ in relations}
+        out += [f"{label}: published but not among the joint witnesses' cells" for key, (label, *_) in own.items()
+                if key not in mapped]
+        for ref, part, table, coords, where, lo, hi in joint["earlier"]:
+            relations.append((f"{ref} {part}/{table}{coords}", json.dumps([ref, part, table, coords]), where, lo, hi,
+                              "earlier"))
+        proved = _holds(name, joint["axes"], joint, relations, head, out)
+        out += [f"{label} (with earlier responses): withheld as {m} but has no witnesses"
+                for key, (label, _, _, m) in own.items() if primary and m == primary and key not in proved]
     return out
 
 
