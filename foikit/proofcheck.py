@@ -57,13 +57,13 @@ def _tables(name: str, cats: dict, entry: dict) -> tuple[list, list, list[str]]:
     return cells, ws, []
 
 
-def _holds(name: str, cats: dict, entry: dict, relations: list, head: dict, out: list) -> dict:
+def _holds(name: str, cats: dict, entry: dict, relations: list, head: dict, out: list) -> set:
     """Check every witness against every relation (label, key, coordinates, lo, hi) and the required cells
     (key -> witnesses); returns the keys proved."""
     cells, ws, failed = _tables(name, cats, entry)
     out += failed
     if failed:
-        return {}
+        return set()
     bad = {k for k, w in enumerate(ws) if min(w, default=0) < 0}  # a witness that breaks a relation proves nothing
     out += [f"{name}: witness {k} holds a negative count" for k in sorted(bad)]
     for (b1, o1, g1), (b2, o2, g2) in ((p, q) for i, p in enumerate(cells) for q in cells[i + 1:]):
@@ -101,9 +101,8 @@ def _holds(name: str, cats: dict, entry: dict, relations: list, head: dict, out:
         if not known or not ks or not all(_is_int(k) and 0 <= k < len(ws) for k in ks):
             out.append(f"{key[0]}/{key[1]}{key[2]}: not a published cell, or names a witness that is not there")
             continue
-        key = json.dumps(key, sort_keys=True)
-        label, idx = sums[key]
-        proved.add(key)
+        label, idx = sums[json.dumps(key, sort_keys=True)]
+        proved.add(json.dumps(key, sort_keys=True))
         got = {sum(ws[k][i] for i in idx) for k in ks if k not in bad}
         need = set(range(1, rule["threshold"])) if rule["kind"] == "band" else None
         if (need - got) if need is not None else (not got or max(got) - min(got) < rule["width"]):
