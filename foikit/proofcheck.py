@@ -111,6 +111,13 @@ def _holds(name: str, cats: dict, entry: dict, relations: list, head: dict, out:
     return proved
 
 
+def _labels(axes: dict, where: dict) -> dict:
+    """A joint cell's partition cells, per axis positions in ``axes``, as their labels."""
+    if not all(_is_int(k) and 0 <= k < len(axes[a]) for a, ks in where.items() for k in ks):
+        raise ValueError(f"joint cell {where}: not positions in the axes")
+    return {a: [axes[a][k] for k in ks] for a, ks in where.items()}
+
+
 def _published(rows: list, dims: list, part: str, head: dict, out: list) -> dict:
     """Each published row of ``part`` as (label, lo, hi), by key [part, table, its coordinates]."""
     found = {}
@@ -165,13 +172,13 @@ def check(published_csv: str, witnesses_json: str) -> list:
         for part, table, coords, where in joint["own"]:
             key = json.dumps([part, table, {d: v for d, v in coords.items() if v != ""}], sort_keys=True)
             if key in own:  # the relation is published.csv's; only where it sums is the witnesses'
-                relations.append((own[key][0], key, where, *own[key][1:]))
+                relations.append((own[key][0], key, _labels(joint["axes"], where), *own[key][1:]))
         mapped = {key for _, key, *_ in relations}
         out += [f"{label}: published but not among the joint witnesses' cells" for key, (label, *_) in own.items()
                 if key not in mapped]
         for ref, part, table, coords, where, lo, hi in joint["earlier"]:
-            relations.append((f"{ref} {part}/{table}{coords}", json.dumps([ref, part, table, coords]), where, lo, hi,
-                              "earlier"))
+            relations.append((f"{ref} {part}/{table}{coords}", json.dumps([ref, part, table, coords]),
+                              _labels(joint["axes"], where), lo, hi, "earlier"))
         proved = _holds(name, joint["axes"], joint, relations, head, out)
         out += [f"{label} (with earlier responses): withheld as {m} but has no witnesses"
                 for key, (label, _, _, m) in own.items() if primary and m == primary and key not in proved]

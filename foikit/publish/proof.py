@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from foikit.layout import WITNESSES_JSON
+from foikit.ledger.joint import JointSystem
 from foikit.publish.leakcheck import check_witnesses
 from foikit.response import PartResult, Response
 from foikit.sdc.witness import WitnessSet, find_witnesses
@@ -53,11 +54,7 @@ def part_witnesses(part: PartResult, response: Response) -> tuple[dict, WitnessS
     small = is_small(part.cells["value"].to_numpy(), response.policy.threshold)
     # the true counts only name which cells must come out covered (a check), never what the MILP starts from
     found = find_witnesses(model, lo, hi, candidates, response.policy.protection_rule, must=small & candidates)
-    base = found.witnesses[0] if found.witnesses else np.zeros(model.n_vars, np.int64)
-    diffs = []
-    for w in found.witnesses:
-        at = np.flatnonzero(w != base)
-        diffs.append([int(v) for pair in zip(at, w[at], strict=True) for v in pair])
+    base, diffs = _sparse(found, model.n_vars)
     cells = part.cells
     required = []
     for i, ks in found.covering.items():
@@ -66,7 +63,53 @@ def part_witnesses(part: PartResult, response: Response) -> tuple[dict, WitnessS
     entry = {"part": part.spec.name,
              "dims": {d: list(model.categories[d]) for d in model.dims},
              "blocks": [list(b.dims) for b in model.blocks],
-             "base": [int(v) for v in base], "witnesses": diffs, "required": required}
+             "base": base, "witnesses": diffs, "required": required}
+    return entry, found
+
+
+def _sparse(found: WitnessSet, n_vars: int) -> tuple[list[int], list[list[int]]]:
+    """Witness 0 whole, every other as (index, value) pairs where it differs from witness 0."""
+    base = found.witnesses[0] if found.witnesses else np.zeros(n_vars, np.int64)
+    diffs = []
+    for w in found.witnesses:
+        at = np.flatnonzero(w != base)
+        diffs.append([int(v) for pair in zip(at, w[at], strict=True) for v in pair])
+    return [int(v) for v in base], diffs
+
+
+def joint_witnesses(system: JointSystem, parts: list[PartResult], response: Response) -> tuple[dict, WitnessSet]:
+    """The witnesses of ``parts`` together with the earlier responses they were audited with: over the cells of
+    the finest partition of all their definitions, every earlier figure as the joint audit takes it (what it
+    states, widened to include today's count where the data changed since), every structural zero at 0."""
+    bounds = [published_bounds(part, response) for part in parts]
+    n_new = sum(len(b[0]) for b in bounds)
+    v = system.values.astype(float)
+    lo = np.minimum(system.stated_lo, v)
+    hi = np.maximum(system.stated_hi, v)
+    lo[:n_new] = np.concatenate([b[0] for b in bounds])
+    hi[:n_new] = np.concatenate([b[1] for b in bounds])
+    candidates = np.zeros(len(v), bool)
+    candidates[:n_new] = np.concatenate([b[2] for b in bounds])
+    must = candidates & (system.values >= 1) & (system.values < response.policy.threshold)
+    model = system.model
+    found = find_witnesses(model, lo, hi, candidates, response.policy.protection_rule, must=must)
+    base, diffs = _sparse(found, model.n_vars)
+
+    position = {a: {label: k for k, label in enumerate(model.categories[a])} for a in model.dims}
+
+    def where(i: int) -> dict[str, list[int]]:  # the partition cells it sums: per axis, positions in "axes"
+        return {a: sorted(position[a][x] for x in c) for a, c in model.cells[i][1].items() if c is not None}
+
+    own = [[part, table, coords, where(i)] for i, (_, part, table, coords) in enumerate(system.ids[:n_new])]
+    earlier = [[ref, part, table, coords, where(i), int(lo[i]), None if np.isinf(hi[i]) else int(hi[i])]
+               for i, (ref, part, table, coords) in enumerate(system.ids) if i >= n_new]
+    required = [[system.ids[i][1], system.ids[i][2], {d: c for d, c in system.ids[i][3].items() if c != ""}, ks]
+                for i, ks in found.covering.items()]
+    entry = {"parts": [p.spec.name for p in parts],
+             "refs": list(dict.fromkeys(ref for ref, *_ in system.ids[n_new:])),
+             "axes": {a: list(model.categories[a]) for a in model.dims},
+             "blocks": [list(b.dims) for b in model.blocks], "base": base, "witnesses": diffs,
+             "own": own, "earlier": earlier, "required": required}
     return entry, found
 
 
@@ -93,40 +136,46 @@ def _computed(response: Response) -> tuple[dict, list[tuple[WitnessSet, dict]]]:
         entry, found = part_witnesses(part, response)
         parts.append(entry)
         stats.append((found, {**found.stats, "seconds": round(time.perf_counter() - t0, 3)}))
+    joint = []
+    for system, names in response.ledger.systems if response.ledger is not None else ():
+        t0 = time.perf_counter()
+        entry, found = joint_witnesses(system, [response.part(n) for n in names], response)
+        joint.append(entry)
+        stats.append((found, {**found.stats, "seconds": round(time.perf_counter() - t0, 3), "joint": True}))
     record = {"format": FORMAT, "ref": response.request.ref,
               "rule": {"kind": rule.kind, "threshold": rule.threshold, "width": rule.min_width},
               "primary_marker": None if policy.rounding else policy.marker,
               "markers": {} if policy.rounding else {m: [int(lo), None if np.isinf(hi) else int(hi)]
                                                      for m, (lo, hi) in policy.stated_ranges().items()},
-              "rounding": policy.rounding, "parts": parts}
+              "rounding": policy.rounding, "parts": parts, "joint": joint}
     for key in [k for k, v in _cache.items() if v[0]() is None]:  # responses gone
         del _cache[key]
     _cache[id(response)] = (weakref.ref(response), record, stats)
     return record, stats
 
 
+def _compact(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def dumps(record: dict) -> str:
-    """Deterministic text: the structure indented, each integer list on one line."""
-    lines = ["{"]
-    head = [k for k in record if k != "parts"]
-    for k in head:
-        lines.append(f" {json.dumps(k)}: {json.dumps(record[k], ensure_ascii=False)},")
-    lines.append(' "parts": [')
-    for n, part in enumerate(record["parts"]):
-        lines.append("  {")
-        keys = list(part)
-        for j, k in enumerate(keys):
-            end = "," if j < len(keys) - 1 else ""
-            if k in ("witnesses", "required"):
-                items = [f"    {json.dumps(x, ensure_ascii=False, separators=(',', ':'))}" for x in part[k]]
-                lines.append(f"   {json.dumps(k)}: [" + ("\n" + ",\n".join(items) + "\n   ]" if items else "]") + end)
-            else:
-                lines.append(f"   {json.dumps(k)}: {json.dumps(part[k], ensure_ascii=False, separators=(',', ':'))}"
-                             + end)
-        lines.append("  }" + ("," if n < len(record["parts"]) - 1 else ""))
-    lines.append(" ]")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+    """Deterministic text: the structure indented, each witness and each listed cell on a line of its own."""
+    lines = []
+    for k, value in record.items():
+        if k not in ("parts", "joint"):
+            lines.append(f" {json.dumps(k)}: {json.dumps(value, ensure_ascii=False)}")
+            continue
+        entries = []
+        for entry in value:
+            fields = []
+            for f, x in entry.items():
+                if f in ("witnesses", "required", "own", "earlier") and x:
+                    fields.append(f"   {json.dumps(f)}: [\n" + ",\n".join(f"    {_compact(i)}" for i in x) + "\n   ]")
+                else:
+                    fields.append(f"   {json.dumps(f)}: {_compact(x)}")
+            entries.append("  {\n" + ",\n".join(fields) + "\n  }")
+        lines.append(f" {json.dumps(k)}: [" + ("\n" + ",\n".join(entries) + "\n ]" if entries else "]"))
+    return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 def write_witnesses_json(response: Response, out_dir: Path) -> Path:
