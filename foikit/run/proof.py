@@ -1,12 +1,15 @@
 """`foikit check-proof reports/<ref>`: the report's witnesses checked against its published.csv.
 
 The arithmetic is the stand-alone checker's (:mod:`foikit.proofcheck`, which imports nothing of foikit);
-this adds what needs the report folder: that the witnesses state the policy the report's recorded params
-name (rule, threshold, markers' bands, rounding), so that the checker's bands are the publication's own.
+this adds what needs the reports folder: that the witnesses state the policy the report's recorded params
+name (rule, threshold, markers' bands, rounding), so that the checker's bands are the publication's own, and
+that every earlier figure the joint witnesses list is what the earlier report beside it published (its value,
+or its marker's band), or wider where the joint audit widened it to today's data.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -30,6 +33,56 @@ def _policy_problems(head: dict, policy: Policy, where: Path) -> list[str]:
             for k, v in expected.items() if head.get(k) != v]
 
 
+def _stated(folder: Path, policy: Policy) -> dict[str, tuple]:
+    """Each row of the earlier report's published.csv: key -> (what it states, lo, hi)."""
+    out = {}
+    with (folder / PUBLISHED_CSV).open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            dims = {d: v for d, v in row.items() if d not in ("part", "table", "value", "marker") and v != ""}
+            band: tuple[int, int | None]
+            if row["value"] != "":
+                v, base = int(row["value"]), policy.rounding or 0
+                band = (max(0, v - base // 2), v + (base - 1) // 2) if base else (v, v)
+            else:
+                lo, hi = policy.stated_ranges().get(row["marker"], (0.0, np.inf))
+                band = (int(lo), None if np.isinf(hi) else int(hi))
+            out[json.dumps([row["part"], row["table"], dims], sort_keys=True)] = (row["value"] or row["marker"], *band)
+    return out
+
+
+def _earlier_problems(report: Path, head: dict) -> list[str]:
+    out: list[str] = []
+    published: dict[str, dict[str, tuple] | None] = {}
+    for joint in head.get("joint") or []:
+        for ref, part, table, coords, _, lo, hi in joint["earlier"]:
+            label = f"{ref} {part}/{table}{coords}"
+            if table is None:  # a breakdown's rows outside its categories: none, as its total says
+                if (lo, hi) != (0, 0):
+                    out.append(f"{report / WITNESSES_JSON}: {ref} {part}: rows outside its categories taken as {lo} "
+                               f"to {hi}, not 0")
+                continue
+            if ref not in published:
+                folder = report.parent / ref
+                try:
+                    earlier = parse_request(read_yaml(folder / PARAMS_COPY, "recorded params"), str(folder))
+                    published[ref] = _stated(folder, Policy.of(earlier))
+                except (FoikitError, OSError, ValueError, KeyError) as exc:
+                    out.append(f"{folder}: cannot confirm the earlier figures the witnesses list ({exc})")
+                    published[ref] = None
+            rows = published[ref]
+            if rows is None:
+                continue
+            key = json.dumps([part, table, {d: v for d, v in coords.items() if v != ""}], sort_keys=True)
+            if key not in rows:
+                out.append(f"{label}: not a figure of {report.parent / ref / PUBLISHED_CSV}")
+                continue
+            shown, s_lo, s_hi = rows[key]
+            if lo > s_lo or (hi is not None and (s_hi is None or hi < s_hi)):
+                out.append(f"{label}: the witnesses take it as {lo} to {hi}, but {ref} published {shown} "
+                           f"({s_lo} to {s_hi})")
+    return out
+
+
 def check_report(report: str | Path) -> list[str]:
     """Every reason the report's witnesses do not prove its audit, one line each (empty: they do)."""
     report = Path(report)
@@ -50,6 +103,10 @@ def check_report(report: str | Path) -> list[str]:
         out += _policy_problems(head, Policy.of(request), witnesses)
     except FoikitError as exc:
         out.append(f"{report / PARAMS_COPY}: cannot be read ({str(exc).splitlines()[0]})")
+    try:
+        out += _earlier_problems(report, head)
+    except (ValueError, KeyError, TypeError) as exc:
+        out.append(f"{witnesses}: its earlier figures cannot be read ({type(exc).__name__}: {exc})")
     try:
         out += proofcheck.check(published.read_text(encoding="utf-8"), text)
     except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
