@@ -301,3 +301,78 @@ def test_verify_runs_the_proof_check(built_report, tmp_path):
     proof = [p for p in result.problems if p.startswith("proof: ")]
     assert "proof: domestic_abuse/by_outcome[year=2020, outcome=No case to answer]: witness 0 gives 52, published 51 " \
            "(51 to 51)" in proof
+
+
+FY_PARAMS = EXAMPLE_PARAMS.parent / "01.FOI.23.032341-financial-years.yaml"
+
+
+@pytest.fixture(scope="module")
+def joint_example():
+    """The financial-years variant, audited with the example (published before it) as its ledger does."""
+    from foikit.ledger.joint import answer, ledger_for_run
+    from foikit.response import open_source_for
+
+    request = load_request(FY_PARAMS)
+    data = open_source_for(request)
+    response = answer(request, data, ledger=ledger_for_run(EXAMPLE_REPORT.parent, request, data))
+    assert response.ledger is not None and response.ledger.combined == ("01.FOI.23.032341",)
+    return response, witnesses_record(response)
+
+
+def _joint_report(tmp_path: Path, record: dict) -> Path:
+    reports = tmp_path / "reports"
+    for ref in ("01.FOI.23.032341", "01.FOI.23.032341-financial-years"):
+        (reports / ref).mkdir(parents=True)
+        for name in ("published.csv", "params.yaml"):
+            shutil.copy(EXAMPLE_REPORT.parent / ref / name, reports / ref / name)
+    report = reports / "01.FOI.23.032341-financial-years"
+    (report / "witnesses.json").write_text(dumps(record), encoding="utf-8")
+    return report
+
+
+def test_joint_witnesses_are_accepted(joint_example, tmp_path):
+    response, record = joint_example
+    (joint,) = record["joint"]
+    assert joint["parts"] == ["domestic_abuse", "indecent_exposure"] and joint["refs"] == ["01.FOI.23.032341"]
+    published = (FY_PARAMS.parents[1] / "reports" / "01.FOI.23.032341-financial-years" / "published.csv"
+                 ).read_text(encoding="utf-8")
+    assert response.published().to_csv(index=False, lineterminator="\n") == published
+    assert proofcheck.check(published, dumps(record)) == []
+    check_witnesses(dumps(record), published, response)
+    # the earlier response's figures, as its published.csv states them (by_year 2020 of domestic abuse: 120)
+    listed = {(r, p, t, json.dumps(c)): (lo, hi) for r, p, t, c, _, lo, hi in joint["earlier"]}
+    assert listed[("01.FOI.23.032341", "domestic_abuse", "by_year", json.dumps({"year": "2020"}))] == (120, 120)
+    from foikit.cli import main
+
+    assert main(["check-proof", str(_joint_report(tmp_path, record))]) == 0
+
+
+def test_a_changed_earlier_figure_is_rejected(joint_example, tmp_path, capsys):
+    from foikit.cli import main
+
+    _, record = joint_example
+    changed = copy.deepcopy(record)
+    (joint,) = changed["joint"]
+    k = next(i for i, e in enumerate(joint["earlier"]) if e[:4] == ["01.FOI.23.032341", "domestic_abuse", "by_year",
+                                                                    {"year": "2020"}])
+    joint["earlier"][k][5:7] = [121, 121]
+    report = _joint_report(tmp_path, changed)
+    failures = proofcheck.check((report / "published.csv").read_text(encoding="utf-8"), dumps(changed))
+    label = "01.FOI.23.032341 domestic_abuse/by_year{'year': '2020'}"
+    assert f"{label}: witness 0 gives 120, published earlier (121 to 121)" in failures
+    capsys.readouterr()
+    assert main(["check-proof", str(report)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert f"{label}: the witnesses take it as 121 to 121, but 01.FOI.23.032341 published 120 (120 to 120)" in out
+
+
+def test_an_own_cell_left_out_of_the_joint_witnesses_is_rejected(joint_example):
+    _, record = joint_example
+    changed = copy.deepcopy(record)
+    (joint,) = changed["joint"]
+    first = joint["own"].pop(0)
+    assert first[:3] == ["domestic_abuse", "by_year", {"year": "2020/21"}]
+    published = (FY_PARAMS.parents[1] / "reports" / "01.FOI.23.032341-financial-years" / "published.csv"
+                 ).read_text(encoding="utf-8")
+    assert "domestic_abuse/by_year[year=2020/21]: published but not among the joint witnesses' cells" in \
+        proofcheck.check(published, dumps(changed))

@@ -106,7 +106,7 @@ def joint_witnesses(system: JointSystem, parts: list[PartResult], response: Resp
     required = [[system.ids[i][1], system.ids[i][2], {d: c for d, c in system.ids[i][3].items() if c != ""}, ks]
                 for i, ks in found.covering.items()]
     entry = {"parts": [p.spec.name for p in parts],
-             "refs": list(dict.fromkeys(ref for ref, *_ in system.ids[n_new:])),
+             "refs": list(dict.fromkeys(ref for ref, *_ in system.ids[n_new:] if ref != response.request.ref)),
              "axes": {a: list(model.categories[a]) for a in model.dims},
              "blocks": [list(b.dims) for b in model.blocks], "base": base, "witnesses": diffs,
              "own": own, "earlier": earlier, "required": required}
