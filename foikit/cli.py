@@ -139,11 +139,13 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _check_proof(args: argparse.Namespace) -> int:
-    from foikit.run.proof import check_report
+    from foikit.run.proof import check_report, proof_notes
 
     failures = check_report(args.report)
     for line in failures:
         print(line)
+    for note in proof_notes(args.report):
+        print(f"note: {note}")
     print(f"{args.report}: {'NOT proved' if failures else 'proved'}: "
           + (f"{len(failures)} failures" if failures else "every witness holds and every withheld small count "
              "has a witness for every value its rule requires"))

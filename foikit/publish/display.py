@@ -11,7 +11,7 @@ from IPython.display import HTML, Image, Markdown, display
 
 from foikit.cube.tables import TOTAL
 from foikit.publish.charts import chart_png
-from foikit.publish.proof import part_witness_sets
+from foikit.publish.proof import part_witness_sets, witnesses_record
 from foikit.request.params import Request
 from foikit.response import PartResult, Response
 from foikit.source.data import CaseData
@@ -206,8 +206,13 @@ def describe_witnesses(response: Response) -> str:
     rule = policy.protection_rule
     sets = part_witness_sets(response)
     n_w = sum(len(found.witnesses) for found, _ in sets)
-    n_c = sum(len(found.covering) for found, _ in sets)
+    n_c = sum(len(found.covering) for found, _ in sets[:len(response.parts)])
     seconds = sum(stats["seconds"] for _, stats in sets)
+    joint = [j for j in witnesses_record(response)["joint"]]
+    together = "".join(
+        f" Together with the earlier responses {_md(', '.join(j['refs']))}: " +
+        (f"not proved: {_md(j['omitted'])}." if "omitted" in j else
+         "witnesses also agree with every figure they published, as published.") for j in joint)
     values = (f"every value {policy.small_range}" if rule.kind == "band" else
               f"two values at least {max(1, int(rule.min_width))} apart")
     return (f"**Proof that can be checked without foikit.** For every withheld figure that could be a small count "
@@ -216,13 +221,13 @@ def describe_witnesses(response: Response) -> str:
             f"which that figure takes {values}. So no one can tell which of those values is the true one. The tables "
             f"were found from the published figures alone, so they disclose nothing more; anyone can check them with "
             f"arithmetic: `python -m foikit.proofcheck published.csv witnesses.json`. {n_w} tables prove it "
-            f"(found in {seconds:.1f} s).")
+            f"(found in {seconds:.1f} s).{together}")
 
 
 def witness_pair(response: Response) -> tuple[str, pd.DataFrame] | None:
     """For one withheld small count (the first with the primary marker): its table in two witnesses in which it
     takes different values, beside what is published. None when no cell has witnesses."""
-    for part, (found, _) in zip(response.parts, part_witness_sets(response), strict=True):
+    for part, (found, _) in zip(response.parts, part_witness_sets(response)[:len(response.parts)], strict=True):
         cells = part.cells
         chosen = [i for i in found.covering if cells["marker"].iat[i] == response.policy.marker] or list(found.covering)
         if not chosen:

@@ -77,22 +77,34 @@ def _sparse(found: WitnessSet, n_vars: int) -> tuple[list[int], list[list[int]]]
     return [int(v) for v in base], diffs
 
 
-def joint_witnesses(system: JointSystem, parts: list[PartResult], response: Response) -> tuple[dict, WitnessSet]:
+def joint_witnesses(system: JointSystem, parts: list[PartResult], response: Response
+                    ) -> tuple[dict, WitnessSet | None]:
     """The witnesses of ``parts`` together with the earlier responses they were audited with: over the cells of
-    the finest partition of all their definitions, every earlier figure as the joint audit takes it (what it
-    states, widened to include today's count where the data changed since), every structural zero at 0."""
+    the finest partition of all their definitions, every earlier figure as it was published (a value, or its
+    marker's band), every structural zero at 0.
+
+    The joint audit widens an earlier figure that today's data contradicts to include today's count; witnesses
+    do not, since the widened band would publish today's count of an earlier definition. Where no witnesses
+    satisfy the figures as published (the data changed since), the entry says so instead (``omitted``)."""
     bounds = [published_bounds(part, response) for part in parts]
     n_new = sum(len(b[0]) for b in bounds)
     v = system.values.astype(float)
-    lo = np.minimum(system.stated_lo, v)
-    hi = np.maximum(system.stated_hi, v)
+    lo, hi = system.stated_lo.copy(), system.stated_hi.copy()
     lo[:n_new] = np.concatenate([b[0] for b in bounds])
     hi[:n_new] = np.concatenate([b[1] for b in bounds])
     candidates = np.zeros(len(v), bool)
     candidates[:n_new] = np.concatenate([b[2] for b in bounds])
     must = candidates & (system.values >= 1) & (system.values < response.policy.threshold)
     model = system.model
-    found = find_witnesses(model, lo, hi, candidates, response.policy.protection_rule, must=must)
+    refs = list(dict.fromkeys(ref for ref, *_ in system.ids[n_new:] if ref != response.request.ref))
+    try:
+        found = find_witnesses(model, lo, hi, candidates, response.policy.protection_rule, must=must)
+    except ValueError:
+        changed = int(((v < system.stated_lo) | (v > system.stated_hi))[n_new:].sum())
+        return {"parts": [p.spec.name for p in parts], "refs": refs,
+                "omitted": f"no witnesses satisfy the {changed} earlier figures that changed since they were "
+                           "published together with this response; the joint audit widened them to today's "
+                           "counts, which witnesses would publish"}, None
     base, diffs = _sparse(found, model.n_vars)
 
     position = {a: {label: k for k, label in enumerate(model.categories[a])} for a in model.dims}
@@ -106,7 +118,7 @@ def joint_witnesses(system: JointSystem, parts: list[PartResult], response: Resp
     required = [[system.ids[i][1], system.ids[i][2], {d: c for d, c in system.ids[i][3].items() if c != ""}, ks]
                 for i, ks in found.covering.items()]
     entry = {"parts": [p.spec.name for p in parts],
-             "refs": list(dict.fromkeys(ref for ref, *_ in system.ids[n_new:] if ref != response.request.ref)),
+             "refs": refs,
              "axes": {a: list(model.categories[a]) for a in model.dims},
              "blocks": [list(b.dims) for b in model.blocks], "base": base, "witnesses": diffs,
              "own": own, "earlier": earlier, "required": required}
@@ -139,9 +151,11 @@ def _computed(response: Response) -> tuple[dict, list[tuple[WitnessSet, dict]]]:
     joint = []
     for system, names in response.ledger.systems if response.ledger is not None else ():
         t0 = time.perf_counter()
-        entry, found = joint_witnesses(system, [response.part(n) for n in names], response)
+        entry, joint_found = joint_witnesses(system, [response.part(n) for n in names], response)
         joint.append(entry)
-        stats.append((found, {**found.stats, "seconds": round(time.perf_counter() - t0, 3), "joint": True}))
+        if joint_found is not None:
+            stats.append((joint_found, {**joint_found.stats, "seconds": round(time.perf_counter() - t0, 3),
+                                        "joint": True}))
     record = {"format": FORMAT, "ref": response.request.ref,
               "rule": {"kind": rule.kind, "threshold": rule.threshold, "width": rule.min_width},
               "primary_marker": None if policy.rounding else policy.marker,

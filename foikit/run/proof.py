@@ -54,7 +54,7 @@ def _earlier_problems(report: Path, head: dict) -> list[str]:
     out: list[str] = []
     published: dict[str, dict[str, tuple] | None] = {}
     for joint in head.get("joint") or []:
-        for ref, part, table, coords, _, lo, hi in joint["earlier"]:
+        for ref, part, table, coords, _, lo, hi in joint.get("earlier", []):
             label = f"{ref} {part}/{table}{coords}"
             if table is None:  # a breakdown's rows outside its categories: none, as its total says
                 if (lo, hi) != (0, 0):
@@ -112,3 +112,13 @@ def check_report(report: str | Path) -> list[str]:
     except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
         out.append(f"{witnesses}: cannot be read as witnesses ({type(exc).__name__}: {exc})")
     return out
+
+
+def proof_notes(report: str | Path) -> list[str]:
+    """What the witnesses do not prove, and say so: joint proofs left out (the data changed since)."""
+    try:
+        head = json.loads((Path(report) / WITNESSES_JSON).read_text(encoding="utf-8"))
+        return [f"not proved together with {', '.join(j['refs'])}: {j['omitted']}"
+                for j in head.get("joint") or [] if "omitted" in j]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return []
