@@ -39,7 +39,7 @@ def test_run_writes_the_whole_report(fresh_report):
         "audit.json", "cells.json", "dictionary.yaml", "input.parquet", "ledger.json", "letter.docx",
         "letter.html", "manifest.json", "notebook.ipynb", "params.yaml", "published.csv", "report.html",
         "ro-crate-metadata.json",
-        "signature.json", "tables.xlsx",
+        "signature.json", "tables.xlsx", "witnesses.json",
     ]
     assert [p.name for p in fresh_report.parent.iterdir()] == [REF]  # no partial or failure left
     assert work_left(fresh_report.parent.parent / ".foikit-work") == []
