@@ -181,6 +181,8 @@ def check(published_csv: str, witnesses_json: str) -> list:
         for ref, part, table, coords, where, lo, hi in joint["earlier"]:
             relations.append((f"{ref} {part}/{table}{coords}", json.dumps([ref, part, table, coords]),
                               _labels(joint["axes"], where), lo, hi, "earlier"))
+        joint = {**joint, "required": [[p, t, {d: v for d, v in c.items() if v != ""}, ks]
+                                       for p, t, c, ks in joint["required"]]}
         proved = _holds(name, joint["axes"], joint, relations, head, out)
         out += [f"{label} (with earlier responses): withheld as {m} but has no witnesses"
                 for key, (label, _, _, m) in own.items() if primary and m == primary and key not in proved]

@@ -376,3 +376,14 @@ def test_an_own_cell_left_out_of_the_joint_witnesses_is_rejected(joint_example):
                  ).read_text(encoding="utf-8")
     assert "domestic_abuse/by_year[year=2020/21]: published but not among the joint witnesses' cells" in \
         proofcheck.check(published, dumps(changed))
+
+
+def test_leak_check_refuses_a_small_count_not_proved_jointly(joint_example):
+    response, record = joint_example
+    changed = copy.deepcopy(record)
+    part, table, coords, _ = changed["joint"][0]["required"].pop(0)
+    published = response.published().to_csv(index=False, lineterminator="\n")
+    with pytest.raises(DisclosureError) as refused:
+        check_witnesses(dumps(changed), published, response)
+    assert (f"{part}/{table}{coords}: a withheld small count with no witnesses together with the earlier responses"
+            in str(refused.value))

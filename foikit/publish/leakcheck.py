@@ -235,6 +235,9 @@ def check_witnesses(text: str, published_csv: str, response: Response, file: str
     problems = [] if stated == expected else [f"states the policy {stated}, not the response's {expected}"]
     problems += proofcheck.check(published_csv, text)
     listed = {(p["part"], t, tuple(sorted(c.items()))) for p in head["parts"] for t, c, _ in p["required"]}
+    jointly = {p: {(p, t, tuple(sorted(c.items()))) for j in head.get("joint", []) if "omitted" not in j
+                   for q, t, c, _ in j["required"] if q == p}
+               for j in head.get("joint", []) if "omitted" not in j for p in j["parts"]}
     for part in response.parts:
         cells = part.cells
         small = cells["hidden"].to_numpy(dtype=bool) & (cells["value"].to_numpy() >= 1) & \
@@ -244,9 +247,12 @@ def check_witnesses(text: str, published_csv: str, response: Response, file: str
         for i in np.flatnonzero(small):
             dims = part.table_spec(cells["table"].iat[i]).dims
             key = (part.spec.name, cells["table"].iat[i], tuple(sorted((d, cells[d].iat[i]) for d in dims)))
+            coords = {d: cells[d].iat[i] for d in dims}
             if key not in listed:
-                coords = {d: cells[d].iat[i] for d in dims}
                 problems.append(f"{part.spec.name}/{key[1]}{coords}: a withheld small count with no witnesses")
+            if part.spec.name in jointly and key not in jointly[part.spec.name]:
+                problems.append(f"{part.spec.name}/{key[1]}{coords}: a withheld small count with no witnesses "
+                                "together with the earlier responses")
     if problems:
         raise DisclosureError(f"leak check: {file}: {len(problems)} problems, first {problems[0]}; nothing was "
                               "written\n" + "\n".join(problems[1:20]))

@@ -115,8 +115,7 @@ def joint_witnesses(system: JointSystem, parts: list[PartResult], response: Resp
     own = [[part, table, coords, where(i)] for i, (_, part, table, coords) in enumerate(system.ids[:n_new])]
     earlier = [[ref, part, table, coords, where(i), int(lo[i]), None if np.isinf(hi[i]) else int(hi[i])]
                for i, (ref, part, table, coords) in enumerate(system.ids) if i >= n_new]
-    required = [[system.ids[i][1], system.ids[i][2], {d: c for d, c in system.ids[i][3].items() if c != ""}, ks]
-                for i, ks in found.covering.items()]
+    required = [[system.ids[i][1], system.ids[i][2], system.ids[i][3], ks] for i, ks in found.covering.items()]
     entry = {"parts": [p.spec.name for p in parts],
              "refs": refs,
              "axes": {a: list(model.categories[a]) for a in model.dims},
