@@ -149,12 +149,11 @@ def check(published_csv: str, witnesses_json: str) -> list:
     primary = head["primary_marker"]
     for entry in head["parts"]:  # the part alone: the witnesses' cube cells, summed as published.csv says
         name, cats = entry["part"], entry["dims"]
-        for d in dims:
-            used = {r[d] for r in rows if r["part"] == name} - {""}
-            if used and (d not in cats or set(cats[d]) != used):
-                out.append(f"{name}: dimension {d}: witnesses' categories {cats.get(d)} are not those published "
-                           f"{sorted(used)}")
-        if out:
+        wrong = [f"{name}: dimension {d}: witnesses' categories {cats.get(d)} are not those published {sorted(used)}"
+                 for d in dims if (used := {r[d] for r in rows if r["part"] == name} - {""})
+                 and (d not in cats or set(cats[d]) != used)]
+        out += wrong
+        if wrong:
             continue
         rel = _published(rows, dims, name, head, out)
         entry = {**entry, "required": [[name, t, {d: v for d, v in c.items() if v != ""}, ks]

@@ -387,3 +387,18 @@ def test_leak_check_refuses_a_small_count_not_proved_jointly(joint_example):
         check_witnesses(dumps(changed), published, response)
     assert (f"{part}/{table}{coords}: a withheld small count with no witnesses together with the earlier responses"
             in str(refused.value))
+
+
+def test_an_earlier_figure_left_out_is_named_by_check_proof(joint_example, tmp_path, capsys):
+    from foikit.cli import main
+
+    _, record = joint_example
+    changed = copy.deepcopy(record)
+    (joint,) = changed["joint"]
+    joint["earlier"] = [e for e in joint["earlier"]
+                        if e[:4] != ["01.FOI.23.032341", "domestic_abuse", "by_year", {"year": "2020"}]]
+    capsys.readouterr()
+    assert main(["check-proof", str(_joint_report(tmp_path, changed))]) == 1
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "01.FOI.23.032341 domestic_abuse/by_year{'year': '2020'}: published, but not among the joint witnesses' "
+        "figures")

@@ -3,8 +3,8 @@
 The arithmetic is the stand-alone checker's (:mod:`foikit.proofcheck`, which imports nothing of foikit);
 this adds what needs the reports folder: that the witnesses state the policy the report's recorded params
 name (rule, threshold, markers' bands, rounding), so that the checker's bands are the publication's own, and
-that every earlier figure the joint witnesses list is what the earlier report beside it published (its value,
-or its marker's band), or wider where the joint audit widened it to today's data.
+that the joint witnesses list every figure of each earlier part they use as the earlier report beside it
+published it (its value, or its marker's band).
 """
 
 from __future__ import annotations
@@ -50,12 +50,27 @@ def _stated(folder: Path, policy: Policy) -> dict[str, tuple]:
     return out
 
 
+def _unlisted(published: dict[str, dict[str, tuple] | None], listed: set[tuple[str, str]], seen: set[str]
+              ) -> list[str]:
+    """Figures of an earlier part the witnesses use that they do not list: every one must hold."""
+    out = []
+    for ref, rows in published.items():
+        for key in rows or {}:
+            part, table, coords = json.loads(key)
+            if (ref, part) in listed and json.dumps([ref, key]) not in seen:
+                out.append(f"{ref} {part}/{table}{coords}: published, but not among the joint witnesses' figures")
+    return out
+
+
 def _earlier_problems(report: Path, head: dict) -> list[str]:
     out: list[str] = []
     published: dict[str, dict[str, tuple] | None] = {}
+    listed: set[tuple[str, str]] = set()
+    seen: set[str] = set()
     for joint in head.get("joint") or []:
         for ref, part, table, coords, _, lo, hi in joint.get("earlier", []):
             label = f"{ref} {part}/{table}{coords}"
+            listed.add((ref, part))
             if table is None:  # a breakdown's rows outside its categories: none, as its total says
                 if (lo, hi) != (0, 0):
                     out.append(f"{report / WITNESSES_JSON}: {ref} {part}: rows outside its categories taken as {lo} "
@@ -73,14 +88,15 @@ def _earlier_problems(report: Path, head: dict) -> list[str]:
             if rows is None:
                 continue
             key = json.dumps([part, table, {d: v for d, v in coords.items() if v != ""}], sort_keys=True)
+            seen.add(json.dumps([ref, key]))
             if key not in rows:
                 out.append(f"{label}: not a figure of {report.parent / ref / PUBLISHED_CSV}")
                 continue
             shown, s_lo, s_hi = rows[key]
-            if lo > s_lo or (hi is not None and (s_hi is None or hi < s_hi)):
+            if (lo, hi) != (s_lo, s_hi):  # as published: witnesses never widen a figure
                 out.append(f"{label}: the witnesses take it as {lo} to {hi}, but {ref} published {shown} "
                            f"({s_lo} to {s_hi})")
-    return out
+    return out + _unlisted(published, listed, seen)
 
 
 def check_report(report: str | Path) -> list[str]:
