@@ -142,13 +142,13 @@ def _check_proof(args: argparse.Namespace) -> int:
     from foikit.run.proof import check_report, proof_notes
 
     failures = check_report(args.report)
-    for line in failures:
+    notes = proof_notes(args.report)
+    for line in [*failures, *(f"note: {n}" for n in notes)]:
         print(line)
-    for note in proof_notes(args.report):
-        print(f"note: {note}")
     print(f"{args.report}: {'NOT proved' if failures else 'proved'}: "
           + (f"{len(failures)} failures" if failures else "every witness holds and every withheld small count "
-             "has a witness for every value its rule requires"))
+             "has a witness for every value its rule requires" + (" (on its own only: see the note)" if notes
+                                                                   else "")))
     return 1 if failures else 0
 
 
