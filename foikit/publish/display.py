@@ -207,8 +207,7 @@ def describe_witnesses(response: Response) -> str:
     sets = part_witness_sets(response)
     n_w = sum(len(found.witnesses) for found, _ in sets)
     n_c = sum(len(found.covering) for found, _ in sets[:len(response.parts)])
-    seconds = sum(stats["seconds"] for _, stats in sets)
-    joint = [j for j in witnesses_record(response)["joint"]]
+    joint = witnesses_record(response)["joint"]
     together = "".join(
         f" Together with the earlier responses {_md(', '.join(j['refs']))}: " +
         (f"not proved: {_md(j['omitted'])}." if "omitted" in j else
@@ -220,8 +219,8 @@ def describe_witnesses(response: Response) -> str:
             f"numbers that agree with every figure this response publishes (every total, every marker's band) in "
             f"which that figure takes {values}. So no one can tell which of those values is the true one. The tables "
             f"were found from the published figures alone, so they disclose nothing more; anyone can check them with "
-            f"arithmetic: `python -m foikit.proofcheck published.csv witnesses.json`. {n_w} tables prove it "
-            f"(found in {seconds:.1f} s).{together}")
+            f"arithmetic: `python -m foikit.proofcheck published.csv witnesses.json`. {n_w} tables prove it."
+            f"{together}")
 
 
 def witness_pair(response: Response) -> tuple[str, pd.DataFrame] | None:
