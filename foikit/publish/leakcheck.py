@@ -233,7 +233,10 @@ def check_witnesses(text: str, published_csv: str, response: Response, file: str
                                           for m, (lo, hi) in policy.stated_ranges().items()}
     expected = (rule.kind, rule.threshold, policy.rounding, None if policy.rounding else policy.marker, markers)
     problems = [] if stated == expected else [f"states the policy {stated}, not the response's {expected}"]
-    problems += proofcheck.check(published_csv, text)
+    try:
+        problems += proofcheck.check(published_csv, text)
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        problems.append(f"cannot be checked ({type(exc).__name__}: {exc})")
     listed = {(p["part"], t, tuple(sorted(c.items()))) for p in head["parts"] for t, c, _ in p["required"]}
     jointly = {p: {(p, t, tuple(sorted(c.items()))) for j in head.get("joint", []) if "omitted" not in j
                    for q, t, c, _ in j["required"] if q == p}

@@ -36,14 +36,16 @@ def published_bounds(part: PartResult, response: Response) -> tuple[np.ndarray, 
     hidden = cells["hidden"].to_numpy(dtype=bool)
     if policy.rounding is not None:
         base = policy.rounding
-        shown = cells["shown"].astype(np.int64).to_numpy()
-        lo = np.maximum(0, shown - base // 2).astype(float)
-        hi = (shown + (base - 1) // 2).astype(float)
+        rounded = cells["shown"].astype(np.int64).to_numpy()
+        lo = np.maximum(0, rounded - base // 2).astype(float)
+        hi = (rounded + (base - 1) // 2).astype(float)
         return lo, hi, (lo <= policy.threshold - 1) & (hi >= 1)
     stated = policy.stated_ranges()
-    value = cells["value"].to_numpy(dtype=float)
-    lo = np.where(hidden, [stated[m][0] if h else 0.0 for m, h in zip(cells["marker"], hidden, strict=True)], value)
-    hi = np.where(hidden, [stated[m][1] if h else 0.0 for m, h in zip(cells["marker"], hidden, strict=True)], value)
+    # what is published, as published: a figure's text, a withheld one's marker (never its count)
+    shown = [(v, v) if not h else stated[m] for v, m, h in
+             zip((float(x) if x.isdigit() else np.nan for x in cells["shown"]), cells["marker"], hidden, strict=True)]
+    lo = np.array([b[0] for b in shown], dtype=float)
+    hi = np.array([b[1] for b in shown], dtype=float)
     return lo, hi, hidden
 
 
