@@ -402,3 +402,20 @@ def test_an_earlier_figure_left_out_is_named_by_check_proof(joint_example, tmp_p
     assert capsys.readouterr().out.splitlines()[0] == (
         "01.FOI.23.032341 domestic_abuse/by_year{'year': '2020'}: published, but not among the joint witnesses' "
         "figures")
+
+
+def test_the_record_shows_one_cell_in_two_witnesses(hand_csv):
+    import foikit
+    from foikit.publish.display import describe_witnesses, witness_pair
+
+    response = foikit.answer(foikit.parse_request(hand_request(hand_csv)))
+    assert "takes every value from 1 to 2" in describe_witnesses(response)
+    where, frame = witness_pair(response)
+    marked = frame[frame["figure"].str.endswith(" ◀")]
+    assert len(marked) == 1 and marked["published"].tolist() == ["[x]"]
+    a, b = frame.columns[2:]
+    assert {int(marked[a].iloc[0]), int(marked[b].iloc[0])} == {1, 2}  # the threshold is 3: [x] is 1 or 2
+    shown = frame[~frame["published"].str.startswith("[")]
+    assert (shown[a].astype(str) == shown["published"]).all() and (shown[b].astype(str) == shown["published"]).all()
+    label = marked["figure"].iloc[0].removesuffix(" ◀")
+    assert where.startswith("da/") and where.endswith(f"[{label}]")

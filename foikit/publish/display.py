@@ -236,7 +236,7 @@ def witness_pair(response: Response) -> tuple[str, pd.DataFrame] | None:
         table = part.table_spec(cells["table"].iat[i])
         rows = np.flatnonzero((cells["table"] == table.name).to_numpy())
         frame = pd.DataFrame({
-            "cell": [", ".join(f"{d}={cells[d].iat[j] or TOTAL}" for d in table.dims) + (" ◀" if j == i else "")
+            "figure": [", ".join(f"{d}={cells[d].iat[j] or TOTAL}" for d in table.dims) + (" ◀" if j == i else "")
                      for j in rows],
             "published": cells["shown"].iloc[rows].to_numpy(),
             f"witness {a}": found.values[a][rows], f"witness {b}": found.values[b][rows]})
