@@ -44,7 +44,7 @@ from foikit.request.params import Request, parse_request, policy_path, read_yaml
 from foikit.run.execute import execute_notebook, find_template
 from foikit.run.manifest import Drift, drift, load_manifest, required_files
 from foikit.run.manifest import versions as shaping_versions
-from foikit.run.proof import check_report
+from foikit.run.proof import check_report, proof_notes
 from foikit.run.signing import SIGNATURE, SignatureCheck, check_signature
 from foikit.run.snapshot import content_sha256, extract
 from foikit.source.data import open_source
@@ -327,6 +327,7 @@ def verify_report(report: str | Path, notebooks_dir: str | Path | None = None, e
     _check_files(report, manifest, result)
     if (report / WITNESSES_JSON).is_file():  # a missing one is already a problem of the files
         result.problems += [f"proof: {line}" for line in check_report(report)]
+        result.notes += [f"proof: {line}" for line in proof_notes(report)]
     _check_inputs(manifest, result)
     try:
         _template_and_rerun(report, manifest, result, Path(notebooks_dir) if notebooks_dir else None, execute)
