@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import hashlib
 import json
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ from foikit.publish.leakcheck import check_witnesses
 from foikit.publish.proof import dumps, witnesses_record
 from foikit.request.params import load_request
 from foikit.response import answer_alone
+from foikit.run.signing import load_key, sign_report
 from foikit.sdc.audit import ProtectionRule
 from foikit.sdc.linear import build_model
 from foikit.sdc.witness import find_witnesses
@@ -284,23 +286,31 @@ def test_hand_request_witnesses_under_every_policy(hand_csv, suppression):
             ("Ongoing", "")} <= listed
 
 
-def test_verify_runs_the_proof_check(built_report, tmp_path):
+def test_verify_runs_the_proof_check(built_report, tmp_path, signing_key):
     from foikit.run.proof import check_report
     from foikit.run.verify import verify_report
 
     assert (built_report / "witnesses.json").is_file()
     assert check_report(built_report) == []
-    assert not [p for p in verify_report(built_report, execute=False).problems if p.startswith("proof:")]
+    assert verify_report(built_report, execute=False).unproved == []
     report = tmp_path / built_report.name
     shutil.copytree(built_report, report)
     record = json.loads((report / "witnesses.json").read_text(encoding="utf-8"))
     record["parts"][0]["base"][0] += 1  # the first cell of by_year x outcome: year 2020 'No case to answer' is 51
     (report / "witnesses.json").write_text(json.dumps(record), encoding="utf-8")
     result = verify_report(report, execute=False)
-    assert result.status == "tampered"
-    proof = [p for p in result.problems if p.startswith("proof: ")]
+    assert result.status == "tampered"  # its hash is not the signed one; and the witnesses do not hold:
+    proof = result.unproved
     assert "proof: domestic_abuse/by_outcome[year=2020, outcome=No case to answer]: witness 0 gives 52, published 51 " \
            "(51 to 51)" in proof
+    # recorded and signed as it is: the files are intact, the proof is not
+    manifest = json.loads((report / "manifest.json").read_text())
+    manifest["outputs"]["witnesses.json"] = hashlib.sha256((report / "witnesses.json").read_bytes()).hexdigest()
+    (report / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    sign_report(report, load_key(signing_key))
+    result = verify_report(report, execute=False)
+    assert result.status == "unproved" and not result.ok and not result.problems
+    assert result.unproved == proof
 
 
 FY_PARAMS = EXAMPLE_PARAMS.parent / "01.FOI.23.032341-financial-years.yaml"

@@ -5,7 +5,7 @@ file); the report's files against the set every report must have and against the
 in a temporary folder, of a *trusted* template (the project's notebooks/ or the installed package's, at the
 version the report recorded, found in git history when it has changed since) with the recorded params on the
 recorded input (the snapshot); a cell-by-cell comparison of published.csv. Besides, the report's witnesses.json
-is checked against its published.csv (:mod:`foikit.run.proof`): a failure is a problem (not reproduced).
+is checked against its published.csv (:mod:`foikit.run.proof`): a failure is 'unproved' (not reproduced).
 Nothing in a report chooses what code runs: not the template's path, not a kernel; a report's params only
 name which trusted template it is.
 """
@@ -61,6 +61,7 @@ class Verification:
     report: Path
     problems: list[str] = field(default_factory=list)  # tampered or missing files, bad signature, errors
     differences: list[str] = field(default_factory=list)  # published cells whose re-executed value differs
+    unproved: list[str] = field(default_factory=list)  # why witnesses.json does not prove the audit
     notes: list[str] = field(default_factory=list)  # what changed since the report (template, versions)
     signature: SignatureCheck | None = None
     executed: bool = False
@@ -77,12 +78,14 @@ class Verification:
             return self.signature.state if self.signature else "unsigned"
         if self.differences:
             return "differs"
+        if self.unproved:
+            return "unproved"
         return "reproduced" if self.executed else "intact (not re-executed)"
 
     def details(self) -> list[str]:
         """What verify found, one line each: problems, the signer, differing cells, notes."""
         signer = [self.signature.message] if self.signature and self.signature.state != "invalid" else []
-        return [*self.problems, *signer, *self.differences, *[f"note: {n}" for n in self.notes]]
+        return [*self.problems, *signer, *self.differences, *self.unproved, *[f"note: {n}" for n in self.notes]]
 
     def lines(self) -> list[str]:
         return [f"{self.report}: {self.status}", *[f"  {d}" for d in self.details()]]
@@ -326,7 +329,7 @@ def verify_report(report: str | Path, notebooks_dir: str | Path | None = None, e
         result.problems.append(result.signature.message)
     _check_files(report, manifest, result)
     if (report / WITNESSES_JSON).is_file():  # a missing one is already a problem of the files
-        result.problems += [f"proof: {line}" for line in check_report(report)]
+        result.unproved += [f"proof: {line}" for line in check_report(report)]
         result.notes += [f"proof: {line}" for line in proof_notes(report)]
     _check_inputs(manifest, result)
     try:
