@@ -173,6 +173,9 @@ def find_witnesses(model: LinearModel, lo: np.ndarray, hi: np.ndarray, candidate
             g = int(g)
             if g in dropped or (seen[j] and max(seen[j]) - min(seen[j]) >= width):
                 continue
+            if not seen[j]:  # no table at all agrees with the publication
+                drop(g, "no table consistent with the publication")
+                continue
             low, high = min(seen[j]), max(seen[j])
             for f_lo, f_hi in ((low + width, np.inf), (-np.inf, high - width)):
                 x = solver.solve(np.zeros(K), np.zeros(K), g, f_lo, f_hi)
