@@ -12,6 +12,11 @@ from foikit.exceptions import FoikitError
 
 
 def _run(args: argparse.Namespace) -> int:
+    from foikit.request.params import load_request
+    from foikit.run.paths import check_path
+
+    # The params first, before the engine's imports (seconds on a loaded machine): a typo is reported at once.
+    load_request(check_path("params", args.params, "foikit run"))
     from foikit.run.execute import run_request
 
     result = run_request(args.params, reports_dir=args.reports_dir, notebooks_dir=args.notebooks,
@@ -19,10 +24,33 @@ def _run(args: argparse.Namespace) -> int:
                          log=lambda msg: print(msg, file=sys.stderr), timeout=args.timeout, ignore=args.ignore)
     if result.status == "reproduced":
         print(f"{result.path}: already holds this response; reproduced byte for byte, nothing changed")
-    elif result.status == "superseded":
-        print(f"{result.path}: written; the earlier report is kept as {result.previous}")
     else:
-        print(f"{result.path}: written")
+        ref = result.path.name
+        print(f"{result.path}: draft written (not published, not in the ledger); read its report.html, then "
+              f"foikit publish {ref} --reviewer NAME" + (f" --reports-dir {args.reports_dir}"
+                                                         if args.reports_dir != "reports" else ""))
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from foikit.run.execute import publish_draft
+
+    result = publish_draft(args.ref, args.reviewer, reports_dir=args.reports_dir,
+                           log=lambda msg: print(msg, file=sys.stderr))
+    if result.status == "reproduced":
+        print(f"{result.path}: already holds this response; nothing changed (the draft is removed)")
+    elif result.status == "superseded":
+        print(f"{result.path}: published, reviewed by {args.reviewer}; the earlier report is kept as "
+              f"{result.previous} and stays in the ledger")
+    else:
+        print(f"{result.path}: published, reviewed by {args.reviewer}; it is in the ledger")
+    return 0
+
+
+def _discard(args: argparse.Namespace) -> int:
+    from foikit.run.execute import discard_draft
+
+    print(f"{discard_draft(args.ref, reports_dir=args.reports_dir)}: draft discarded; nothing published changed")
     return 0
 
 
@@ -156,12 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="foikit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="answer a request: run its template and write reports/<ref>/")
+    run = sub.add_parser("run", help="answer a request: run its template and write the draft drafts/<ref>/, "
+                         "audited against everything published (nothing enters the ledger)")
     run.add_argument("params", help="params/<ref>.yaml")
     run.add_argument("--reports-dir", default="reports", help="where reports live (default: reports)")
     run.add_argument("--notebooks", default=None, help="folder of templates (default: notebooks)")
     run.add_argument("--force", action="store_true",
-                     help="supersede a differing earlier report (kept as <ref>.vN)")
+                     help="make a draft that supersedes a differing published report when published (the "
+                          "earlier one is kept as <ref>.vN)")
     run.set_defaults(func=_run)
     run.add_argument("--ignore", action="append", default=[], metavar="REF",
                      help="go on although the earlier report REF cannot be read as a ledger entry; it is "
@@ -172,6 +202,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                      help="seconds one template cell may run before the run is stopped "
                           "(default: $FOIKIT_CELL_TIMEOUT, else 3600)")
+
+    publish = sub.add_parser("publish", help="publish a reviewed draft: re-check it against the ledger, record "
+                             "the reviewer, sign it and move it to reports/<ref>/ (the only way into the ledger)")
+    publish.add_argument("ref", help="the request reference (its draft is drafts/<ref>/)")
+    publish.add_argument("--reviewer", required=True, metavar="NAME",
+                         help="the second person who reviewed the draft and approves its disclosure")
+    publish.add_argument("--reports-dir", default="reports", help="where reports live (default: reports)")
+    publish.set_defaults(func=_publish)
+
+    discard = sub.add_parser("discard", help="remove the draft drafts/<ref>/ (nothing published changes)")
+    discard.add_argument("ref", help="the request reference")
+    discard.add_argument("--reports-dir", default="reports", help="where reports live (default: reports)")
+    discard.set_defaults(func=_discard)
 
     verify = sub.add_parser("verify", help="re-execute a past report and compare every published cell")
     verify.add_argument("report", help="reports/<ref> (or, with --all, the reports folder)")

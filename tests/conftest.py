@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,6 +72,31 @@ def hand_params(tmp_path: Path, hand_csv: Path) -> Path:
     return path
 
 
+REVIEWER = "A. Reviewer"  # the second person who approves a draft in the tests
+
+
+def publish_run(run: subprocess.CompletedProcess, reports: Path, cwd: Path = ROOT, env: dict | None = None,
+                timeout: float = 600) -> subprocess.CompletedProcess:
+    """After ``foikit run`` made a draft (``run``), ``foikit publish`` it as :data:`REVIEWER`: what it takes to
+    put a report into ``reports`` (and the ledger). Returns the two commands' output together; a failed run
+    is returned as it is."""
+    if run.returncode != 0 or ": draft written" not in run.stdout:
+        return run
+    ref = Path(run.stdout.split(": draft written")[0]).name
+    done = subprocess.run([sys.executable, "-m", "foikit.cli", "publish", ref, "--reviewer", REVIEWER,
+                           "--reports-dir", str(reports)], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    return subprocess.CompletedProcess(done.args, done.returncode, run.stdout + done.stdout, run.stderr + done.stderr)
+
+
+def run_published(params: Path | str, reports: Path, *args: str, cwd: Path = ROOT, env: dict | None = None,
+                  timeout: float = 600) -> subprocess.CompletedProcess:
+    """``foikit run params --reports-dir reports *args``, then :func:`publish_run`."""
+    run = subprocess.run([sys.executable, "-m", "foikit.cli", "run", str(params), "--reports-dir", str(reports),
+                          *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return publish_run(run, reports, cwd, env, timeout)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def signing_key(tmp_path_factory) -> Path:
     """Every test signs with a key of its own, made in tmp: no test (and no CI) writes a home directory."""
@@ -87,14 +114,11 @@ def signing_key(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def built_report(tmp_path_factory, signing_key) -> Path:
-    """The example report, built once per session by `foikit run` into tmp and signed with the tests' key:
+    """The example report, made once per session by `foikit run` and `foikit publish` into tmp and signed with
+    the tests' key:
     copy it (``shutil.copytree``) before changing it."""
-    import subprocess
-    import sys
-
     reports = tmp_path_factory.mktemp("built") / "reports"
-    done = subprocess.run([sys.executable, "-m", "foikit.cli", "run", str(EXAMPLE_PARAMS), "--reports-dir",
-                           str(reports)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = run_published(EXAMPLE_PARAMS, reports)
     assert done.returncode == 0, done.stderr
     return reports / "01.FOI.23.032341"
 

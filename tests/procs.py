@@ -45,14 +45,16 @@ def env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
 
 
-def start(project: Path, *args: str, preexec_fn: Callable[[], None] | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "foikit.cli", "run", f"params/{REF}.yaml", *args],
+def start(project: Path, *args: str, preexec_fn: Callable[[], None] | None = None,
+          params: str = f"params/{REF}.yaml") -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "foikit.cli", "run", params, *args],
                             cwd=project, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=preexec_fn)
 
 
-def run(project: Path, *args: str, preexec_fn: Callable[[], None] | None = None) -> subprocess.CompletedProcess:
-    proc = start(project, *args, preexec_fn=preexec_fn)
+def run(project: Path, *args: str, preexec_fn: Callable[[], None] | None = None,
+        params: str = f"params/{REF}.yaml") -> subprocess.CompletedProcess:
+    proc = start(project, *args, preexec_fn=preexec_fn, params=params)
     try:
         out, err = proc.communicate(timeout=300)
     finally:

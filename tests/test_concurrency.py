@@ -1,8 +1,9 @@
-"""Runs at the same time: one run per ref, one publication at a time per dataset (audited against what was
-published while it ran), stale workspaces cleared, and a supersession that is one step at every instant.
+"""Runs at the same time: one run per ref, one publication at a time per dataset (a draft audited against a
+ledger that has changed since is refused), stale workspaces cleared, and a supersession that is one step at
+every instant.
 
-The lock and redo logic is tried many times cheaply in threads (flock excludes separate descriptors of one
-process as it excludes processes); real overlapping runs of the real template are tried in both orders."""
+The lock and the refusal are tried many times cheaply in threads (flock excludes separate descriptors of one
+process as it excludes processes); real overlapping requests of the real template are published together."""
 
 from __future__ import annotations
 
@@ -21,11 +22,10 @@ import pytest
 import yaml
 
 from foikit.exceptions import ReportError
-from foikit.ledger.store import Ledger, LedgerEntry
 from foikit.run.execute import claim_workspace, publication_lock_file, publish_serialised, workspace
 
-from .conftest import EXAMPLE_REPORT, ROOT
-from .procs import env, wait_for
+from .conftest import EXAMPLE_REPORT, REVIEWER, ROOT, run_published
+from .procs import env
 
 REF = "01.FOI.99.000001"
 
@@ -58,58 +58,53 @@ def test_two_claims_of_one_ref_at_once_admit_exactly_one(tmp_path):
     assert not (tmp_path / ".foikit-work" / f"{REF}.partial").exists()
 
 
-def _entry(ref: str) -> LedgerEntry:
-    return LedgerEntry(ref=ref, dataset="cases", published_at="", origin=f"reports/{ref}", parts=())
-
-
-def test_overlapping_publications_are_serialised_and_redone_against_the_earlier(tmp_path):
-    """Two runs read the ledger at their start (each sees nothing of the other), then publish, in a fixed
-    order each trial and both orders over the trials: the second is always made again against the first."""
+def test_overlapping_publications_are_serialised_and_the_later_is_refused(tmp_path):
+    """Two drafts made against the same ledger (each sees nothing of the other) are published at once, in a
+    fixed order each trial and both orders over the trials: the first goes in, the second is always refused,
+    naming the first, and is never put in place."""
     reports = tmp_path / "reports"
-    published = tmp_path / "published"  # one file per report, holding the refs it was made against
+    published = tmp_path / "published"  # one file per published draft
     published.mkdir()
-
-    def ledger_now() -> Ledger:
-        return Ledger(tuple(_entry(p.name) for p in sorted(published.iterdir())))
 
     for trial in range(100):
         refs = (f"A{trial}", f"B{trial}")
         first = refs[trial % 2]
         read, holds = threading.Barrier(2), threading.Event()
-        made: dict[str, list[list[str]]] = {r: [] for r in refs}
+        outcome: dict[str, str] = {}
         errors: list[BaseException] = []
 
-        def one_run(ref: str, made=made, read=read, holds=holds, first=first, errors=errors) -> None:
+        def one_publish(ref: str, outcome=outcome, read=read, holds=holds, first=first, errors=errors) -> None:
             try:
-                ledger = ledger_now()
-                made[ref].append([e.ref for e in ledger.entries])
-                read.wait()  # both have read the ledger before either publishes: they overlap
+                seen = {p.name for p in published.iterdir()}  # what its draft was audited against
+                read.wait()  # both drafts were made before either is published: they overlap
                 if ref != first:
                     holds.wait()
 
-                def current() -> Ledger:
-                    holds.set()  # this run now holds the lock: the other may try for it
-                    return ledger_now()
+                def changed() -> list[str]:
+                    holds.set()  # this one now holds the lock: the other may try for it
+                    return [f"{r} was published" for r in sorted({p.name for p in published.iterdir()} - seen)]
 
                 def move() -> None:
-                    (published / ref).write_text(" ".join(made[ref][-1]))
+                    (published / ref).write_text("")
 
-                publish_serialised(reports, "cases", ledger, ref, current=current,
-                                   redo=lambda now: made[ref].append([e.ref for e in now.entries]), move=move)
+                publish_serialised(reports, "cases", reports / ref, changed=changed, move=move)
+                outcome[ref] = "published"
+            except ReportError as exc:
+                outcome[ref] = str(exc)
             except BaseException as exc:
                 errors.append(exc)
 
-        threads = [threading.Thread(target=one_run, args=(r,)) for r in refs]
+        threads = [threading.Thread(target=one_publish, args=(r,)) for r in refs]
         for t in threads:
             t.start()
         for t in threads:
             t.join(timeout=60)
         assert not errors, errors
         second = refs[1 - trial % 2]
-        before = sorted(p.name for p in published.iterdir() if p.name not in refs)
-        assert made[first] == [before]  # made once, against what was there
-        assert made[second] == [before, sorted([*before, first])]  # made again once the first was in
-        assert (published / second).read_text().split() == sorted([*before, first])
+        assert outcome[first] == "published"
+        assert outcome[second] == f"{reports / second}: nothing published: {first} was published since the draft " \
+            "was made, and its joint audit must include that: make the draft again (foikit run) and review it"
+        assert not (published / second).exists()
 
 
 def _copy_params(src: Path, dest: Path, ref: str) -> Path:
@@ -125,43 +120,38 @@ def _foikit(*args: str, **kw) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
-@pytest.mark.parametrize("order", ["2023 request first", "2024 request first"])
-def test_two_overlapping_requests_run_together_are_protected_jointly(tmp_path, order):
-    """The two requests of issue 12.1, with fresh refs, run at the same time: both make their report against
-    an empty ledger (the test holds the dataset's publication lock until both are made), then publish in a
-    fixed order (the other one is stopped with SIGSTOP until the first has finished). The second must be
-    made again against the first, and `foikit audit` must pass for both."""
+def _done(proc: subprocess.Popen) -> subprocess.CompletedProcess:
+    out, err = proc.communicate(timeout=300)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def test_two_overlapping_requests_published_together_are_protected_jointly(tmp_path):
+    """The two requests of issue 12.1, with fresh refs: both drafts are made at the same time against an
+    empty ledger, then both are published at the same moment (the test holds the dataset's publication lock
+    until both wait for it). One goes in; the other is refused, made again against it and published; then
+    `foikit audit` passes for both."""
     params, reports = tmp_path / "params", tmp_path / "reports"
     params.mkdir()
-    a = _copy_params(ROOT / "params" / "01.FOI.23.032341.yaml", params, "01.FOI.99.100001")
-    b = _copy_params(ROOT / "params" / "01.FOI.24.000211.yaml", params, "01.FOI.99.100002")
-    runs = [a, b] if order.startswith("2023") else [b, a]
+    runs = [_copy_params(ROOT / "params" / "01.FOI.23.032341.yaml", params, "01.FOI.99.100001"),
+            _copy_params(ROOT / "params" / "01.FOI.24.000211.yaml", params, "01.FOI.99.100002")]
+    drafts = [_done(proc) for proc in [_foikit("run", str(p), "--reports-dir", str(reports)) for p in runs]]
+    assert [d.returncode for d in drafts] == [0, 0], [d.stderr for d in drafts]
     hold = filelock.FileLock(publication_lock_file(reports, "conduct_allegations"))
-    hold.acquire()
-    procs = []
-    try:
-        procs = [_foikit("run", str(p), "--reports-dir", str(reports)) for p in runs]
-        work = tmp_path / ".foikit-work"
-        for p, proc in zip(runs, procs, strict=True):
-            wait_for(lambda p=p, proc=proc: (work / f"{p.stem}.partial" / "manifest.json").exists()
-                     or proc.poll() is not None, 300, f"{p.stem} to be made")
-        assert all(proc.poll() is None for proc in procs), [proc.communicate() for proc in procs]
-        procs[1].send_signal(signal.SIGSTOP)
-    finally:
-        hold.release()
-    try:
-        _out, err_first = procs[0].communicate(timeout=300)
-    finally:
-        procs[1].send_signal(signal.SIGCONT)
-    _out, err_second = procs[1].communicate(timeout=300)
-
-    assert procs[0].returncode == 0, err_first
-    assert procs[1].returncode == 0, err_second
-    assert "running it again" not in err_first
-    assert f"{runs[0].stem} changed while {runs[1].stem} ran; running it again against everything published " \
-        "now" in err_second
-    first_ledger = yaml.safe_load((reports / runs[1].stem / "ledger.json").read_text())
-    assert [e["ref"] for e in first_ledger["entries"]] == [runs[0].stem]
+    with hold:
+        procs = [_foikit("publish", p.stem, "--reviewer", REVIEWER, "--reports-dir", str(reports)) for p in runs]
+        for proc in procs:  # each says it waits before it takes the lock
+            assert proc.stderr.readline().startswith("waiting for another run to finish publishing"), proc.args
+    results = [_done(proc) for proc in procs]
+    assert sorted(r.returncode for r in results) == [0, 1], [r.stderr for r in results]
+    won = next(p.stem for p, r in zip(runs, results, strict=True) if r.returncode == 0)
+    lost = next(p for p, r in zip(runs, results, strict=True) if r.returncode == 1)
+    refused = next(r for r in results if r.returncode == 1)
+    assert f"{won} was published since the draft was made" in refused.stderr
+    assert sorted(p.name for p in reports.iterdir()) == [won]
+    again = run_published(lost, reports)
+    assert again.returncode == 0, again.stderr
+    ledger = yaml.safe_load((reports / lost.stem / "ledger.json").read_text())
+    assert [e["ref"] for e in ledger["entries"]] == [won]
     for p in runs:
         audit = subprocess.run([sys.executable, "-m", "foikit.cli", "audit", str(reports / p.stem)], cwd=ROOT,
                                env=env(), capture_output=True, text=True, timeout=300)

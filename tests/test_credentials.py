@@ -28,7 +28,7 @@ from foikit.source import credentials
 from foikit.source.data import embedded_data_path, open_source
 from foikit.source.sql import open_relation
 
-from .conftest import EXAMPLE_PARAMS, ROOT, postgres_url
+from .conftest import EXAMPLE_PARAMS, ROOT, postgres_url, publish_run
 
 DICTIONARY = str(ROOT / "foikit" / "data" / "conduct_allegations.yaml")
 DECOY = "Decoy-userinfo-Pw-7731"  # in the userinfo: the query string's password overrides it, both are secret
@@ -156,6 +156,8 @@ def test_a_run_from_postgresql_writes_no_credential_anywhere(tmp_path) -> None:
             [sys.executable, "-m", "foikit.cli", "run", str(params), "--reports-dir", str(reports), "--notebooks",
              str(_scan_template(tmp_path, fail)), "--force"], cwd=project, env=env, capture_output=True,
             text=True, timeout=600)
+        if not fail:  # published too: the review and the signature are written in the report folder
+            done = publish_run(done, reports, cwd=project, env=env)
         assert done.returncode == int(fail), done.stderr
         assert "stopped on purpose" in done.stderr if fail else "written" in done.stdout
         assert_hidden(done.stdout + done.stderr, *secrets)

@@ -9,7 +9,6 @@ import io
 import os
 import shutil
 import subprocess
-import sys
 import warnings
 import zipfile
 from pathlib import Path
@@ -26,7 +25,7 @@ from foikit.exceptions import DataError
 from foikit.publish import charts, display
 from foikit.publish.letter import html_to_docx, reflow
 
-from .conftest import HAND_ROWS, ROOT, hand_request
+from .conftest import HAND_ROWS, ROOT, hand_request, run_published
 
 REF = "01.FOI.99.000001"
 
@@ -92,8 +91,7 @@ def hostile_report(tmp_path_factory) -> Path:
     request["suppression"]["secondary"] = {"marker": "[c]", "note": NOTE}
     params = tmp / "params.yaml"
     params.write_text(yaml.safe_dump(request, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "foikit.cli", "run", str(params), "--reports-dir",
-                           str(tmp / "reports")], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = run_published(params, tmp / "reports")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     return tmp / "reports" / REF

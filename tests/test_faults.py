@@ -11,6 +11,7 @@ import resource
 import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import filelock
@@ -19,8 +20,19 @@ import pytest
 from foikit.exceptions import ReportError
 from foikit.run.execute import DEFAULT_CELL_TIMEOUT, cell_timeout, publication_lock_file
 
-from .conftest import EXAMPLE_REPORT, ROOT
-from .procs import REF, assert_no_kernel_left, kernels_of, make_project, run, start, tree, wait_for, work_left
+from .conftest import EXAMPLE_REPORT, REVIEWER, ROOT
+from .procs import (
+    REF,
+    assert_no_kernel_left,
+    env,
+    kernels_of,
+    make_project,
+    run,
+    start,
+    tree,
+    wait_for,
+    work_left,
+)
 
 RUNNING = f"running notebooks/conduct_allegations.ipynb for {REF}"
 
@@ -39,6 +51,7 @@ def assert_nothing_left(project: Path, before: dict[str, str], pid: int) -> None
     assert sorted(p.name for p in reports.iterdir() if p.name != ".failures") == sorted(
         [REF, EXAMPLE_REPORT.name])
     assert work_left(project / ".foikit-work") == []
+    assert not (project / "drafts").exists()  # no draft either
     assert_no_kernel_left(pid)
 
 
@@ -175,24 +188,28 @@ def _dataset(project: Path) -> str:
     return open_source_for(load_request(project / "params" / f"{REF}.yaml"), "params").dictionary.name
 
 
-def test_sigterm_while_waiting_to_publish_writes_nothing(tmp_path):
-    """After the kernel, where nbclient used to leave SIGTERM at its default (status -15, no message): the
-    run is held at the publication lock (this test holds it) with its report made, and is signalled."""
+def test_sigterm_while_waiting_to_publish_publishes_nothing(tmp_path):
+    """`foikit publish` held at the publication lock (this test holds it) is signalled: nothing is published
+    and the draft is kept as it was."""
     project = make_project(tmp_path)
     before = with_earlier_reports(project)
+    made = run(project, "--force")
+    assert made.returncode == 0, made.stderr
+    draft = tree(project / "drafts")
     dataset = _dataset(project)
-    hold = filelock.FileLock(publication_lock_file(project / "reports", dataset))
-    with hold:
-        proc = start(project, "--force")
-        made = project / ".foikit-work" / f"{REF}.partial" / "manifest.json"
-        wait_for(lambda: made.exists() or proc.poll() is not None, 300, "the report to be made")
+    with filelock.FileLock(publication_lock_file(project / "reports", dataset)):
+        proc = subprocess.Popen([sys.executable, "-m", "foikit.cli", "publish", REF, "--reviewer", REVIEWER],
+                                cwd=project, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        waiting = proc.stderr.readline()
         os.kill(proc.pid, signal.SIGTERM)
         _out, err = proc.communicate(timeout=120)
 
     assert proc.returncode == 130, err
-    assert err.strip().splitlines() == [RUNNING, f"waiting for another run to finish publishing from {dataset}",
-                                        "foikit: interrupted; nothing written"], err
-    assert_nothing_left(project, before, proc.pid)
+    assert [waiting.strip(), *err.strip().splitlines()] == [
+        f"waiting for another run to finish publishing from {dataset}", "foikit: interrupted; nothing written"]
+    assert tree(project / "reports") == before
+    assert tree(project / "drafts") == draft
+    assert work_left(project / ".foikit-work") == []
 
 
 def _catches(pid: int, sig: int) -> bool:

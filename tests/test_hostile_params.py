@@ -47,7 +47,7 @@ def test_nothing_in_the_params_ran(hostile_run):
 
 def test_the_injected_cell_holds_the_same_literal_values(hostile_run):
     project, raw = hostile_run
-    nb = nbformat.read(project / "reports" / REF / "notebook.ipynb", as_version=4)
+    nb = nbformat.read(project / "drafts" / REF / "notebook.ipynb", as_version=4)
     cell = next(c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", []))
     assigned = {node.targets[0].id: ast.literal_eval(node.value)  # literals only: never evaluated as code
                 for node in ast.parse(cell.source).body if isinstance(node, ast.Assign)}
@@ -62,7 +62,7 @@ def test_the_injected_cell_holds_the_same_literal_values(hostile_run):
 def test_the_kernel_saw_the_same_values(hostile_run):
     """What the kernel's parsed request printed (show_request's YAML) is what the params said."""
     project, raw = hostile_run
-    nb = nbformat.read(project / "reports" / REF / "notebook.ipynb", as_version=4)
+    nb = nbformat.read(project / "drafts" / REF / "notebook.ipynb", as_version=4)
     shown = next(o["data"]["text/markdown"] for c in nb.cells for o in c.get("outputs", [])
                  if "text/markdown" in o.get("data", {}) and "```yaml" in o["data"]["text/markdown"])
     seen = yaml.safe_load(re.search(r"```yaml\n(.*)\n```", shown, re.S).group(1))
@@ -76,7 +76,7 @@ def test_the_kernel_saw_the_same_values(hostile_run):
 
 def test_the_letter_shows_the_text_escaped_not_interpreted(hostile_run):
     project, _ = hostile_run
-    html = (project / "reports" / REF / "letter.html").read_text(encoding="utf-8")
+    html = (project / "drafts" / REF / "letter.html").read_text(encoding="utf-8")
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "{{ 7*7 }}" in html  # not rendered by the letter's template engine
     assert "Zoë \u2013 警察 \u2013 ✓" in html and "x" * 20_000 in html

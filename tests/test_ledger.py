@@ -30,6 +30,8 @@ from foikit.sdc.linear import build_model
 from foikit.sdc.secondary import protect
 from foikit.source.data import embedded_data_path
 
+from .conftest import publish_run
+
 ROOT = Path(__file__).resolve().parents[1]
 OLD, NEW = "01.FOI.23.032341", "01.FOI.24.000211"
 OUTCOMES = ["No case to answer", "Reflective practice", "Management action", "Written warning",
@@ -294,8 +296,8 @@ def test_cli_run_and_audit_refuse_an_unreadable_report_and_ignore_lists_it_in_th
     assert refused.returncode == 1, refused.stderr
     assert refused.stderr.startswith(f"foikit: error: {reports / OLD}: cannot be read as a ledger entry")
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == before  # nothing written
-    done = subprocess.run([*run, "--ignore", OLD], cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    done = publish_run(subprocess.run([*run, "--ignore", OLD], cwd=ROOT, capture_output=True, text=True), reports)
+    assert done.returncode == 0, done.stderr  # published with the folder it was told to ignore still ignored
     report = reports / "01.FOI.24.000999"
     summary = json.loads((report / "audit.json").read_text(encoding="utf-8"))["ledger"]
     assert summary["reports_without_ledger_entry"] == [f"{OLD}: cells.json is missing (ignored with --ignore)"]

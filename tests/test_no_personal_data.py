@@ -26,7 +26,7 @@ def report(tmp_path_factory):
     project = make_project(tmp_path_factory.mktemp("pii"))
     done = run(project)
     assert done.returncode == 0, done.stderr
-    return project / "reports" / REF, pd.read_csv(project / "cases.csv", dtype=str)
+    return project / "drafts" / REF, pd.read_csv(project / "cases.csv", dtype=str)
 
 
 def test_no_id_or_case_row_in_any_published_file_or_the_html(report):

@@ -23,7 +23,7 @@ from foikit.sdc.audit import ProtectionRule
 from foikit.sdc.secondary import SecondaryPolicy
 from foikit.source.files import sha256_file
 
-from .conftest import EXAMPLE_PARAMS, EXAMPLE_REPORT, ROOT, hand_request
+from .conftest import EXAMPLE_PARAMS, EXAMPLE_REPORT, ROOT, hand_request, run_published
 
 MINIMAL = {"ref": "01.FOI.99.000002", "title": "t", "parts": [
     {"name": "p1", "title": "p", "years": [2020], "tables": [{"name": "by_year", "title": "By year",
@@ -175,11 +175,11 @@ def test_a_run_naming_the_default_policy_publishes_the_example_and_records_the_p
     params = tmp_path / "01.FOI.23.032341.yaml"
     params.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     reports = tmp_path / "reports"
-    done = subprocess.run([sys.executable, "-m", "foikit.cli", "run", str(params), "--reports-dir", str(reports)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = run_published(params, reports)
     assert done.returncode == 0, done.stderr
     report = reports / raw["ref"]
-    for name in ("published.csv", "tables.xlsx", "audit.json", "letter.html", "letter.docx", "cells.json"):
+    for name in ("published.csv", "published.csv-metadata.json", "tables.xlsx", "audit.json", "letter.html",
+                 "letter.docx", "cells.json"):
         assert (report / name).read_bytes() == (EXAMPLE_REPORT / name).read_bytes(), name
     manifest = json.loads((report / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["inputs"]["policy"] == {"name": "default", "path": "shipped:default.yaml",

@@ -20,7 +20,7 @@ import yaml
 from foikit.run.signing import load_key, sign_report
 from foikit.run.verify import find_reports
 
-from .conftest import EXAMPLE_PARAMS, EXAMPLE_REPORT, ROOT
+from .conftest import EXAMPLE_PARAMS, EXAMPLE_REPORT, ROOT, run_published
 from .procs import work_left
 
 REF = "01.FOI.23.032341"
@@ -151,7 +151,7 @@ def test_a_new_package_version_is_named_not_left_unexplained(copied_report, sign
 
 def test_no_snapshot_stores_only_the_hash_and_still_verifies(tmp_path):
     reports = tmp_path / "reports"
-    done = foikit("run", str(EXAMPLE_PARAMS), "--reports-dir", str(reports), "--no-snapshot")
+    done = run_published(EXAMPLE_PARAMS, reports, "--no-snapshot")
     assert done.returncode == 0, done.stderr
     report = reports / REF
     assert not (report / "input.parquet").exists()
@@ -226,7 +226,8 @@ def test_two_concurrent_runs_of_one_ref_one_wins_the_other_fails_clearly(tmp_pat
     assert first.returncode == 0, err1
     assert second.returncode == 1
     assert f"another run of {REF} is in progress" in err2.strip().splitlines()[-1]
-    assert sorted(p.name for p in reports.iterdir()) == [REF]
+    assert sorted(p.name for p in (tmp_path / "drafts").iterdir()) == [REF]
+    assert not reports.exists()
 
 
 def test_after_a_killed_run_the_next_run_succeeds(tmp_path):
@@ -238,4 +239,4 @@ def test_after_a_killed_run_the_next_run_succeeds(tmp_path):
     proc.wait(timeout=60)
     done = foikit("run", str(EXAMPLE_PARAMS), "--reports-dir", str(reports))
     assert done.returncode == 0, done.stderr
-    assert yaml.safe_load((reports / REF / "params.yaml").read_text())["ref"] == REF
+    assert yaml.safe_load((tmp_path / "drafts" / REF / "params.yaml").read_text())["ref"] == REF

@@ -18,7 +18,7 @@ import foikit
 from foikit.publish.charts import chart_data
 from foikit.publish.letter import html_to_docx, render_letter
 
-from .conftest import EXAMPLE_PARAMS, EXAMPLE_REPORT, ROOT, hand_request
+from .conftest import EXAMPLE_PARAMS, EXAMPLE_REPORT, ROOT, hand_request, publish_run
 
 REF = "01.FOI.23.032341"
 
@@ -117,6 +117,9 @@ def test_new_then_run_for_every_template(tmp_path, template):
     run = subprocess.run([sys.executable, "-m", "foikit.cli", "run", str(params), "--notebooks",
                           str(ROOT / "notebooks")], cwd=tmp_path, capture_output=True, text=True, env=env,
                          timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert not (tmp_path / "reports").exists()  # a try-out is a draft: nothing enters the ledger
+    run = publish_run(run, tmp_path / "reports", cwd=tmp_path, env=env)
     assert run.returncode == 0, run.stderr
     report = tmp_path / "reports" / ref
     assert {"published.csv", "tables.xlsx", "letter.html", "letter.docx", "manifest.json"} <= \

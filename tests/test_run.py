@@ -12,7 +12,7 @@ import nbformat
 import pytest
 import yaml
 
-from .conftest import EXAMPLE_PARAMS, EXAMPLE_REPORT, ROOT
+from .conftest import EXAMPLE_PARAMS, EXAMPLE_REPORT, REVIEWER, ROOT, run_published
 from .procs import work_left
 
 REF = "01.FOI.23.032341"
@@ -26,9 +26,12 @@ def foikit(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def fresh_report(tmp_path_factory) -> Path:
     reports = tmp_path_factory.mktemp("run") / "reports"
-    done = foikit("run", str(EXAMPLE_PARAMS), "--reports-dir", str(reports))
+    done = run_published(EXAMPLE_PARAMS, reports)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == f"{reports / REF}: written"
+    assert done.stdout.splitlines() == [
+        f"{reports.parent / 'drafts' / REF}: draft written (not published, not in the ledger); read its "
+        f"report.html, then foikit publish {REF} --reviewer NAME --reports-dir {reports}",
+        f"{reports / REF}: published, reviewed by {REVIEWER}; it is in the ledger"]
     # foikit's progress only: no kernel noise (jupyter's "Kernel is running over TCP without encryption")
     assert done.stderr.splitlines() == [f"running notebooks/conduct_allegations.ipynb for {REF}"], done.stderr
     return reports / REF
@@ -37,16 +40,19 @@ def fresh_report(tmp_path_factory) -> Path:
 def test_run_writes_the_whole_report(fresh_report):
     assert sorted(p.name for p in fresh_report.iterdir()) == [
         "audit.json", "cells.json", "dictionary.yaml", "input.parquet", "ledger.json", "letter.docx",
-        "letter.html", "manifest.json", "notebook.ipynb", "params.yaml", "published.csv", "report.html",
+        "letter.html", "manifest.json", "notebook.ipynb", "params.yaml", "published.csv",
+        "published.csv-metadata.json", "report.html",
         "ro-crate-metadata.json",
         "signature.json", "tables.xlsx", "witnesses.json",
     ]
     assert [p.name for p in fresh_report.parent.iterdir()] == [REF]  # no partial or failure left
+    assert list((fresh_report.parent.parent / "drafts").iterdir()) == []  # the draft became the report
     assert work_left(fresh_report.parent.parent / ".foikit-work") == []
 
 
 def test_run_reproduces_the_committed_example_byte_for_byte(fresh_report):
-    for name in ("published.csv", "tables.xlsx", "audit.json", "letter.html", "letter.docx", "cells.json"):
+    for name in ("published.csv", "published.csv-metadata.json", "tables.xlsx", "audit.json", "letter.html",
+                 "letter.docx", "cells.json"):
         assert (fresh_report / name).read_bytes() == (EXAMPLE_REPORT / name).read_bytes(), name
     # The record differs only in where this run was told to write (its output_dir parameter).
     for name in ("notebook.ipynb", "report.html"):
@@ -99,8 +105,11 @@ def test_a_differing_run_is_refused_unless_forced(tmp_path):
     assert (reports / REF / "published.csv").read_bytes() == (EXAMPLE_REPORT / "published.csv").read_bytes()
     assert sorted(p.name for p in reports.iterdir()) == [REF]
 
-    forced = foikit("run", str(params), "--reports-dir", str(reports), "--force")
+    assert not (tmp_path / "drafts").exists()  # no draft of a report that could not be published
+    forced = run_published(params, reports, "--force")
     assert forced.returncode == 0, forced.stderr
+    assert f"the earlier report is kept as {reports / REF}.v1 and stays in the ledger" in forced.stdout
+    assert json.loads((reports / REF / "manifest.json").read_text())["review"]["supersedes"] == f"{REF}.v1"
     assert (reports / f"{REF}.v1" / "tables.xlsx").read_bytes() == (EXAMPLE_REPORT / "tables.xlsx").read_bytes()
     assert (reports / REF / "tables.xlsx").read_bytes() != (EXAMPLE_REPORT / "tables.xlsx").read_bytes()
 
@@ -140,6 +149,7 @@ def test_a_failing_template_keeps_its_notebook_and_writes_no_report(tmp_path):
     assert "source system offline" in kept[0].read_text()
     assert sorted(p.name for p in reports.iterdir()) == [".failures"]
     assert work_left(tmp_path / ".foikit-work") == []
+    assert not (tmp_path / "drafts").exists()
 
 
 def _plain_papermill(tmp_path, *extra: str) -> subprocess.CompletedProcess:

@@ -17,7 +17,7 @@ import yaml
 import foikit
 from foikit.source.data import embedded_data_path
 
-from .conftest import EXAMPLE_PARAMS, EXAMPLE_REPORT, ROOT, postgres_url
+from .conftest import EXAMPLE_PARAMS, EXAMPLE_REPORT, ROOT, postgres_url, run_published
 
 DICTIONARY = str(ROOT / "foikit" / "data" / "conduct_allegations.yaml")
 
@@ -94,8 +94,7 @@ def test_run_from_a_database_records_its_sql_and_verifies_from_the_snapshot(tmp_
     params = tmp_path / "db.yaml"
     params.write_text(yaml.safe_dump(raw, sort_keys=False))
     reports = tmp_path / "reports"
-    run = subprocess.run([sys.executable, "-m", "foikit.cli", "run", str(params), "--reports-dir", str(reports)],
-                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    run = run_published(params, reports)
     assert run.returncode == 0, run.stderr
     report = reports / raw["ref"]
     pd.testing.assert_frame_equal(pd.read_csv(report / "published.csv", dtype=str, keep_default_na=False),

@@ -719,7 +719,14 @@ def _renamed(entry: LedgerEntry, ref: str) -> LedgerEntry:
 
 def ledger_for_run(reports_dir: str | Path, request: Request, data: CaseData, force: bool = False,
                    where: str = "params", ignore: Sequence[str] = ()) -> Ledger:
-    """What a run of ``request`` is audited against, with today's counts: every report in ``reports_dir``
+    """What a run of ``request`` is audited against (:func:`select_ledger`), with today's counts."""
+    return with_counts(select_ledger(reports_dir, request.ref, data.dictionary.name, force, where, ignore),
+                       data, where)
+
+
+def select_ledger(reports_dir: str | Path, ref: str, dataset: str, force: bool = False,
+                  where: str = "params", ignore: Sequence[str] = ()) -> Ledger:
+    """What a run of request ``ref`` over ``dataset`` is audited against: every report in ``reports_dir``
     (superseded versions ``<ref>.vN`` included: what was published stays published) and every import in
     ``ledger/`` beside it over the same dataset, except the request's own report. A re-run of an existing
     report keeps to the responses that report was audited against, so that it reproduces; ``force`` (a new
@@ -729,14 +736,13 @@ def ledger_for_run(reports_dir: str | Path, request: Request, data: CaseData, fo
     run, unless named in ``ignore`` (``--ignore REF``): then it is listed as not checked in the record."""
     reports_dir = Path(reports_dir)
     ledger = load_ledger(reports_dir, reports_dir.resolve().parent / LEDGER_DIR)
-    dataset = data.dictionary.name
     ledger = check_readable(ledger, dataset, where, ignore)
-    recorded = reports_dir / request.ref / LEDGER_JSON
-    if force and (reports_dir / request.ref).is_dir():
-        kept_as = next_version(reports_dir, request.ref)
-        ledger = replace(ledger, entries=tuple(_renamed(e, kept_as) if e.ref == request.ref else e
+    recorded = reports_dir / ref / LEDGER_JSON
+    if force and (reports_dir / ref).is_dir():
+        kept_as = next_version(reports_dir, ref)
+        ledger = replace(ledger, entries=tuple(_renamed(e, kept_as) if e.ref == ref else e
                                                for e in ledger.entries))
-    ledger = ledger.for_dataset(dataset, exclude=request.ref)
+    ledger = ledger.for_dataset(dataset, exclude=ref)
     if recorded.is_file() and not force:
         try:
             refs = [e["ref"] for e in json.loads(recorded.read_text(encoding="utf-8"))["entries"]]
@@ -744,7 +750,7 @@ def ledger_for_run(reports_dir: str | Path, request: Request, data: CaseData, fo
             raise DataError(f"{recorded}: cannot be read as the ledger this report was audited against; "
                             "nothing written (use --force to publish anew against everything)") from None
         ledger = ledger.only(refs)
-    return with_counts(ledger, data, where)
+    return ledger
 
 
 def audit_report(report: str | Path, data: CaseData | None = None, ignore: Sequence[str] = ()) -> ReportAudit:

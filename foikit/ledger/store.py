@@ -201,6 +201,26 @@ class Ledger:
             {**e.to_json(), "published_at": e.published_at, "origin": e.origin} for e in self.entries],
             "unrecorded": list(self.unrecorded)}
 
+    def changes_since(self, recorded: dict[str, Any]) -> list[str]:
+        """What was published, superseded or removed since ``recorded`` (a :meth:`to_json` snapshot, such as a
+        draft's ledger.json) was taken, one phrase per response; today's counts (``now``) are not compared: the
+        question is whether the responses a draft was audited against are still exactly what is published."""
+        def published(entries: Iterable[dict[str, Any]]) -> dict[str, str]:
+            out = {}
+            for e in entries:
+                parts = [{**{k: v for k, v in p.items() if k != "outside_now"},
+                          "cells": [{k: v for k, v in c.items() if k != "now"} for c in p.get("cells", [])]}
+                         for p in e.get("parts", [])]
+                # where the folder was read from is not what was published
+                out[str(e.get("ref"))] = json.dumps({**e, "parts": parts, "origin": None}, sort_keys=True)
+            return out
+
+        was = published(recorded.get("entries", []))
+        now = published(self.to_json()["entries"])
+        return ([f"{ref} was published" for ref in sorted(now.keys() - was.keys())]
+                + [f"{ref} is no longer in the reports folder" for ref in sorted(was.keys() - now.keys())]
+                + [f"{ref} changed" for ref in sorted(was.keys() & now.keys()) if was[ref] != now[ref]])
+
 
 def check_readable(ledger: Ledger, dataset: str, where: str, ignore: Iterable[str] = ()) -> Ledger:
     """Refuse to go on while a report folder over ``dataset`` (or over an unknown dataset) cannot be read as a
@@ -417,8 +437,9 @@ def read_report_entry(report: Path) -> LedgerEntry:
     published = ""
     if (report / MANIFEST).is_file():
         try:
-            run = _read_json(report / MANIFEST).get("run", {})
-            published = str(run.get("ended", "")) if isinstance(run, dict) else ""
+            manifest = _read_json(report / MANIFEST)
+            when = manifest.get("review") or manifest.get("run", {})  # published when reviewed (foikit publish)
+            published = str(when.get("published_at", when.get("ended", ""))) if isinstance(when, dict) else ""
         except (ParamsError, AttributeError):
             published = ""
     entry = entry_from_json(raw, CELLS_JSON, published, str(report))

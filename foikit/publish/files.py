@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from openpyxl.utils.exceptions import IllegalCharacterError
 
 from foikit.cube.tables import TOTAL
 from foikit.exceptions import DataError, DisclosureError
-from foikit.layout import AUDIT_JSON, CELLS_JSON, PUBLISHED_CSV, TABLES_XLSX
+from foikit.layout import AUDIT_JSON, CELLS_JSON, PUBLISHED_CSV, PUBLISHED_CSVW, TABLES_XLSX
 from foikit.ledger.store import entry_of
 from foikit.publish import leakcheck
 from foikit.publish.letter import write_letter
@@ -100,6 +101,66 @@ def write_published_csv(response: Response, out_dir: Path) -> Path:
     text = published.to_csv(index=False, lineterminator="\n")
     leakcheck.check_csv(text, response)  # what is about to be written, read back independently
     path.write_bytes(text.encode("utf-8"))
+    return path
+
+
+def csvw_metadata(response: Response) -> dict:
+    """W3C tabular metadata (CSV on the Web) for published.csv: every column with its datatype and meaning,
+    which value is empty for what, and each marker with what it states, so that software reads a marker as a
+    withheld figure and never as a number or a zero. Only what the response publishes anyway."""
+    request, policy = response.request, response.policy
+    dictionary = response.data.dictionary
+    parts = {p.spec.name: p.spec for p in response.parts}
+    tables = sorted({t.name for p in parts.values() for t in p.tables})
+
+    def one_of(values: list[str]) -> dict:
+        # a string column whose values are exactly these (CSVW: `format` is a regular expression)
+        return {"base": "string", "format": "^(" + "|".join(re.escape(v) for v in values) + ")$"}
+
+    columns: list[dict] = [
+        {"name": "part", "titles": "part", "datatype": one_of(list(parts)), "required": True,
+         "dc:description": "Which part of the request the figure answers: "
+                           + "; ".join(f"{name}: {spec.title}" for name, spec in parts.items())},
+        {"name": "table", "titles": "table", "datatype": one_of(tables), "required": True,
+         "dc:description": "Which table of its part the figure is in"},
+    ]
+    for dim in request.dims:
+        columns.append({"name": dim, "titles": dim, "datatype": "string", "null": "",
+                        "dc:description": f"{dictionary.label(dim)}; empty: the figure is the total over every "
+                                          f"{dictionary.label(dim).lower()} (or the table has no such breakdown)"})
+    columns.append({"name": "value", "titles": "value", "datatype": {"base": "nonNegativeInteger"}, "null": "",
+                    "dc:description": (f"The published count, rounded to the nearest {policy.rounding}"
+                                       if policy.rounding else "The published count")
+                                      + "; empty where the figure is withheld (its marker says why)"})
+    meanings = policy.audit_meanings()
+
+    def stated(marker: str) -> str:
+        band = policy.states(marker)
+        return "; it may stand for any count" if band.high is None else ""
+
+    columns.append({"name": "marker", "titles": "marker", "datatype": one_of(list(policy.markers)), "null": "",
+                    "dc:description": "Why the figure is withheld; empty where it is published. " + " ".join(
+                        f"{m}: {meanings[m]}{stated(m)}." for m in policy.markers)})
+    return {
+        "@context": ["http://www.w3.org/ns/csvw", {"@language": "en"}],
+        "url": PUBLISHED_CSV,
+        "dc:identifier": request.ref,
+        "dc:title": request.title,
+        "dc:publisher": request.organisation,
+        "dc:description": "One row per published figure of the response, every total included: the figure's "
+                          "part, table and breakdown, then its value or its marker.",
+        "dialect": {"encoding": "utf-8", "header": True, "lineTerminators": ["\n"], "doubleQuote": True},
+        "tableSchema": {"columns": columns},
+    }
+
+
+def csvw_text(response: Response) -> str:
+    return json.dumps(csvw_metadata(response), indent=1, ensure_ascii=False) + "\n"
+
+
+def write_csvw(response: Response, out_dir: Path) -> Path:
+    path = out_dir / PUBLISHED_CSVW
+    path.write_bytes(csvw_text(response).encode("utf-8"))
     return path
 
 
@@ -257,7 +318,8 @@ def write_publishable(response: Response, out_dir: str | Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     try:  # each writer runs the leak check on its file's content just before writing it
-        for write in (write_published_csv, write_xlsx, write_audit_json, write_cells_json, write_witnesses_json):
+        for write in (write_published_csv, write_csvw, write_xlsx, write_audit_json, write_cells_json,
+                      write_witnesses_json):
             written.append(write(response, out_dir))
         written += write_letter(response, out_dir)
     except DisclosureError:

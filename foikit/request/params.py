@@ -467,6 +467,8 @@ def describe_validation(exc: ValidationError, raw: Any, source: str,
     """A pydantic error as one line: the source, the field (named where it has a name), the first problem,
     the offending value capped (:func:`foikit.exceptions.capped`), and how many more there are."""
     errors = exc.errors()
+    if model is not None:  # a misspelt key explains the 'Field required' of the key it meant: it goes first
+        errors = sorted(errors, key=lambda e: not (e["type"] == "extra_forbidden" and _close_key(e["loc"], model)))
     err = errors[0]
     field = _named_path(err["loc"], raw) or "(top level)"
     msg = err["msg"].removeprefix("Value error, ")

@@ -30,31 +30,31 @@ import filelock
 import nbformat
 import papermill
 import yaml
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from papermill.exceptions import PapermillExecutionError
 
 from foikit.cube.engine import Cube, count_cube
-from foikit.exceptions import ReportError
+from foikit.exceptions import ParamsError, ReportError, capped_text
 from foikit.layout import (
     DICTIONARY_COPY,
     LEDGER_JSON,
+    MANIFEST,
     NOTEBOOK,
     PARAMS_COPY,
     PUBLISHED_FILES,
     REPORT_HTML,
     SNAPSHOT,
 )
-from foikit.ledger.joint import answer, ledger_for_run
-from foikit.ledger.store import Ledger
+from foikit.ledger.joint import answer, ledger_for_run, select_ledger
+from foikit.ledger.store import Ledger, load_ledger
 from foikit.publish.files import check_audit
-from foikit.request.params import SHIPPED_POLICIES, Request, load_request, policy_path
+from foikit.request.params import SHIPPED_POLICIES, Request, load_request, parse_request, policy_path, read_yaml
 from foikit.request.policy import Policy
 from foikit.response import open_source_for
 from foikit.run.gate import check_written
-from foikit.run.manifest import build_manifest, provenance, write_manifest
-from foikit.run.paths import check_name, check_path, inside, not_a_link
+from foikit.run.manifest import build_manifest, load_manifest, provenance, write_manifest
+from foikit.run.paths import check_name, check_path, find_template, inside, not_a_link
 from foikit.run.provenance import write_crate
 from foikit.run.record import export_html, normalise_notebook
 from foikit.run.signing import sign_report, signing_key
@@ -65,6 +65,8 @@ from foikit.source.files import sha256_file
 FAILURES = ".failures"
 WORK = ".foikit-work"
 LOCKS = "locks"  # inside WORK: the lock files stay (a lock file removed on release would let two runs hold it)
+DRAFTS = "drafts"  # beside reports/: what foikit run makes, outside the ledger until foikit publish
+DISCARDED = ".old-draft"  # in WORK: a draft being replaced by a new one of its ref
 SUPERSEDE = ".supersede"  # in WORK/LOCKS: a supersession in progress, to undo if the run is killed midway
 # Seconds one template cell may run (papermill's execution_timeout): a hung query or kernel ends the run
 # instead of holding the lock for ever. --timeout or $FOIKIT_CELL_TIMEOUT change it.
@@ -123,18 +125,6 @@ class RunResult:
 # What this process has published, recorded in the same uninterruptible step as the rename: after an
 # interrupt the command says truly whether a report had been written.
 PUBLISHED: list[RunResult] = []
-
-
-def find_template(name: str, notebooks_dir: str | Path | None = None) -> Path:
-    """The notebook template ``notebooks/<name>.ipynb``: in ``notebooks_dir``, else ./notebooks, else the
-    notebooks/ beside the installed package (an editable install of this repository)."""
-    candidates = [Path(notebooks_dir)] if notebooks_dir else [Path("notebooks"),
-                                                             Path(__file__).resolve().parents[2] / "notebooks"]
-    for folder in candidates:
-        path = folder / f"{name}.ipynb"
-        if path.is_file():
-            return path
-    raise ReportError(f"template {name!r}: no {name}.ipynb in {', '.join(map(str, candidates))}")
 
 
 def workspace(reports_dir: Path) -> Path:
@@ -210,6 +200,7 @@ def claim_workspace(reports_dir: Path, ref: str, log: Callable[[str], None] = la
         if partial.exists():
             log(f"removed {partial}, left by a run of {ref} that was killed")
         shutil.rmtree(partial, ignore_errors=True)
+        shutil.rmtree(work / f"{ref}{DISCARDED}", ignore_errors=True)  # a draft a killed run was replacing
         clear_stale(work, log)
         partial.mkdir(mode=0o700)
         yield partial
@@ -459,20 +450,30 @@ def _policy_input(request: Request, cwd: Path) -> dict[str, Any]:
     return {"policy": {"name": request.policy, "path": shown, "sha256": sha256_file(path)}}
 
 
+def drafts_folder(reports_dir: Path, source: str = "params") -> Path:
+    """``drafts`` beside ``reports_dir`` (refused if it is a symlink): where ``foikit run`` leaves a draft for
+    review. A draft is a whole report, but outside the ledger: nothing in it counts as published until
+    ``foikit publish`` moves it."""
+    return inside(reports_dir.parent, DRAFTS, "reports_dir", source)
+
+
 def run_request(params_path: str | Path, reports_dir: str | Path = "reports",
                 notebooks_dir: str | Path | None = None, force: bool = False, snapshot: bool = True,
                 log: Callable[[str], None] = lambda _msg: None, timeout: float | None = None,
                 ignore: tuple[str, ...] | list[str] = ()) -> RunResult:
-    """Validate ``params_path``, run its template and write ``reports/<ref>/`` with its manifest.
+    """Validate ``params_path``, run its template against everything published in ``reports_dir`` and write
+    the whole report, with its manifest, as the draft ``drafts/<ref>/`` (status 'draft'), for a reviewer to
+    read and :func:`publish_draft` to publish. Nothing enters the ledger here.
 
-    Bad params or data, or a failing disclosure audit, raise before anything is written. An existing report
-    is left untouched: a run that reproduces it byte for byte reports 'reproduced'; a different one is
-    refused unless ``force``, which keeps the earlier report as ``<ref>.vN``. ``timeout``: seconds one
-    template cell may run (:func:`cell_timeout`). ``ignore``: earlier reports that cannot be read as ledger
-    entries, to go on without (:func:`foikit.ledger.joint.ledger_for_run`).
+    Bad params or data, or a failing disclosure audit, raise before anything is written. A draft of the same
+    ref is replaced. When ``reports/<ref>`` exists, a run that reproduces it byte for byte keeps no draft
+    (status 'reproduced'); a different one is refused unless ``force``: its draft then supersedes the report
+    when published (the earlier one is kept as ``<ref>.vN`` and stays in the ledger). ``timeout``: seconds
+    one template cell may run (:func:`cell_timeout`). ``ignore``: earlier reports that cannot be read as
+    ledger entries, to go on without (:func:`foikit.ledger.joint.ledger_for_run`).
 
     >>> run_request("params/01.FOI.23.032341.yaml").path  # doctest: +SKIP
-    PosixPath('reports/01.FOI.23.032341')
+    PosixPath('drafts/01.FOI.23.032341')
     """
     params_path = check_path("params", params_path, "foikit run")
     reports_dir = not_a_link("reports_dir", check_path("reports_dir", reports_dir, "foikit run"), "foikit run")
@@ -483,58 +484,164 @@ def run_request(params_path: str | Path, reports_dir: str | Path = "reports",
     inside(reports_dir, FAILURES, "reports_dir", source)
     inside(reports_dir.resolve().parent, WORK, "reports_dir", source)
     inside(reports_dir.resolve().parent / WORK, f"{request.ref}.partial", "ref", source)
+    draft = inside(drafts_folder(reports_dir, source), request.ref, "ref", source)
     seconds = cell_timeout(timeout)
     data = open_source_for(request, source)
     # every data error before anything runs; the counts are what the gate checks the published figures against
     cubes = [count_cube(data, part, f"{source}: parts.{i}") for i, part in enumerate(request.parts)]
     template = find_template(request.template, notebooks_dir)
     ledger = ledger_for_run(reports_dir, request, data, force, source, ignore)  # what was published before
-    key = signing_key(log=log)  # before the run: a missing key is made (and said), a bad one stops it here
     cwd = Path.cwd().resolve()
     log(f"running {template} for {request.ref}")
     with write_errors_reported(), terminate_as_interrupt(), \
             claim_workspace(reports_dir, request.ref, log) as partial:
-        def produce(against: Ledger) -> None:
-            _produce(partial, against, params_path=params_path, template=template, request=request, data=data,
-                     cubes=cubes, source=source, snapshot=snapshot, cwd=cwd, seconds=seconds,
-                     reports_dir=reports_dir, key=key)
-
-        def again(against: Ledger) -> None:
-            shutil.rmtree(partial)
-            partial.mkdir(mode=0o700)
-            produce(against)
-
-        produce(ledger)
-        return publish_serialised(
-            reports_dir, data.dictionary.name, ledger, request.ref,
-            current=lambda: ledger_for_run(reports_dir, request, data, force, source, ignore),
-            redo=again, move=lambda: _move_into_place(partial, target, force), log=log)
+        _produce(partial, ledger, params_path=params_path, template=template, request=request, data=data,
+                 cubes=cubes, source=source, snapshot=snapshot, cwd=cwd, seconds=seconds, reports_dir=reports_dir,
+                 force=force, ignore=list(ignore))
+        if target.exists():
+            if not (differing := differing_published(target, partial)):
+                return RunResult("reproduced", target)
+            if not force:
+                raise ReportError(
+                    f"{target}: a report exists and this run's {', '.join(differing)} differ; the earlier report "
+                    f"is untouched and no draft was kept. Use --force to make a draft that supersedes it when "
+                    f"published (the earlier one is kept as {_next_version(target)})")
+        return _keep_draft(partial, draft)
 
 
-L = typing.TypeVar("L", bound=Ledger)
+def _keep_draft(partial: Path, draft: Path) -> RunResult:
+    """Rename ``partial`` to ``draft``, replacing an earlier draft of the ref (drafts are not published)."""
+    draft.parent.mkdir(parents=True, exist_ok=True)
+    old = partial.with_name(partial.name.removesuffix(".partial") + DISCARDED)
+    shutil.rmtree(old, ignore_errors=True)
+    with signals_deferred():
+        if draft.exists():
+            draft.rename(old)
+        partial.rename(draft)
+        PUBLISHED.append(result := RunResult("draft", draft))
+    shutil.rmtree(old, ignore_errors=True)
+    return result
+
+
+def _draft_intact(draft: Path, manifest: dict[str, Any]) -> list[str]:
+    """How ``draft`` differs from what its manifest recorded when it was made (nothing: an empty list)."""
+    recorded = manifest["outputs"]
+    present = {p.name for p in draft.iterdir() if p.name != MANIFEST}
+    return ([f"{name} is missing" for name in sorted(recorded.keys() - present)]
+            + [f"{name} was added" for name in sorted(present - recorded.keys())]
+            + [f"{name} was changed" for name in sorted(recorded.keys() & present)
+               if not (draft / name).is_file() or (draft / name).is_symlink()
+               or sha256_file(draft / name) != recorded[name]])
+
+
+def recorded_source(folder: Path, raw: dict[str, Any]) -> dict[str, Any]:
+    """The ``data:`` a report folder (or a draft) was counted from: its snapshot with its dictionary copy when
+    it holds one, else the source its recorded params (``raw``) name, with the dictionary copy."""
+    dictionary = str((folder / DICTIONARY_COPY).resolve())
+    if (folder / SNAPSHOT).is_file():  # the recorded extract replaces the source, whatever kind it was
+        return {"path": str((folder / SNAPSHOT).resolve()), "dictionary": dictionary}
+    return {**(raw.get("data") or {}), "dictionary": dictionary}
+
+
+def _check_draft(draft: Path) -> None:
+    """The gate again, on the draft as it is now: its files must state what its recorded data counts and
+    pass the joint audit against the ledger it was audited with (checked unchanged under the lock after)."""
+    where = str(draft / PARAMS_COPY)
+    raw = read_yaml(draft / PARAMS_COPY, "recorded params")
+    request = parse_request({**raw, "data": recorded_source(draft, raw)}, where)
+    data = open_source_for(request, where)
+    cubes = [count_cube(data, part, f"{where}: parts.{i}") for i, part in enumerate(request.parts)]
+    check_written(draft, request, data, cubes, load_ledger(draft / LEDGER_JSON), where)
+
+
+def _check_reviewer(reviewer: str) -> str:
+    name = " ".join(str(reviewer).split())
+    if not name or len(name) > 120 or not name.isprintable():
+        raise ParamsError(f"--reviewer: '{capped_text(reviewer)}': give the reviewer's name (one line, up to "
+                          "120 characters)")
+    return name
+
+
+def publish_draft(ref: str, reviewer: str, reports_dir: str | Path = "reports",
+                  log: Callable[[str], None] = lambda _msg: None) -> RunResult:
+    """Publish the draft ``drafts/<ref>/`` that ``reviewer`` (a second person) has approved: under the
+    dataset's publication lock, check that the draft is as it was made and that nothing was published (or
+    superseded) since its joint audit, record the review in the manifest, sign it and move the report into
+    ``reports/<ref>``, where it enters the ledger. A ledger that changed refuses the draft (the reviewer
+    approved figures audited against what was published then: the run must be made again and reviewed).
+    Status 'written', 'superseded' (a draft made with ``--force``) or 'reproduced' (the report was there)."""
+    where = "foikit publish"
+    reports_dir = not_a_link("reports_dir", check_path("reports_dir", reports_dir, where), where)
+    ref = check_name("ref", ref, where)
+    target = inside(reports_dir, ref, "ref", where)
+    draft = inside(drafts_folder(reports_dir, where), ref, "ref", where)
+    reviewer = _check_reviewer(reviewer)
+    if not draft.is_dir() or draft.is_symlink():
+        raise ReportError(f"{draft}: no draft of {ref} to publish; make one with foikit run params/{ref}.yaml")
+    _, manifest = load_manifest(draft)
+    if manifest["ref"] != ref:
+        raise ReportError(f"{draft / MANIFEST}: is the draft of {capped_text(manifest['ref'])!r}, not {ref}; "
+                          "nothing published")
+    if problems := _draft_intact(draft, manifest):
+        raise ReportError(f"{draft}: {'; '.join(problems[:5])} since the draft was made; nothing published: make "
+                          f"it again with foikit run")
+    _check_draft(draft)
+    if reviewer.casefold() == str(manifest["run"]["user"]).casefold():
+        raise ReportError(f"--reviewer {reviewer}: made the draft; a second person must review it before it "
+                          "is published")
+    dataset = manifest["inputs"]["dictionary"]["name"]
+    force, ignore = bool(manifest["run"].get("force")), [str(r) for r in manifest["run"].get("ignore", [])]
+    recorded = json.loads((draft / LEDGER_JSON).read_text(encoding="utf-8"))
+    key = signing_key(log=log)  # before the lock: a missing key is made (and said), a bad one stops it here
+    with write_errors_reported(), terminate_as_interrupt(), claim_workspace(reports_dir, ref, log) as partial:
+        def move() -> RunResult:
+            shutil.copytree(draft, partial, dirs_exist_ok=True, symlinks=True)
+            review = {"reviewer": reviewer, "published_by": getpass.getuser(),
+                      "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                      "supersedes": _next_version(target).name if force and target.exists() else None}
+            write_manifest({**manifest, "review": review}, partial)
+            sign_report(partial, key)  # signature.json: binds every field of the manifest, the review included
+            return _move_into_place(partial, target, force)
+
+        result = publish_serialised(
+            reports_dir, dataset, target, move=move, log=log,
+            changed=lambda: select_ledger(reports_dir, ref, dataset, force, str(draft), ignore).changes_since(recorded))
+    shutil.rmtree(draft, ignore_errors=True)
+    return result
+
+
 R = typing.TypeVar("R")
 
 
-def publish_serialised(reports_dir: Path, dataset: str, ledger: L, ref: str, *, current: Callable[[], L],
-                       redo: Callable[[L], None], move: Callable[[], R],
-                       log: Callable[[str], None] = lambda _msg: None) -> R:
-    """Publish a report made against ``ledger``, one run at a time per ``dataset``: under the dataset's
-    :func:`publication_lock`, the ledger is read again (``current``); if anything was published (or
-    superseded) since ``ledger`` was read, the report is made again against it (``redo``) before ``move``
-    puts it in place. So of two overlapping runs the later one is always audited against the earlier."""
+def publish_serialised(reports_dir: Path, dataset: str, target: Path, *, changed: Callable[[], list[str]],
+                       move: Callable[[], R], log: Callable[[str], None] = lambda _msg: None) -> R:
+    """Publish ``target`` one report at a time per ``dataset``: under the dataset's :func:`publication_lock`,
+    ``changed`` says what was published since the draft's joint audit (read now, under the lock); anything
+    refuses it, nothing lets ``move`` put it in place. So of two overlapping drafts published at once, the
+    second is refused and must be made again against the first."""
     with publication_lock(reports_dir, dataset, log):
-        now = current()
-        if now.to_json() != ledger.to_json():
-            new = sorted({e.ref for e in now.entries} - {e.ref for e in ledger.entries})
-            log(f"{', '.join(new) or 'the ledger'} changed while {ref} ran; running it again against everything "
-                "published now")
-            redo(now)
+        if found := changed():
+            raise ReportError(f"{target}: nothing published: {'; '.join(found)} since the draft was made, and "
+                              "its joint audit must include that: make the draft again (foikit run) and review it")
         return move()
+
+
+def discard_draft(ref: str, reports_dir: str | Path = "reports") -> Path:
+    """Remove the draft ``drafts/<ref>/`` (nothing published is touched)."""
+    where = "foikit discard"
+    reports_dir = not_a_link("reports_dir", check_path("reports_dir", reports_dir, where), where)
+    ref = check_name("ref", ref, where)
+    draft = inside(drafts_folder(reports_dir, where), ref, "ref", where)
+    if not draft.is_dir() or draft.is_symlink():
+        raise ReportError(f"{draft}: no draft of {ref}")
+    with claim_workspace(reports_dir, ref):
+        shutil.rmtree(draft)
+    return draft
 
 
 def _produce(partial: Path, ledger: Ledger, *, params_path: Path, template: Path, request: Request,
              data: CaseData, cubes: list[Cube], source: str, snapshot: bool, cwd: Path, seconds: float,
-             reports_dir: Path, key: Ed25519PrivateKey) -> None:
+             reports_dir: Path, force: bool, ignore: list[str]) -> None:
     """Write the whole report into ``partial``, audited against ``ledger``, or raise. The kernel answers the
     request (once) and writes the publishable files; the gate (:func:`foikit.run.gate.check_written`) then
     checks those files against ``cubes``, the true counts."""
@@ -563,9 +670,12 @@ def _produce(partial: Path, ledger: Ledger, *, params_path: Path, template: Path
         n for n in (PARAMS_COPY, DICTIONARY_COPY, SNAPSHOT, LEDGER_JSON) if (partial / n).is_file()],
                 started=started.isoformat(timespec="seconds"), ended=ended.isoformat(timespec="seconds"),
                 user=getpass.getuser())
-    write_manifest(build_manifest(ref=request.ref, inputs=inputs, policy=policy, folder=partial,
-                                  started=started, ended=ended, project=cwd), partial)
-    sign_report(partial, key)  # signature.json: binds every field of the manifest, and so every file
+    manifest = build_manifest(ref=request.ref, inputs=inputs, policy=policy, folder=partial, started=started,
+                              ended=ended, project=cwd)
+    # how the draft was made, for publish to check its ledger the same way: superseding (--force) the report,
+    # with these unreadable reports ignored (--ignore)
+    manifest["run"].update(force=force, ignore=ignore)
+    write_manifest(manifest, partial)  # signed when published (the review is part of what is signed)
 
 
 def _recover_supersession(journal: Path) -> str | None:

@@ -41,13 +41,14 @@ from foikit.layout import (
     LETTER_DOCX,
     LETTER_HTML,
     PUBLISHED_CSV,
+    PUBLISHED_CSVW,
     TABLES_XLSX,
     WITNESSES_JSON,
 )
 from foikit.ledger.joint import check_against_ledger
 from foikit.ledger.store import Ledger, entry_of
 from foikit.publish import leakcheck
-from foikit.publish.files import check_audit
+from foikit.publish.files import check_audit, csvw_text
 from foikit.request.params import Part, Request
 from foikit.request.policy import Band, Policy
 from foikit.response import PartResult, Response, part_cells
@@ -184,6 +185,8 @@ def check_written(folder: Path, request: Request, data: CaseData, cubes: Sequenc
     entry = json.dumps(entry_of(response).to_json(), indent=1, ensure_ascii=False) + "\n"
     if (folder / CELLS_JSON).read_text(encoding="utf-8") != entry:
         raise _refused(CELLS_JSON, f"is not the ledger entry of what {PUBLISHED_CSV} publishes")
+    if (folder / PUBLISHED_CSVW).read_text(encoding="utf-8") != csvw_text(response):
+        raise _refused(PUBLISHED_CSVW, f"does not describe {PUBLISHED_CSV} and its markers as the policy states them")
     leakcheck.check_xlsx((folder / TABLES_XLSX).read_bytes(), response)
     leakcheck.check_letter((folder / LETTER_HTML).read_text(encoding="utf-8"), (folder / LETTER_DOCX).read_bytes(),
                            response)

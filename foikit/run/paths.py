@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from foikit.exceptions import ParamsError
+from foikit.exceptions import ParamsError, ReportError
 
 MAX_NAME = 200
 
@@ -74,3 +74,15 @@ def not_a_link(field: str, folder: Path, source: str = "params") -> Path:
         raise ParamsError(f"{source}: {field}: {folder} is a symlink (to {shown}); refusing to write through it: "
                           "give the folder itself")
     return folder
+
+
+def find_template(name: str, notebooks_dir: str | Path | None = None) -> Path:
+    """The notebook template ``notebooks/<name>.ipynb``: in ``notebooks_dir``, else ./notebooks, else the
+    notebooks/ beside the installed package (an editable install of this repository)."""
+    candidates = [Path(notebooks_dir)] if notebooks_dir else [Path("notebooks"),
+                                                             Path(__file__).resolve().parents[2] / "notebooks"]
+    for folder in candidates:
+        path = folder / f"{name}.ipynb"
+        if path.is_file():
+            return path
+    raise ReportError(f"template {name!r}: no {name}.ipynb in {', '.join(map(str, candidates))}")

@@ -14,15 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import nbformat
-import papermill
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from foikit.exceptions import ParamsError
 from foikit.request.params import Request, Suppression
-from foikit.run.execute import find_template
-from foikit.run.paths import check_name, inside
+from foikit.run.paths import check_name, find_template, inside
 
 # Like 01.FOI.23.032341 (force, FOI, year, number), optionally with a suffix for a variant of one request.
 DEFAULT_REF_PATTERN = r"\d{2}\.FOI\.\d{2}\.\d{6}(-[a-z0-9-]+)?"
@@ -56,14 +53,40 @@ class TemplateInfo:
     defaults: dict[str, Any]  # the parameters cell's values
 
 
+def _source(cell: dict[str, Any]) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def parameter_defaults(source: str) -> dict[str, Any]:
+    """The literal values a parameters cell assigns, by name, as papermill's parameter inspection reads them
+    (read here with ast, because papermill and nbformat cost a second of imports before `foikit templates` or
+    `foikit new` could answer). Every assignment in a foikit template's parameters cell is a literal.
+
+    >>> parameter_defaults('ref = "EXAMPLE"  # the reference\nyears: list = [2020]')
+    {'ref': 'EXAMPLE', 'years': [2020]}
+    """
+    out: dict[str, Any] = {}
+    for node in ast.parse(source).body:
+        target, value = ((node.targets[0], node.value) if isinstance(node, ast.Assign) and len(node.targets) == 1
+                         else (node.target, node.value) if isinstance(node, ast.AnnAssign) else (None, None))
+        if isinstance(target, ast.Name) and value is not None:
+            out[target.id] = ast.literal_eval(value)
+    return out
+
+
 def template_info(path: Path) -> TemplateInfo:
     """A template's title (its first heading) and the defaults of its parameters cell."""
-    nb = nbformat.read(path, as_version=4)
-    title = next((line.lstrip("# ").strip() for c in nb.cells if c.cell_type == "markdown"
-                  for line in c.source.splitlines() if line.startswith("#")), path.stem)
-    defaults = {name: ast.literal_eval(p["default"]) for name, p in papermill.inspect_notebook(str(path)).items()
-                if name not in NOT_PARAMETERS}
-    return TemplateInfo(path.stem, path, title, defaults)
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        title = next((line.lstrip("# ").strip() for c in cells if c.get("cell_type") == "markdown"
+                      for line in _source(c).splitlines() if line.startswith("#")), path.stem)
+        cell = next(c for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
+        defaults = parameter_defaults(_source(cell))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, StopIteration, SyntaxError) as exc:
+        raise ParamsError(f"{path}: not a foikit template (no readable parameters cell: {type(exc).__name__})"
+                          ) from None
+    return TemplateInfo(path.stem, path, title, {k: v for k, v in defaults.items() if k not in NOT_PARAMETERS})
 
 
 def list_templates(notebooks_dir: str | Path | None = None) -> list[TemplateInfo]:

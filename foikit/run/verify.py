@@ -30,7 +30,6 @@ import pandas as pd
 
 from foikit.exceptions import FoikitError, ReportError, capped_text
 from foikit.layout import (
-    DICTIONARY_COPY,
     LEDGER_JSON,
     MANIFEST,
     NOTEBOOK,
@@ -41,9 +40,10 @@ from foikit.layout import (
     WITNESSES_JSON,
 )
 from foikit.request.params import Request, parse_request, policy_path, read_yaml
-from foikit.run.execute import execute_notebook, find_template
+from foikit.run.execute import execute_notebook, recorded_source
 from foikit.run.manifest import Drift, drift, load_manifest, required_files
 from foikit.run.manifest import versions as shaping_versions
+from foikit.run.paths import find_template
 from foikit.run.proof import check_report, proof_notes
 from foikit.run.signing import SIGNATURE, SignatureCheck, check_signature
 from foikit.run.snapshot import content_sha256, extract
@@ -65,6 +65,7 @@ class Verification:
     notes: list[str] = field(default_factory=list)  # what changed since the report (template, versions)
     signature: SignatureCheck | None = None
     executed: bool = False
+    unreviewed: str | None = None  # why the manifest records no review (a draft, not a published report)
 
     @property
     def ok(self) -> bool:
@@ -76,6 +77,8 @@ class Verification:
             return "tampered"
         if self.signature is None or not self.signature.ok:
             return self.signature.state if self.signature else "unsigned"
+        if self.unreviewed:
+            return "unreviewed"
         if self.differences:
             return "differs"
         if self.unproved:
@@ -85,7 +88,8 @@ class Verification:
     def details(self) -> list[str]:
         """What verify found, one line each: problems, the signer, differing cells, notes."""
         signer = [self.signature.message] if self.signature and self.signature.state != "invalid" else []
-        return [*self.problems, *signer, *self.differences, *self.unproved, *[f"note: {n}" for n in self.notes]]
+        return [*self.problems, *signer, *filter(None, [self.unreviewed]), *self.differences, *self.unproved,
+                *[f"note: {n}" for n in self.notes]]
 
     def lines(self) -> list[str]:
         return [f"{self.report}: {self.status}", *[f"  {d}" for d in self.details()]]
@@ -265,11 +269,8 @@ def _request(report: Path) -> tuple[dict, Request]:
 
 def _reexecute(report: Path, manifest: dict, result: Verification, template: Path, cwd: Path) -> None:
     raw, request = _request(report)
-    dictionary = str((report / DICTIONARY_COPY).resolve())
-    if (report / SNAPSHOT).is_file():  # the recorded extract replaces the source, whatever kind it was
-        data: dict = {"path": str((report / SNAPSHOT).resolve()), "dictionary": dictionary}
-    else:  # --no-snapshot: the original source must still give the same extract
-        data = {**(raw.get("data") or {}), "dictionary": dictionary}
+    data = recorded_source(report, raw)
+    if not (report / SNAPSHOT).is_file():  # --no-snapshot: the original source must still give the same extract
         rows = extract(open_source(parse_request({**raw, "data": data}).data, request.template), request)
         if content_sha256(rows) != manifest["inputs"]["data"]["extract_sha256"]:
             result.problems.append(f"{manifest['inputs']['data']['source']}: the extract it now gives differs "
@@ -332,6 +333,10 @@ def verify_report(report: str | Path, notebooks_dir: str | Path | None = None, e
         result.unproved += [f"proof: {line}" for line in check_report(report)]
         result.notes += [f"proof: {line}" for line in proof_notes(report)]
     _check_inputs(manifest, result)
+    review = manifest.get("review")
+    if not isinstance(review, dict) or not str(review.get("reviewer") or "").strip():
+        result.unreviewed = (f"{report / MANIFEST}: records no reviewer: a draft, not a report published with "
+                             "foikit publish")
     try:
         _template_and_rerun(report, manifest, result, Path(notebooks_dir) if notebooks_dir else None, execute)
         if result.differences:
