@@ -166,6 +166,20 @@ def _audit(args: argparse.Namespace) -> int:
     return 0 if result.passed_all else 1
 
 
+def _check_proof(args: argparse.Namespace) -> int:
+    from foikit.run.proof import check_report, proof_notes
+
+    failures = check_report(args.report)
+    notes = proof_notes(args.report)
+    for line in [*failures, *(f"note: {n}" for n in notes)]:
+        print(line)
+    print(f"{args.report}: {'NOT proved' if failures else 'proved'}: "
+          + (f"{len(failures)} failures" if failures else "every witness holds and every withheld small count "
+             "has a witness for every value its rule requires" + (" (on its own only: see the note)" if notes
+                                                                   else "")))
+    return 1 if failures else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="foikit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -245,6 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--ignore", action="append", default=[], metavar="REF",
                        help="go on although the report REF cannot be read as a ledger entry (repeatable)")
     audit.set_defaults(func=_audit)
+    proof = sub.add_parser("check-proof", help="check a report's witnesses (witnesses.json) against its "
+                           "published.csv: every withheld small count can take every value its rule requires")
+    proof.add_argument("report", help="reports/<ref>")
+    proof.set_defaults(func=_check_proof)
     synth = sub.add_parser("synth", help="write synthetic conduct-allegation case data")
     synth.add_argument("--rows", type=int, default=None, help="number of rows (default: natural volumes)")
     synth.add_argument("--seed", type=int, default=20231, help="random seed (default: 20231)")

@@ -13,9 +13,11 @@ AUDIT_JSON = "audit.json"
 LETTER_HTML = "letter.html"
 LETTER_DOCX = "letter.docx"
 CELLS_JSON = "cells.json"  # the response's entry in the ledger: no true value of a withheld cell
+WITNESSES_JSON = "witnesses.json"  # the audit's proof, found from the published figures only
 # W3C CSV on the Web metadata of published.csv, found by the name the standard gives it (<csv>-metadata.json)
 PUBLISHED_CSVW = f"{PUBLISHED_CSV}-metadata.json"
-PUBLISHED_FILES = (PUBLISHED_CSV, PUBLISHED_CSVW, TABLES_XLSX, AUDIT_JSON, LETTER_HTML, LETTER_DOCX, CELLS_JSON)
+PUBLISHED_FILES = (PUBLISHED_CSV, PUBLISHED_CSVW, TABLES_XLSX, AUDIT_JSON, LETTER_HTML, LETTER_DOCX, CELLS_JSON,
+                   WITNESSES_JSON)
 
 # the record (how each figure was made)
 MANIFEST = "manifest.json"

@@ -43,7 +43,7 @@ def test_run_writes_the_whole_report(fresh_report):
         "letter.html", "manifest.json", "notebook.ipynb", "params.yaml", "published.csv",
         "published.csv-metadata.json", "report.html",
         "ro-crate-metadata.json",
-        "signature.json", "tables.xlsx",
+        "signature.json", "tables.xlsx", "witnesses.json",
     ]
     assert [p.name for p in fresh_report.parent.iterdir()] == [REF]  # no partial or failure left
     assert list((fresh_report.parent.parent / "drafts").iterdir()) == []  # the draft became the report

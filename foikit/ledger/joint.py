@@ -183,6 +183,8 @@ class JointSystem:
     structural: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     # per part (by id) and broken-down dimension: its rows outside its categories today (what ledger.json keeps)
     outside: dict[int, dict[str, int]] = field(default_factory=dict)
+    # per cell (ref, part, table, its coordinates in that table); a structural zero has table None
+    ids: list[tuple[str, str, str | None, dict[str, str]]] = field(default_factory=list)
 
     def small(self, threshold: int) -> np.ndarray:
         """Withheld cells whose count (today's) is from 1 to threshold-1, whatever their marker."""
@@ -294,6 +296,8 @@ def build_system(new: Sequence[PartRecord], earlier: Sequence[PartRecord], data:
         stated_lo=np.concatenate([[row.get("lower", np.nan) for _, row in rows_of], pad]).astype(float),
         stated_hi=np.concatenate([[row.get("upper", np.nan) for _, row in rows_of], pad]).astype(float),
         fixed=fixed, structural=structural, outside=counts_outside,
+        ids=[(r.ref, r.part, row["table"], {d: row[d] for d in r.tables[row["table"]]}) for r, row in rows_of]
+        + [(r.ref, r.part, None, {}) for r, _ in zeros],
         withheld=np.array([not str(row.get("shown", "")).isdigit() for _, row in rows_of] + [False] * len(zeros)))
 
 
@@ -347,6 +351,8 @@ class LedgerCheck:
     exposed_before: tuple[str, ...] = ()  # small counts that earlier responses already give away
     unrecorded: tuple[str, ...] = ()  # reports without a ledger entry: published, but not checked against
     passed: bool = True
+    # per group of parts audited jointly: the joint model and the new parts it holds, in order (for witnesses)
+    systems: tuple[tuple[JointSystem, tuple[str, ...]], ...] = ()
 
     def summary(self) -> dict:
         """For audit.json: refs and counts only, never a count of a withheld cell."""
@@ -407,7 +413,7 @@ def check_against_ledger(response: Response, ledger: Ledger, where: str = "param
     updates: dict[str, pd.DataFrame] = {}
     audits: dict[str, AuditResult] = {}
     facts: dict[str, list] = {"exposed_without": [], "added": [], "stale": [], "exposed_before": [],
-                              "constrained": []}
+                              "constrained": [], "systems": []}
     for date_column in dict.fromkeys(p.date_column for p in new_parts):
         group = [p for p in new_parts if p.date_column == date_column]
         for unit in dict.fromkeys(p.unit for p in group):
@@ -435,7 +441,7 @@ def check_against_ledger(response: Response, ledger: Ledger, where: str = "param
     check = replace(check, combined=tuple(r for r in check.considered if r in combined), not_combined=not_combined,
                     constrained=tuple(r for r in check.considered if r in set(facts["constrained"])),
                     exposed_without=tuple(facts["exposed_without"]), added=tuple(facts["added"]), stale=stale,
-                    exposed_before=tuple(facts["exposed_before"]))
+                    exposed_before=tuple(facts["exposed_before"]), systems=tuple(facts["systems"]))
     parts_out = []
     for part in response.parts:
         if part.spec.name in updates:
@@ -454,6 +460,7 @@ def _protect_group(response: Response, parts: list[PartRecord], linked: list[Par
     cells = pd.concat([results[r.part].cells for r in parts], ignore_index=True)
     kept = cells["hidden"].to_numpy(dtype=bool) & (cells["marker"] != policy.marker).to_numpy()
     system = build_system(new, linked, response.data, where, hidden_new=kept)
+    facts["systems"].append((system, tuple(r.part for r in parts)))
     model, v, fixed = system.model, system.values, system.fixed
     n_new = int((~fixed).sum())
     for i in np.flatnonzero(fixed & ((v < system.stated_lo) | (v > system.stated_hi))):

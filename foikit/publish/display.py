@@ -11,6 +11,7 @@ from IPython.display import HTML, Image, Markdown, display
 
 from foikit.cube.tables import TOTAL
 from foikit.publish.charts import chart_png
+from foikit.publish.proof import part_witness_sets, witnesses_record
 from foikit.request.params import Request
 from foikit.response import PartResult, Response
 from foikit.source.data import CaseData
@@ -198,6 +199,65 @@ def show_suppression(response: Response) -> None:
     overall = "**Audit passed: no small count can be worked out from this response.**" if response.passed \
         else "**Audit FAILED: nothing will be published.**"
     display(Markdown("\n".join([*lines, "", overall])))
+    if response.passed:
+        show_witnesses(response)
+
+
+def describe_witnesses(response: Response) -> str:
+    """The guarantee witnesses.json carries, in plain words, with its size."""
+    policy = response.policy
+    rule = policy.protection_rule
+    sets = part_witness_sets(response)
+    n_w = sum(len(found.witnesses) for found, _ in sets)
+    n_c = sum(len(found.covering) for found, _ in sets[:len(response.parts)])
+    joint = witnesses_record(response)["joint"]
+    together = "".join(
+        f" Together with the earlier responses {_md(', '.join(j['refs']))}: " +
+        (f"not proved: {_md(j['omitted'])}." if "omitted" in j else
+         "witnesses also agree with every figure they published, as published.") for j in joint)
+    values = (f"every value {policy.small_range}" if rule.kind == "band" else
+              f"two values at least {max(1, int(rule.min_width))} apart")
+    return (f"**Proof that can be checked without foikit.** For every withheld figure that could be a small count "
+            f"({n_c} of them, every small count among them), `witnesses.json` holds complete tables of whole "
+            f"numbers that agree with every figure this response publishes (every total, every marker's band) in "
+            f"which that figure takes {values}. So no one can tell which of those values is the true one. The tables "
+            f"were found from the published figures alone, so they disclose nothing more; anyone can check them with "
+            f"arithmetic: `python -m foikit.proofcheck published.csv witnesses.json`. {n_w} tables prove it."
+            f"{together}")
+
+
+def witness_pair(response: Response) -> tuple[str, pd.DataFrame] | None:
+    """For one withheld small count (the first with the primary marker): its table in two witnesses in which it
+    takes different values, beside what is published. None when no cell has witnesses."""
+    for part, (found, _) in zip(response.parts, part_witness_sets(response)[:len(response.parts)], strict=True):
+        cells = part.cells
+        chosen = [i for i in found.covering if cells["marker"].iat[i] == response.policy.marker] or list(found.covering)
+        if not chosen:
+            continue
+        i = chosen[0]
+        a, b = found.covering[i][0], found.covering[i][-1]
+        table = part.table_spec(cells["table"].iat[i])
+        rows = np.flatnonzero((cells["table"] == table.name).to_numpy())
+        frame = pd.DataFrame({
+            "figure": [", ".join(f"{d}={cells[d].iat[j] or TOTAL}" for d in table.dims) + (" ◀" if j == i else "")
+                     for j in rows],
+            "published": cells["shown"].iloc[rows].to_numpy(),
+            f"witness {a}": found.values[a][rows], f"witness {b}": found.values[b][rows]})
+        coords = ", ".join(f"{d}={cells[d].iat[i] or TOTAL}" for d in table.dims)
+        where = f"{part.spec.name}/{table.name}[{coords}]"
+        return where, frame
+    return None
+
+
+def show_witnesses(response: Response) -> None:
+    """The guarantee in plain words, and one withheld cell's table in two witnesses side by side."""
+    display(Markdown(describe_witnesses(response)))
+    pair = witness_pair(response)
+    if pair is not None:
+        where, frame = pair
+        display(Markdown(f"For example, {_code(where)} (marked ◀) in two of the tables: both agree with every "
+                         "published figure, yet give it different values."))
+        display(full_table(frame, "witnesses"))
 
 
 def show_ledger(response: Response) -> None:

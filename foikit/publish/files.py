@@ -23,6 +23,7 @@ from foikit.ledger.store import entry_of
 from foikit.publish import leakcheck
 from foikit.publish.letter import write_letter
 from foikit.publish.ooxml import normalise_package
+from foikit.publish.proof import write_witnesses_json
 from foikit.request.policy import Policy
 from foikit.response import Response
 from foikit.suppress import is_small
@@ -319,7 +320,8 @@ def write_publishable(response: Response, out_dir: str | Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     try:  # each writer runs the leak check on its file's content just before writing it
-        for write in (write_published_csv, write_csvw, write_xlsx, write_audit_json, write_cells_json):
+        for write in (write_published_csv, write_csvw, write_xlsx, write_audit_json, write_cells_json,
+                      write_witnesses_json):
             written.append(write(response, out_dir))
         written += write_letter(response, out_dir)
     except DisclosureError:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ import numpy as np
 import pandas as pd
 from bs4 import BeautifulSoup, Tag
 
+from foikit import proofcheck
 from foikit.cube.tables import pivot
 from foikit.exceptions import DisclosureError
 from foikit.publish.charts import chart_data
@@ -212,3 +214,48 @@ def check_charts(response: Response) -> None:
     for table in _tables(response):
         problems += _chart_problems(by_name[table.where.split("/", 1)[0]], table, policy)
     _refuse("chart data", problems, policy)
+
+
+def check_witnesses(text: str, published_csv: str, response: Response, file: str = "witnesses.json") -> None:
+    """witnesses.json: the stand-alone checker (:mod:`foikit.proofcheck`) accepts it against published.csv, it
+    states the response's policy, and it covers every withheld small count (the true counts say which: a
+    '[c]' may hide one). Its numbers are tables consistent with the publication, not counts: they are not
+    read as figures."""
+    policy = response.policy
+    try:
+        head = json.loads(text)
+        stated = (head["rule"]["kind"], head["rule"]["threshold"], head["rounding"], head["primary_marker"],
+                  {m: tuple(b) for m, b in head["markers"].items()})
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DisclosureError(f"leak check: {file}: not a witness file ({exc}); nothing was written") from None
+    rule = policy.protection_rule
+    markers = {} if policy.rounding else {m: (int(lo), None if np.isinf(hi) else int(hi))
+                                          for m, (lo, hi) in policy.stated_ranges().items()}
+    expected = (rule.kind, rule.threshold, policy.rounding, None if policy.rounding else policy.marker, markers)
+    problems = [] if stated == expected else [f"states the policy {stated}, not the response's {expected}"]
+    try:
+        problems += proofcheck.check(published_csv, text)
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        problems.append(f"cannot be checked ({type(exc).__name__}: {exc})")
+    listed = {(p["part"], t, tuple(sorted(c.items()))) for p in head["parts"] for t, c, _ in p["required"]}
+    jointly = {p: {(p, t, tuple(sorted(c.items()))) for j in head.get("joint", []) if "omitted" not in j
+                   for q, t, c, _ in j["required"] if q == p}
+               for j in head.get("joint", []) if "omitted" not in j for p in j["parts"]}
+    for part in response.parts:
+        cells = part.cells
+        small = cells["hidden"].to_numpy(dtype=bool) & (cells["value"].to_numpy() >= 1) & \
+            (cells["value"].to_numpy() < policy.threshold)
+        if policy.rounding is not None:
+            small = (cells["value"].to_numpy() >= 1) & (cells["value"].to_numpy() < policy.threshold)
+        for i in np.flatnonzero(small):
+            dims = part.table_spec(cells["table"].iat[i]).dims
+            key = (part.spec.name, cells["table"].iat[i], tuple(sorted((d, cells[d].iat[i]) for d in dims)))
+            coords = {d: cells[d].iat[i] for d in dims}
+            if key not in listed:
+                problems.append(f"{part.spec.name}/{key[1]}{coords}: a withheld small count with no witnesses")
+            if part.spec.name in jointly and key not in jointly[part.spec.name]:
+                problems.append(f"{part.spec.name}/{key[1]}{coords}: a withheld small count with no witnesses "
+                                "together with the earlier responses")
+    if problems:
+        raise DisclosureError(f"leak check: {file}: {len(problems)} problems, first {problems[0]}; nothing was "
+                              "written\n" + "\n".join(problems[1:20]))

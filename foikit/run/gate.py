@@ -13,7 +13,9 @@ snapshot the run gave it) and writes the files. The gate checks those files, not
 * the joint audit against the ledger the kernel was given must pass with nothing more withheld;
 * ``cells.json`` (the report's ledger entry) must be exactly the entry of what ``published.csv`` shows,
   ``audit.json`` must state the same verdict, policy and withheld cells, and the leak check reads every
-  other publishable file (``tables.xlsx``, ``letter.html``, ``letter.docx``) against the counts. (The
+  other publishable file (``tables.xlsx``, ``letter.html``, ``letter.docx``) against the counts;
+  ``witnesses.json`` must pass the stand-alone proof check against ``published.csv`` and cover every
+  withheld small count. (The
   record's charts are not published; the kernel checks their data as it draws them.)
 
 No suppression is computed here: when the files pass, the response they state is published as it is.
@@ -41,6 +43,7 @@ from foikit.layout import (
     PUBLISHED_CSV,
     PUBLISHED_CSVW,
     TABLES_XLSX,
+    WITNESSES_JSON,
 )
 from foikit.ledger.joint import check_against_ledger
 from foikit.ledger.store import Ledger, entry_of
@@ -187,5 +190,6 @@ def check_written(folder: Path, request: Request, data: CaseData, cubes: Sequenc
     leakcheck.check_xlsx((folder / TABLES_XLSX).read_bytes(), response)
     leakcheck.check_letter((folder / LETTER_HTML).read_text(encoding="utf-8"), (folder / LETTER_DOCX).read_bytes(),
                            response)
+    leakcheck.check_witnesses((folder / WITNESSES_JSON).read_text(encoding="utf-8"), text, response)
     return response
 

@@ -4,8 +4,10 @@ Four steps: the signature over the manifest (which binds every field of it, and 
 file); the report's files against the set every report must have and against their hashes; a re-execution,
 in a temporary folder, of a *trusted* template (the project's notebooks/ or the installed package's, at the
 version the report recorded, found in git history when it has changed since) with the recorded params on the
-recorded input (the snapshot); a cell-by-cell comparison of published.csv. Nothing in a report chooses what
-code runs: not the template's path, not a kernel; a report's params only name which trusted template it is.
+recorded input (the snapshot); a cell-by-cell comparison of published.csv. Besides, the report's witnesses.json
+is checked against its published.csv (:mod:`foikit.run.proof`): a failure is 'unproved' (not reproduced).
+Nothing in a report chooses what code runs: not the template's path, not a kernel; a report's params only
+name which trusted template it is.
 """
 
 from __future__ import annotations
@@ -35,12 +37,14 @@ from foikit.layout import (
     PUBLISHED_CSV,
     PUBLISHED_FILES,
     SNAPSHOT,
+    WITNESSES_JSON,
 )
 from foikit.request.params import Request, parse_request, policy_path, read_yaml
 from foikit.run.execute import execute_notebook, recorded_source
 from foikit.run.manifest import Drift, drift, load_manifest, required_files
 from foikit.run.manifest import versions as shaping_versions
 from foikit.run.paths import find_template
+from foikit.run.proof import check_report, proof_notes
 from foikit.run.signing import SIGNATURE, SignatureCheck, check_signature
 from foikit.run.snapshot import content_sha256, extract
 from foikit.source.data import open_source
@@ -57,6 +61,7 @@ class Verification:
     report: Path
     problems: list[str] = field(default_factory=list)  # tampered or missing files, bad signature, errors
     differences: list[str] = field(default_factory=list)  # published cells whose re-executed value differs
+    unproved: list[str] = field(default_factory=list)  # why witnesses.json does not prove the audit
     notes: list[str] = field(default_factory=list)  # what changed since the report (template, versions)
     signature: SignatureCheck | None = None
     executed: bool = False
@@ -76,12 +81,14 @@ class Verification:
             return "unreviewed"
         if self.differences:
             return "differs"
+        if self.unproved:
+            return "unproved"
         return "reproduced" if self.executed else "intact (not re-executed)"
 
     def details(self) -> list[str]:
         """What verify found, one line each: problems, the signer, differing cells, notes."""
         signer = [self.signature.message] if self.signature and self.signature.state != "invalid" else []
-        return [*self.problems, *signer, *filter(None, [self.unreviewed]), *self.differences,
+        return [*self.problems, *signer, *filter(None, [self.unreviewed]), *self.differences, *self.unproved,
                 *[f"note: {n}" for n in self.notes]]
 
     def lines(self) -> list[str]:
@@ -322,6 +329,9 @@ def verify_report(report: str | Path, notebooks_dir: str | Path | None = None, e
     if result.signature.state == "invalid":
         result.problems.append(result.signature.message)
     _check_files(report, manifest, result)
+    if (report / WITNESSES_JSON).is_file():  # a missing one is already a problem of the files
+        result.unproved += [f"proof: {line}" for line in check_report(report)]
+        result.notes += [f"proof: {line}" for line in proof_notes(report)]
     _check_inputs(manifest, result)
     review = manifest.get("review")
     if not isinstance(review, dict) or not str(review.get("reviewer") or "").strip():
