@@ -24,7 +24,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -229,15 +229,12 @@ def run_case(case: Case, exact_limit: float, repeats: int, log: Callable[[str], 
     log(f"{case.name}: {res.dims} dims, {res.tables} tables, cube {res.cube}, {res.published} cells, "
         f"{res.small} small, {res.rows} cases")
 
-    def protect(policy: Policy, local_search: bool = True) -> Protection:
-        sec = replace(policy.secondary_policy(), local_search=local_search)
-        return protect_part(part.cells, part.categories, part.tables, sec, policy.rounding, where=case.name)
+    def protect(policy: Policy) -> Protection:
+        return protect_part(part.cells, part.categories, part.tables, policy.secondary_policy(), policy.rounding,
+                            where=case.name)
 
     # -- foikit: fast method, its audit, exact mode -------------------------------------------------
     fast_s, fast = timed(lambda: protect(fast_policy), repeats)
-    # the fast method as it was before issue 14's local search (SecondaryPolicy.local_search=False)
-    prev_s, prev = timed(lambda: protect(fast_policy, local_search=False), repeats)
-    prev_hidden = int(prev.cells["hidden"].sum())
     hidden, lo, hi = marker_bands(fast.cells, request)
     audit_s, _ = timed(lambda: audit(part.model, part.values, hidden, lo, hi, part.sensitive,
                                      fast_policy.protection_rule), repeats)
@@ -253,19 +250,15 @@ def run_case(case: Case, exact_limit: float, repeats: int, log: Callable[[str], 
         "fast_secondary": int(fast.stats["n_secondary"]), "fast_cost": round(float(fast.stats["cost"]), 1),
         "fast_switched": int(fast.stats["n_marker_switched"]),
         "fast_audit": fa,
-        "fast_trials": int(fast.stats.get("local_search_trials", 0)),
-        "prev_s": prev_s, "prev_hidden": prev_hidden, "prev_cost": round(float(prev.stats["cost"]), 1),
         "exact_s": exact_s, "exact_hidden": int(eh.sum()), "exact_groups": n_groups(part, eh),
         "exact_cost": round(float(exact.stats["cost"]), 1),
         "exact_proven": bool(exact.stats.get("optimal", False)) and not exact.stats.get("used_fast_result"),
         "exact_used_fast": bool(exact.stats.get("used_fast_result", False)),
         "exact_mip_gap": exact.stats.get("mip_gap"),
-        "exact_lower_bound": exact.stats.get("lower_bound"),
         "exact_audit": ea,
     }
     f = res.foikit
-    log(f"  foikit fast {fast_s:.3f}s audit {audit_s:.3f}s hidden {f['fast_hidden']} cost {f['fast_cost']:.1f} "
-        f"(previous {prev_s:.3f}s hidden {prev_hidden} cost {f['prev_cost']:.1f}); "
+    log(f"  foikit fast {fast_s:.3f}s audit {audit_s:.3f}s hidden {f['fast_hidden']} cost {f['fast_cost']:.1f}; "
         f"exact {exact_s:.1f}s hidden {f['exact_hidden']} cost {f['exact_cost']:.1f} "
         f"proven={f['exact_proven']}; narrowed fast/exact {fa['narrowed']}/{ea['narrowed']}")
     res.tools.append(tool_row(part, request, ToolRun("foikit fast", fast_s, hidden,
@@ -311,30 +304,26 @@ def tool_row(part: Part, request: Request, run: ToolRun) -> dict[str, Any]:
 # ---------------------------------------------------------------------------
 # reporting
 # ---------------------------------------------------------------------------
-def ratio(a: float, b: float) -> str:
-    return ("1.00x" if a == 0 else "n/a") if b == 0 else f"{a / b:.2f}x"
+def pct(a: float, b: float) -> str:
+    return "n/a" if b == 0 else f"{100.0 * (a - b) / b:+.0f}%"
 
 
 def foikit_table(results: list[Result]) -> str:
     cols = ["case", "dims", "tables", "cube cells", "published cells (quantities)", "small cells", "audit s",
-            "fast s", "audit + fast s", "fast: hidden (quantities)", "fast: cost", "previous fast s",
-            "previous fast: hidden", "previous fast: cost", "exact s", "exact: hidden (quantities)", "exact: cost",
-            "exact: lower bound", "exact proven optimal", "fast / exact, cells (previous)",
-            "fast / exact, cost (previous)", "recoverable small cells, fast / exact"]
+            "fast s", "audit + fast s", "fast: hidden (quantities)", "fast: cost", "exact s",
+            "exact: hidden (quantities)", "exact: cost", "exact proven optimal", "gap, hidden cells",
+            "gap, cost", "recoverable small cells, fast / exact"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join(["---"] * len(cols)) + "|"]
     for r in results:
         f = r.foikit
         proven = "yes" if f["exact_proven"] else ("no: fast result kept" if f["exact_used_fast"] else
                                                    "no: best found in the limit")
-        lb = "-" if f.get("exact_lower_bound") is None else f"{f['exact_lower_bound']:.1f}"
         lines.append(
             f"| {r.case.name} | {r.dims} | {r.tables} | {r.cube:,} | {r.published} ({r.quantities}) "
             f"| {r.small} | {f['audit_s']:.3f} | {f['fast_s']:.3f} | {f['audit_s'] + f['fast_s']:.3f} "
-            f"| {f['fast_hidden']} ({f['fast_groups']}) | {f['fast_cost']:g} | {f['prev_s']:.3f} "
-            f"| {f['prev_hidden']} | {f['prev_cost']:g} | {f['exact_s']:.1f} "
-            f"| {f['exact_hidden']} ({f['exact_groups']}) | {f['exact_cost']:g} | {lb} | {proven} "
-            f"| {ratio(f['fast_hidden'], f['exact_hidden'])} ({ratio(f['prev_hidden'], f['exact_hidden'])}) "
-            f"| {ratio(f['fast_cost'], f['exact_cost'])} ({ratio(f['prev_cost'], f['exact_cost'])}) "
+            f"| {f['fast_hidden']} ({f['fast_groups']}) | {f['fast_cost']:g} | {f['exact_s']:.1f} "
+            f"| {f['exact_hidden']} ({f['exact_groups']}) | {f['exact_cost']:g} | {proven} "
+            f"| {pct(f['fast_hidden'], f['exact_hidden'])} | {pct(f['fast_cost'], f['exact_cost'])} "
             f"| {f['fast_audit']['narrowed']} / {f['exact_audit']['narrowed']} |")
     return "\n".join(lines)
 
@@ -392,12 +381,10 @@ def machine() -> str:
 
 def report(results: list[Result], args: argparse.Namespace, seconds: float) -> str:
     mode = "--quick" if args.quick else "full"
-    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     return "\n".join([
         f"Run: `python bench/bench_suppression.py{' --quick' if args.quick else ''}` ({mode} case list, "
         f"exact time limit {args.exact_limit:g} s, median of {args.repeats} timed runs after a warm-up; "
-        f"whole run {seconds / 60:.1f} min). Load average at its end: {load} (1, 5, 15 min; 2 cores shared with "
-        "other sessions).",
+        f"whole run {seconds / 60:.1f} min).",
         "",
         f"Machine: {machine()}.",
         "",

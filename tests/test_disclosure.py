@@ -12,7 +12,6 @@ import yaml
 import foikit
 from foikit.cli import main
 from foikit.ledger.store import Ledger
-from foikit.publish.files import audit_record
 from foikit.source.data import embedded_data_path
 
 from .conftest import EXAMPLE_PARAMS, EXAMPLE_REPORT, hand_request
@@ -160,17 +159,3 @@ def test_withholding_a_table_as_a_whole(hand_csv):
     inner = cells[(cells["officer_sex"] != "") & (cells["complainant_sex"] != "")]
     assert inner["hidden"].all()
     assert response.passed
-
-
-def test_the_exact_mode_records_its_proven_gap_and_the_fast_method_none(hand_csv):
-    # issue 14: what the exact mode proves (the MILP's lower bound) goes into audit.json's counts and the
-    # record; a proven optimum is 0 above the least cost. The fast method proves no bound and says nothing.
-    exact = hand_request(hand_csv, suppression={"threshold": 3, "marker": "[x]",
-                                                "secondary": {"method": "exact", "time_limit": 30}})
-    response = foikit.answer(foikit.parse_request(exact))
-    counts = audit_record(response)["parts"][0]["counts"]
-    stats = response.parts[0].stats
-    assert stats["optimal"] and counts["cost_gap"] == 0.0
-    assert counts["lower_bound"] == round(stats["cost"], 2) > 0
-    fast = audit_record(foikit.answer(foikit.parse_request(hand_request(hand_csv))))["parts"][0]["counts"]
-    assert "cost_gap" not in fast and "lower_bound" not in fast

@@ -192,10 +192,7 @@ def show_suppression(response: Response) -> None:
         lines.append(f"- **{_md(part.spec.name)}**: audit {verdict} ({part.audit.model.kind} model); "
                      f"{s.get('n_primary', 0)} cells with small counts withheld, {s.get('n_secondary', 0)} further "
                      f"cells withheld to protect them, {s.get('n_marker_switched', 0)} small counts shown as "
-                     f"{_code(response.policy.secondary_marker)}."
-                     + (f" The exact method proved this pattern at most {s['cost_gap']:.1f} above the least cost "
-                        "possible (1 a withheld cell, more for a total or a small count shown as "
-                        f"{_code(response.policy.secondary_marker)})." if "cost_gap" in s else ""))
+                     f"{_code(response.policy.secondary_marker)}.")
     overall = "**Audit passed: no small count can be worked out from this response.**" if response.passed \
         else "**Audit FAILED: nothing will be published.**"
     display(Markdown("\n".join([*lines, "", overall])))

@@ -71,9 +71,7 @@ def audit_record(response: Response) -> dict:
                 "reason": cell["reason"], "derivable_lower": _number(result.lower[i]),
                 "derivable_upper": _number(result.upper[i]), "protected": bool(result.cell_passed[i]),
             })
-        # lower_bound and cost_gap: only where the exact mode proved a bound (what it costs at most above the least)
-        stats = {k: (round(part.stats[k], 2) if k in ("lower_bound", "cost_gap") else part.stats[k])
-                 for k in ("n_primary", "n_secondary", "n_marker_switched", "marker_switch", "lower_bound", "cost_gap")
+        stats = {k: part.stats[k] for k in ("n_primary", "n_secondary", "n_marker_switched", "marker_switch")
                  if k in part.stats}
         parts.append({"part": part.spec.name, "passed": result.passed, "model": result.model.kind,
                       "withheld_cells": cells, "counts": stats})

@@ -232,7 +232,6 @@ class BoundEngine:
         self._milp_bounds: tuple[np.ndarray, np.ndarray] | None = None
         self._milp_time_limit = milp_time_limit
         self._cost_idx: dict[int, np.ndarray] = {}
-        self.last_x: np.ndarray | None = None  # the table behind the last bound (None when unbounded)
         self.n_lp = 0
         self.n_milp = 0
 
@@ -304,7 +303,6 @@ class BoundEngine:
         self._set_objective(self._lp, 0, g, float(sense))
         status, obj, x = self._solve(self._lp)
         self.n_lp += 1
-        self.last_x = x
         if status == "unbounded":
             return (math.inf if sense < 0 else -math.inf), True
         assert x is not None  # an optimal solve has a vertex
@@ -337,9 +335,8 @@ class BoundEngine:
             self._milp_bounds = (self.lo.copy(), self.hi.copy())
         self._sync(self._milp, "_milp_bounds")
         self._set_objective(self._milp, 1, g, float(sense))
-        status, obj, x = self._solve(self._milp)
+        status, obj, _ = self._solve(self._milp)
         self.n_milp += 1
-        self.last_x = x
         if status == "unbounded":
             return (math.inf if sense < 0 else -math.inf), True
         return float(round(sense * obj)), status == "optimal"

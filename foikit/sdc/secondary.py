@@ -11,12 +11,8 @@ agreeing with every visible cell and staying in every hidden cell's band,
 binaries for which groups to hide and for which sensitive cells swap "[xx]"
 for the uninformative "[c]"), hide what it picks, re-audit, repeat; then a
 clean-up pass un-hides secondaries (most costly first) and restores "[xx]"
-markers while the audit still passes; then a local search takes back one
-costly choice at a time (a total, a "[c]" marker, a cell), re-protects
-without it and keeps the result if it costs less (:meth:`_Protector.improve`).
-Exact method: the joint MILP over all targets (time-limited), audited and
-repaired the same way; its proven lower bound is kept (stats ``lower_bound``,
-``cost_gap``), and an unproven result goes through the local search too.
+markers while the audit still passes.  Exact method: the joint MILP over all
+targets (time-limited), audited and repaired the same way.
 
 Example
 -------
@@ -32,7 +28,6 @@ Example
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -71,8 +66,7 @@ class SecondaryPolicy:
     ``total_factor`` times more.  Replacing a sensitive cell's "[xx]" by "[c]"
     costs ``marker_cost`` (below any cell, as it loses less than hiding one);
     ``allow_marker_switch=False`` forbids it.  ``rule`` defaults to the band
-    rule at ``threshold``.  ``local_search=False`` leaves out the local search
-    after the clean-up (the fast method before issue 14, kept for bench/).
+    rule at ``threshold``.
 
     A request's policy is built by :meth:`foikit.request.policy.Policy.secondary_policy`,
     which sets every field.  The defaults here serve the engine used on its own
@@ -91,7 +85,6 @@ class SecondaryPolicy:
     marker_cost: float = 1.5
     time_limit: float = 60.0
     cleanup: bool = True
-    local_search: bool = True
     withhold_tables: tuple[str, ...] = ()
 
     @property
@@ -197,26 +190,10 @@ class _Protector:
         self._fail_order: list[int] = []
         self.owner: dict[int, list[int]] = {}   # secondary group -> targets it was hidden for
         self._subs: dict[bool, _FSModel] = {}
-        # What a local-search trial may not do: hide these groups / show these sensitive groups as "[c]".
-        self.forbid = np.zeros(G, bool)
-        self.forbid_k = np.zeros(G, bool)
-        self._cert_x = np.zeros((2, G, m.n_vars))     # certificates, see _certified
-        self._has_cert = np.zeros((2, G), bool)
-        self._cert_lp = _CertLP(self, x0) if (x0 := self._true_table()) is not None and self.rule.kind == "band" \
-            else None
         self._x0: np.ndarray | None = None
         self.last_info: Any = None
 
     # -- patterns --------------------------------------------------------
-    def _true_table(self) -> np.ndarray | None:
-        """The true values of the model's variables, when every variable is a published cell of its own."""
-        R = self.engine.R
-        single = (np.diff(R.indptr) == 1) & np.isclose(R.data[np.minimum(R.indptr[:-1], len(R.data) - 1)], 1.0)
-        x0 = np.full(self.model.n_vars, np.nan)
-        gs = np.flatnonzero(single)
-        x0[R.indices[R.indptr[gs]]] = self.gval[gs]
-        return None if np.isnan(x0).any() else x0
-
     def initial(self) -> _State:
         return _State(ghid=self.gfixed.copy(), gc=~self.g_xx_ok & self.gsens)
 
@@ -239,15 +216,12 @@ class _Protector:
         ``first`` and then recent failures are checked first: a clean-up trial
         usually fails on the target the group was hidden for.
         """
-        lo, hi = self.group_bounds(st)
-        self.engine.set_group_bounds(lo, hi)
-        if self._cert_lp is not None:
-            self._cert_lp.sync(lo, hi)
-        ok = self._certified(lo, hi)
+        self.engine.set_group_bounds(*self.group_bounds(st))
         order = list(dict.fromkeys([*first, *self._fail_order, *np.flatnonzero(self.gsens).tolist()]))
         failing = []
         for g in order:
-            if not self._passes(g, ok):
+            lo, hi, _ = self.engine.group_range(g, self.rule, settle="rule")
+            if not self.rule.passes(lo, hi):
                 failing.append(g)
                 if fail_fast:
                     break
@@ -256,76 +230,9 @@ class _Protector:
         return failing if fail_fast else sorted(failing)
 
     def passes_now(self, st: _State, g: int) -> bool:
-        lo, hi = self.group_bounds(st)
-        self.engine.set_group_bounds(lo, hi)
-        if self._cert_lp is not None:
-            self._cert_lp.sync(lo, hi)
-        return self._passes(g, self._certified(lo, hi))
-
-    # Band rule: a sensitive group passes when some integer table consistent with what is published puts it
-    # at 1 or below (side 0) and another at threshold - 1 or above (side 1). Such a table, once found, is a
-    # certificate that stays valid while it still agrees with every published value and band (publishing
-    # more only removes tables), so most re-checks of the clean-up and the local search need no solve. The
-    # final audit of the pattern is computed afresh all the same.
-    def _certified(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-        """(2, G) mask: groups whose stored certificate for each side is still valid under ``lo``/``hi``."""
-        ok = np.zeros((2, self.model.n_groups), bool)
-        if self.rule.kind != "band":
-            return ok
-        for side in (0, 1):
-            gs = np.flatnonzero(self._has_cert[side])
-            if not len(gs):
-                continue
-            RX = self.engine.R @ self._cert_x[side][gs].T        # (G, k): every group's value in each table
-            lo_ok, hi_ok = np.greater_equal(RX, lo[:, None] - 1e-9), np.less_equal(RX, hi[:, None] + 1e-9)
-            good = np.all(lo_ok & hi_ok, axis=0)
-            v = RX[gs, np.arange(len(gs))]
-            good &= (v <= 1.0) if side == 0 else (v >= self.rule.threshold - 1)
-            ok[side, gs[good]] = True
-        return ok
-
-    def _passes(self, g: int, ok: np.ndarray) -> bool:
-        """Whether sensitive group ``g`` meets the rule (the group bounds are set on the engine)."""
-        if self.rule.kind != "band":
-            a, b, _ = self.engine.group_range(g, self.rule, settle="rule")
-            return bool(self.rule.passes(a, b))
-        return all(ok[side, g] or self._side(g, side) for side in (0, 1))
-
-    def _side(self, g: int, side: int) -> bool:
-        """Solve one side of the band rule for ``g`` (integer bound; MILP only where the LP's is fractional
-        and would pass) and keep the integer table that proves it as a certificate."""
-        sense, need = (+1, 1.0) if side == 0 else (-1, float(self.rule.threshold - 1))
-        if self._cert_lp is not None:
-            found = self._cert_lp.find(g, side, need)
-            if found is False:
-                return False
-            if found is not None and not isinstance(found, bool):
-                self._cert_x[side][g] = found
-                self._has_cert[side, g] = True
-                return True
-
-        def reaches(v: float) -> bool:
-            return v <= need if side == 0 else v >= need
-        eng = self.engine
-        v, integral = eng.lp_bound(g, sense)
-        if math.isinf(v):
-            return True   # unbounded: every value above is possible
-        if not integral:
-            # the integer optimum lies beyond the LP's: a rounded failure is a real failure
-            if not reaches(math.ceil(v - 1e-6) if sense > 0 else math.floor(v + 1e-6)):
-                return False
-            v, _ = eng.milp_bound(g, sense)
-            if math.isinf(v):
-                return True
-        if not reaches(round(v)):
-            return False
-        x = eng.last_x
-        if x is not None:
-            xr = np.round(x)
-            if np.all(np.abs(x - xr) <= 1e-6) and not np.any(self.model.E @ xr):
-                self._cert_x[side][g] = xr
-                self._has_cert[side, g] = True
-        return True
+        self.engine.set_group_bounds(*self.group_bounds(st))
+        lo, hi, _ = self.engine.group_range(g, self.rule, settle="rule")
+        return bool(self.rule.passes(lo, hi))
 
     def max_state(self) -> _State:
         gc = self.gsens & (~self.g_xx_ok | self.policy.allow_marker_switch)
@@ -407,12 +314,6 @@ class _Protector:
 
     def repair(self, st: _State, stats: dict[str, Any]) -> _State:
         """Add suppressions until every sensitive group passes (fast method)."""
-        out = self._repair(st, stats, trial=False)
-        assert out is not None  # not a trial: a dead end falls back to the maximal pattern
-        return out
-
-    def _repair(self, st: _State, stats: dict[str, Any], trial: bool) -> _State | None:
-        """:meth:`repair`; in a local-search ``trial`` a dead end returns None instead of falling back."""
         integer_x = False
         while True:
             stats["sweeps"] += 1
@@ -427,7 +328,7 @@ class _Protector:
                 if sol is None:
                     # Infeasible (or no incumbent in time): if even hiding
                     # everything fails, say so; else thin out the maximal pattern.
-                    return None if trial else self.fallback(stats)
+                    return self.fallback(stats)
                 ghid, gc = sol
                 new_h = ghid & ~st.ghid
                 if new_h.any() or (gc & ~st.gc).any():
@@ -441,11 +342,10 @@ class _Protector:
                     integer_x = True
                     stats["integer_subproblems"] = True
                     continue
-                return None if trial else self.fallback(stats)
+                return self.fallback(stats)
 
-    def clean(self, st: _State, stats: dict[str, Any], markers: bool = True) -> _State:
-        """Un-hide secondaries (most costly first), then restore "[xx]" markers (if ``markers``), while the
-        audit passes."""
+    def clean(self, st: _State, stats: dict[str, Any]) -> _State:
+        """Un-hide secondaries (most costly first), then restore "[xx]" markers, while the audit passes."""
         sec = np.flatnonzero(st.ghid & ~self.gfixed)
         for g in sorted(sec.tolist(), key=lambda g: (-self.gcost[g], g)):
             trial = _State(ghid=st.ghid.copy(), gc=st.gc)
@@ -454,116 +354,13 @@ class _Protector:
             if not self.check(trial, fail_fast=True, first=self.owner.get(g, ())):
                 st = trial
                 stats["cleanup_removed"] += 1
-        for g in np.flatnonzero(st.gc & self.g_xx_ok).tolist() if markers else []:
+        for g in np.flatnonzero(st.gc & self.g_xx_ok).tolist():
             trial = _State(ghid=st.ghid, gc=st.gc.copy())
             trial.gc[g] = False
             stats["cleanup_trials"] += 1
             if not self.check(trial, fail_fast=True, first=[g]):
                 st = trial
         return st
-
-    def improve(self, st: _State, stats: dict[str, Any], max_trials: int = 24) -> _State:
-        """Local search after the clean-up: drop one costly choice, re-protect without it, keep if cheaper.
-
-        Candidates, most costly first: a withheld secondary group (a total costs ``total_factor``), then a
-        small count switched to "[c]". A trial un-hides it (or restores "[xx]"), forbids it, repairs what
-        then fails with the single-target subproblems and cleans up; the result replaces the pattern only
-        if it costs less. Every accepted pattern has passed the audit (repair stops only when it passes).
-        A candidate is tried once; ``max_trials`` bounds the work (a count, not a clock: deterministic).
-        """
-        tried: set[tuple[str, int]] = set()
-        cost = self.cost(st)
-        stats.setdefault("local_search_trials", 0)
-        stats.setdefault("local_search_accepted", 0)
-        while stats["local_search_trials"] < max_trials:
-            sec = np.flatnonzero(st.ghid & ~self.gfixed).tolist()
-            cands = [("hide", g) for g in sorted(sec, key=lambda g: (-self.gcost[g], g))]
-            sw = np.flatnonzero(st.gc & self.g_xx_ok).tolist()
-            cands += [("switch", g) for g in sw]
-            cands.sort(key=lambda c: -(self.gcost[c[1]] if c[0] == "hide" else self.policy.marker_cost))
-            cand = next((c for c in cands if c not in tried), None)
-            if cand is None:
-                break
-            tried.add(cand)
-            stats["local_search_trials"] += 1
-            kind, g = cand
-            trial = _State(ghid=st.ghid.copy(), gc=st.gc.copy())
-            if kind == "hide":
-                trial.ghid[g] = False
-                self.forbid[g] = True
-            else:
-                trial.gc[g] = False
-                self.forbid_k[g] = True
-            try:
-                out = self._repair(trial, stats, trial=True)
-                if out is not None:
-                    # restoring "[xx]" markers failed in the first clean-up: each is a candidate of its own
-                    out = self.clean(out, stats, markers=False)
-            finally:
-                self.forbid[:] = False
-                self.forbid_k[:] = False
-            if out is not None and self.cost(out) < cost - 1e-9:
-                st, cost = out, self.cost(out)
-                stats["local_search_accepted"] += 1
-        return st
-
-
-class _CertLP:
-    """Certificates close to the true table: the integer table nearest (in L1) to the true one in which a
-    sensitive group reaches one end of its band. A table that moves few cells stays valid while more is
-    published far more often than an LP vertex that pushes every hidden cell to an extreme.
-
-    Columns ``x, dp, dm`` (n each); rows ``E x = 0``, one per group (its current bounds), ``x - dp + dm =
-    x0`` (the true table); cost ``sum(dp + dm)``. Only built on a model whose variables are all published
-    inner cells (the reduced model), where ``x0`` is known exactly.
-    """
-
-    def __init__(self, p: _Protector, x0: np.ndarray) -> None:
-        m, eng = p.model, p.engine
-        n, G = m.n_vars, m.n_groups
-        self.n, self.n_e = n, m.E.shape[0]
-        eye = sp.identity(n, format="csr")
-        M = sp.bmat([[m.E, None, None], [eng.R, None, None], [eye, -eye, eye]], format="csc")
-        self.lo, self.hi = np.zeros(G), np.zeros(G)
-        self.h = new_highs(presolve="off")
-        pass_lp(self.h, M, np.zeros(3 * n), np.full(3 * n, np.inf),
-                np.concatenate([np.zeros(self.n_e), p.gval, x0]), np.concatenate([np.zeros(self.n_e), p.gval, x0]),
-                np.concatenate([np.zeros(n), np.ones(2 * n)]))
-        self.lo, self.hi = p.gval.copy(), p.gval.copy()
-        self.n_solves = 0
-
-    def _rows(self, idx: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
-        self.h.changeRowsBounds(  # type: ignore[attr-defined]  # in highspy, not in its stubs
-            len(idx), (idx + self.n_e).astype(np.int32), np.where(np.isinf(lo), -highspy.kHighsInf, lo),
-            np.where(np.isinf(hi), highspy.kHighsInf, hi))
-
-    def sync(self, lo: np.ndarray, hi: np.ndarray) -> None:
-        changed = np.flatnonzero((self.lo != lo) | (self.hi != hi))
-        if len(changed):
-            self._rows(changed, lo[changed], hi[changed])
-            self.lo, self.hi = lo.copy(), hi.copy()
-
-    def find(self, g: int, side: int, need: float) -> np.ndarray | bool | None:
-        """An integer table with group ``g`` at ``need`` or beyond (below for side 0, above for side 1);
-        False when not even a fractional one exists; None when the nearest one is fractional."""
-        lo, hi = (self.lo[g], min(self.hi[g], need)) if side == 0 else (max(self.lo[g], need), self.hi[g])
-        if lo > hi:
-            return False
-        idx = np.array([g])
-        self._rows(idx, np.array([lo]), np.array([hi]))
-        try:
-            self.h.run()
-            self.n_solves += 1
-            status = self.h.getModelStatus()
-            if status == highspy.HighsModelStatus.kInfeasible:
-                return False
-            if status != highspy.HighsModelStatus.kOptimal:
-                return None
-            x = np.asarray(self.h.getSolution().col_value)[:self.n]
-        finally:
-            self._rows(idx, self.lo[idx], self.hi[idx])
-        xr = np.round(x)
-        return xr if np.all(np.abs(x - xr) <= 1e-6) else None
 
 
 class _FSModel:
@@ -677,9 +474,9 @@ class _FSModel:
         k_lo, k_hi = col_lo[nx + G:], col_hi[nx + G:]
         hid = st.ghid
         z_lo[hid & ~p.gsens] = 1.0
-        z_hi[p.gkeep | p.gsens | p.forbid] = 0.0   # sensitive groups have no z rows
+        z_hi[p.gkeep | p.gsens] = 0.0   # sensitive groups have no z rows
         cost[nx:nx + G][hid] = 0.0
-        k_hi[~p.gsens | p.gledger | p.forbid_k] = 0.0
+        k_hi[~p.gsens | p.gledger] = 0.0
         k_lo[st.gc & ~p.gledger] = 1.0
         cost[nx + G:][st.gc] = 0.0
         if not p.policy.allow_marker_switch:
@@ -720,89 +517,42 @@ def protect(model: LinearModel, values: Sequence[int] | np.ndarray, sensitive: n
     >>> m = build_model({"r": ["a", "b", "c"]}, {"t": ["r"]},
     ...                 [("t", {"r": r}) for r in ["a", "b", "c", None]])
     >>> p = protect(m, [3, 9, 7, 19], np.array([True, False, False, False]))
-    >>> p.markers, p.reasons[2], p.audit.passed  # the 7 rather than the 9: as many cells, less value
-    (['[xx]', '', '[c]', ''], 'secondary', True)
+    >>> p.markers, p.reasons[1], p.audit.passed
+    (['[xx]', '[c]', '', ''], 'secondary', True)
     """
-    def search(pol: SecondaryPolicy) -> _Search:
-        return _search(model, values, sensitive, pol, keep_visible, fixed)
-
     if not policy.allow_marker_switch or not np.asarray(sensitive, bool).any():
-        return _finish(_improve(search(policy)))
+        return _protect(model, values, sensitive, policy, keep_visible, fixed)
     # '[xx]' says what a small count is; a small count shown as '[c]' only where no pattern with an honest
     # '[xx]' on every small count exists within the stated cost: ``marker_cost`` per switched count (the
-    # optimiser weighs it too, but the fast method is a heuristic: the honest pattern is also searched for).
-    # The local search runs on the pattern chosen only (it is most of the time).
-    switched = search(policy)
-    if switched.n_switched == 0:
-        switched = _improve(switched)
-    if switched.n_switched == 0:
-        out = _finish(switched)
-        out.stats["marker_switch"] = f"none: every small count is shown as '{policy.primary_marker}'"
-        return out
+    # optimiser weighs it too, but the fast method is a heuristic: the honest pattern is also searched for)
+    switched = _protect(model, values, sensitive, policy, keep_visible, fixed)
+    n = int(switched.stats["n_marker_switched"])
+    if n == 0:
+        switched.stats["marker_switch"] = f"none: every small count is shown as '{policy.primary_marker}'"
+        return switched
     try:
-        honest = search(replace(policy, allow_marker_switch=False))
+        honest = _protect(model, values, sensitive, replace(policy, allow_marker_switch=False), keep_visible, fixed)
     except UnprotectableError:
-        out = _finish(_improve(switched))
-        out.stats["marker_switch"] = (
-            f"{out.stats['n_marker_switched']} small counts shown as '{policy.secondary_marker}': no pattern with "
-            f"'{policy.primary_marker}' on every small count protects them all")
-        return out
-    n = switched.n_switched
-    if honest.cost <= switched.cost + 1e-9:
-        honest = _improve(honest)
-        out = _finish(honest)
-        extra = honest.cost - switched.cost + policy.marker_cost * n
-        out.stats["n_marker_switch_avoided"] = n  # what the optimiser alone would have switched
-        out.stats["marker_switch"] = f"none: every small count is shown as '{policy.primary_marker}'" + (
+        switched.stats["marker_switch"] = (
+            f"{n} small counts shown as '{policy.secondary_marker}': no pattern with '{policy.primary_marker}' on "
+            "every small count protects them all")
+        return switched
+    extra = float(honest.stats["cost"]) - float(switched.stats["cost"]) + policy.marker_cost * n
+    if extra <= policy.marker_cost * n + 1e-9:
+        honest.stats["n_marker_switch_avoided"] = n  # what the optimiser alone would have switched
+        honest.stats["marker_switch"] = f"none: every small count is shown as '{policy.primary_marker}'" + (
             f" (a pattern switching {n} of them would withhold {extra:g} less, within the cost of "
             f"{policy.marker_cost:g} per switched count)" if extra > 1e-9 else "")
-        return out
-    switched = _improve(switched)
-    n = switched.n_switched
-    out = _finish(switched)
-    if n == 0:
-        out.stats["marker_switch"] = f"none: every small count is shown as '{policy.primary_marker}'"
-        return out
-    extra = honest.cost - switched.cost + policy.marker_cost * n
-    out.stats["marker_switch"] = (
+        return honest
+    switched.stats["marker_switch"] = (
         f"{n} small counts shown as '{policy.secondary_marker}': every pattern found with '{policy.primary_marker}' "
         f"on every small count withholds {extra:g} more (cost), beyond {policy.marker_cost:g} per switched count")
-    return out
+    return switched
 
 
-@dataclass
-class _Search:
-    """A pattern found by the fast method or the exact mode, before the local search and the final audit."""
-
-    p: _Protector
-    st: _State
-    stats: dict[str, Any]
-    t0: float
-    bound_all: bool          # the final audit bounds every hidden cell (no earlier response's cells given)
-    improved: bool = False
-
-    @property
-    def cost(self) -> float:
-        return self.p.cost(self.st)
-
-    @property
-    def n_switched(self) -> int:
-        return int((self.st.gc & self.p.g_xx_ok).sum())
-
-
-def _improve(s: _Search) -> _Search:
-    """The local search (:meth:`_Protector.improve`), in the fast method and after an unproven exact MILP."""
-    pol = s.p.policy
-    if s.improved or not (pol.local_search and pol.cleanup):
-        return s
-    if pol.method == "exact" and s.stats.get("optimal", False) and not s.stats.get("used_fast_result"):
-        return s
-    return replace(s, st=s.p.improve(s.st, s.stats), improved=True)
-
-
-def _search(model: LinearModel, values: Sequence[int] | np.ndarray, sensitive: np.ndarray,
-            policy: SecondaryPolicy, keep_visible: np.ndarray | None,
-            fixed: tuple[np.ndarray, np.ndarray] | None) -> _Search:
+def _protect(model: LinearModel, values: Sequence[int] | np.ndarray, sensitive: np.ndarray,
+             policy: SecondaryPolicy, keep_visible: np.ndarray | None,
+             fixed: tuple[np.ndarray, np.ndarray] | None) -> Pattern:
     t0 = time.perf_counter()
     values = np.asarray(values, dtype=float)
     sensitive = np.asarray(sensitive, bool)
@@ -826,9 +576,6 @@ def _search(model: LinearModel, values: Sequence[int] | np.ndarray, sensitive: n
             stats["optimal"] = p.sub_optimal
             stats["mip_gap"] = float(p.last_info.mip_gap)
             stats["exact_cost"] = p.cost(st)
-            # what HiGHS proved: no pattern costs less (the tie-break terms, below 1e-4 a group, aside)
-            # (each chosen group's tie-break term is below 1e-4 of its cost of at least 1)
-            stats["lower_bound"] = max(0.0, float(p.last_info.mip_dual_bound) / (1 + 1e-4))
     st = p.repair(st, stats)
     if policy.cleanup and (policy.method == "fast" or not stats.get("optimal", False)
                            or stats["sweeps"] > 1):
@@ -840,16 +587,9 @@ def _search(model: LinearModel, values: Sequence[int] | np.ndarray, sensitive: n
         if p.cost(fast) < p.cost(st):
             st = fast
             stats["used_fast_result"] = True
-    return _Search(p, st, stats, t0, bound_all=fixed is None)
-
-
-def _finish(s: _Search) -> Pattern:
-    """The final audit of the pattern, its markers, reasons and statistics."""
-    p, st, stats, t0 = s.p, s.st, s.stats, s.t0
-    model, policy, values = p.model, p.policy, p.values
     hidden, lo, hi = p.cell_pattern(st)
     # ranges of every hidden cell, except cells fixed by an earlier response (not this pattern's to report)
-    res = p.engine.run_audit(hidden, lo, hi, p.sens_cells, p.rule, bound_all=s.bound_all, settle="sensitive",
+    res = p.engine.run_audit(hidden, lo, hi, p.sens_cells, p.rule, bound_all=fixed is None, settle="sensitive",
                              also=hidden & ~p.fixed)
     if not res.passed:  # pragma: no cover - repair() guarantees this
         raise RuntimeError("internal error: protected pattern fails the audit\n" + res.report())
@@ -882,9 +622,6 @@ def _finish(s: _Search) -> Pattern:
         "model_kind": model.kind,
         "seconds": time.perf_counter() - t0,
     })
-    if "lower_bound" in stats:
-        # what the exact mode proved: no pattern protecting every small count costs less than the bound
-        stats["cost_gap"] = max(0.0, stats["cost"] - stats["lower_bound"])
     return Pattern(model, hidden, markers, reasons, lo, hi, res, stats)
 
 
