@@ -6,9 +6,24 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from foikit.exceptions import FoikitError
+
+
+def _say(args: argparse.Namespace) -> tuple[Callable[[str], None], Callable[[str], None] | None]:
+    """Where a command's messages go: (log, progress). ``--quiet``: neither (errors and the result still
+    print). Progress (each step, and the template's cells) shows on a terminal, or with FOIKIT_PROGRESS=1;
+    FOIKIT_PROGRESS=0 turns it off (a CI log keeps the one-line messages only)."""
+    if getattr(args, "quiet", False):
+        return (lambda _msg: None), None
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    wanted = os.environ.get("FOIKIT_PROGRESS")
+    shown = wanted == "1" or (wanted != "0" and sys.stderr.isatty())
+    return log, ((lambda msg: log(f"foikit: {msg}")) if shown else None)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -19,9 +34,10 @@ def _run(args: argparse.Namespace) -> int:
     load_request(check_path("params", args.params, "foikit run"))
     from foikit.run.execute import run_request
 
+    log, progress = _say(args)
     result = run_request(args.params, reports_dir=args.reports_dir, notebooks_dir=args.notebooks,
-                         force=args.force, snapshot=not args.no_snapshot,
-                         log=lambda msg: print(msg, file=sys.stderr), timeout=args.timeout, ignore=args.ignore)
+                         force=args.force, snapshot=not args.no_snapshot, log=log, timeout=args.timeout,
+                         ignore=args.ignore, progress=progress)
     if result.status == "reproduced":
         print(f"{result.path}: already holds this response; reproduced byte for byte, nothing changed")
     else:
@@ -35,8 +51,8 @@ def _run(args: argparse.Namespace) -> int:
 def _publish(args: argparse.Namespace) -> int:
     from foikit.run.execute import publish_draft
 
-    result = publish_draft(args.ref, args.reviewer, reports_dir=args.reports_dir,
-                           log=lambda msg: print(msg, file=sys.stderr))
+    log, progress = _say(args)
+    result = publish_draft(args.ref, args.reviewer, reports_dir=args.reports_dir, log=log, progress=progress)
     if result.status == "reproduced":
         print(f"{result.path}: already holds this response; nothing changed (the draft is removed)")
     elif result.status == "superseded":
@@ -74,7 +90,8 @@ def _verify(args: argparse.Namespace) -> int:
 
     from foikit.run.verify import find_reports
 
-    with tqdm(total=len(find_reports(args.report)), desc="verifying", unit="report", file=sys.stderr) as bar:
+    with tqdm(total=len(find_reports(args.report)), desc="verifying", unit="report", file=sys.stderr,
+              disable=args.quiet) as bar:
         results = verify_all(args.report, jobs=args.jobs, notebooks_dir=args.notebooks,
                              progress=lambda _r: bar.update())
     width = max([len(str(r.report)) for r in results] + [6])
@@ -197,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="go on although the earlier report REF cannot be read as a ledger entry; it is "
                           "listed as not checked in the record (repeatable)")
 
+    run.add_argument("--quiet", action="store_true", help="print only errors and the result (no progress)")
     run.add_argument("--no-snapshot", action="store_true",
                      help="store only the hash of the input extract, not the extract itself")
     run.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
@@ -209,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("--reviewer", required=True, metavar="NAME",
                          help="the second person who reviewed the draft and approves its disclosure")
     publish.add_argument("--reports-dir", default="reports", help="where reports live (default: reports)")
+    publish.add_argument("--quiet", action="store_true", help="print only errors and the result")
     publish.set_defaults(func=_publish)
 
     discard = sub.add_parser("discard", help="remove the draft drafts/<ref>/ (nothing published changes)")
@@ -228,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --env: install only from this folder of wheels (air-gapped)")
     verify.add_argument("--python", default=None, metavar="PATH",
                         help="with --env: the interpreter the environment is made with (default: this one)")
+    verify.add_argument("--quiet", action="store_true", help="no progress bar (with --all)")
     verify.set_defaults(func=_verify)
 
     keygen = sub.add_parser("keygen", help="make the Ed25519 key pair that signs new reports")

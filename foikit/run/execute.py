@@ -368,7 +368,7 @@ def _last_cell_run(executed: Path) -> str:
 
 
 def execute_notebook(template: Path, parameters: dict[str, Any], out_dir: Path, cwd: Path,
-                     title: str, timeout: float | None = None) -> nbformat.NotebookNode:
+                     title: str, timeout: float | None = None, progress_bar: bool = False) -> nbformat.NotebookNode:
     """Execute ``template`` with ``parameters`` (plus ``output_dir``) into ``out_dir/notebook.ipynb``.
 
     Raises ``ReportError`` naming the failing cell, a cell that ran past ``timeout`` seconds, or a kernel
@@ -381,7 +381,7 @@ def execute_notebook(template: Path, parameters: dict[str, Any], out_dir: Path, 
     try:
         papermill.execute_notebook(
             str(template), str(executed), parameters={**parameters, "output_dir": out_rel},
-            kernel_name="python3", progress_bar=False, cwd=str(cwd), execution_timeout=seconds,
+            kernel_name="python3", progress_bar=progress_bar, cwd=str(cwd), execution_timeout=seconds,
             kernel_manager_class=f"{__name__}._KernelManager",
         )
     except PapermillExecutionError as exc:
@@ -460,7 +460,8 @@ def drafts_folder(reports_dir: Path, source: str = "params") -> Path:
 def run_request(params_path: str | Path, reports_dir: str | Path = "reports",
                 notebooks_dir: str | Path | None = None, force: bool = False, snapshot: bool = True,
                 log: Callable[[str], None] = lambda _msg: None, timeout: float | None = None,
-                ignore: tuple[str, ...] | list[str] = ()) -> RunResult:
+                ignore: tuple[str, ...] | list[str] = (), progress: Callable[[str], None] | None = None
+                ) -> RunResult:
     """Validate ``params_path``, run its template against everything published in ``reports_dir`` and write
     the whole report, with its manifest, as the draft ``drafts/<ref>/`` (status 'draft'), for a reviewer to
     read and :func:`publish_draft` to publish. Nothing enters the ledger here.
@@ -486,18 +487,25 @@ def run_request(params_path: str | Path, reports_dir: str | Path = "reports",
     inside(reports_dir.resolve().parent / WORK, f"{request.ref}.partial", "ref", source)
     draft = inside(drafts_folder(reports_dir, source), request.ref, "ref", source)
     seconds = cell_timeout(timeout)
+    step = progress or (lambda _msg: None)
+    step(f"opening {request.data.path or request.data.url_env or request.data.table or 'the embedded data'}")
     data = open_source_for(request, source)
     # every data error before anything runs; the counts are what the gate checks the published figures against
-    cubes = [count_cube(data, part, f"{source}: parts.{i}") for i, part in enumerate(request.parts)]
+    cubes = []
+    for i, part in enumerate(request.parts):
+        step(f"counting part {i + 1} of {len(request.parts)}: {part.name}")
+        cubes.append(count_cube(data, part, f"{source}: parts.{i}"))
     template = find_template(request.template, notebooks_dir)
+    step(f"reading the ledger: what was published from {data.dictionary.name}")
     ledger = ledger_for_run(reports_dir, request, data, force, source, ignore)  # what was published before
+    step(f"{len(ledger.entries)} earlier responses over {data.dictionary.name} to audit against")
     cwd = Path.cwd().resolve()
     log(f"running {template} for {request.ref}")
     with write_errors_reported(), terminate_as_interrupt(), \
             claim_workspace(reports_dir, request.ref, log) as partial:
         _produce(partial, ledger, params_path=params_path, template=template, request=request, data=data,
                  cubes=cubes, source=source, snapshot=snapshot, cwd=cwd, seconds=seconds, reports_dir=reports_dir,
-                 force=force, ignore=list(ignore))
+                 force=force, ignore=list(ignore), step=progress)
         if target.exists():
             if not (differing := differing_published(target, partial)):
                 return RunResult("reproduced", target)
@@ -563,7 +571,8 @@ def _check_reviewer(reviewer: str) -> str:
 
 
 def publish_draft(ref: str, reviewer: str, reports_dir: str | Path = "reports",
-                  log: Callable[[str], None] = lambda _msg: None) -> RunResult:
+                  log: Callable[[str], None] = lambda _msg: None,
+                  progress: Callable[[str], None] | None = None) -> RunResult:
     """Publish the draft ``drafts/<ref>/`` that ``reviewer`` (a second person) has approved: under the
     dataset's publication lock, check that the draft is as it was made and that nothing was published (or
     superseded) since its joint audit, record the review in the manifest, sign it and move the report into
@@ -585,6 +594,8 @@ def publish_draft(ref: str, reviewer: str, reports_dir: str | Path = "reports",
     if problems := _draft_intact(draft, manifest):
         raise ReportError(f"{draft}: {'; '.join(problems[:5])} since the draft was made; nothing published: make "
                           f"it again with foikit run")
+    step = progress or (lambda _msg: None)
+    step(f"checking {draft}: its files, and the gate again")
     _check_draft(draft)
     if reviewer.casefold() == str(manifest["run"]["user"]).casefold():
         raise ReportError(f"--reviewer {reviewer}: made the draft; a second person must review it before it "
@@ -603,6 +614,7 @@ def publish_draft(ref: str, reviewer: str, reports_dir: str | Path = "reports",
             sign_report(partial, key)  # signature.json: binds every field of the manifest, the review included
             return _move_into_place(partial, target, force)
 
+        step(f"checking the ledger has not changed since the draft, then signing and moving it to {target}")
         result = publish_serialised(
             reports_dir, dataset, target, move=move, log=log,
             changed=lambda: select_ledger(reports_dir, ref, dataset, force, str(draft), ignore).changes_since(recorded))
@@ -641,7 +653,7 @@ def discard_draft(ref: str, reports_dir: str | Path = "reports") -> Path:
 
 def _produce(partial: Path, ledger: Ledger, *, params_path: Path, template: Path, request: Request,
              data: CaseData, cubes: list[Cube], source: str, snapshot: bool, cwd: Path, seconds: float,
-             reports_dir: Path, force: bool, ignore: list[str]) -> None:
+             reports_dir: Path, force: bool, ignore: list[str], step: Callable[[str], None] | None = None) -> None:
     """Write the whole report into ``partial``, audited against ``ledger``, or raise. The kernel answers the
     request (once) and writes the publishable files; the gate (:func:`foikit.run.gate.check_written`) then
     checks those files against ``cubes``, the true counts."""
@@ -652,14 +664,18 @@ def _produce(partial: Path, ledger: Ledger, *, params_path: Path, template: Path
     inputs["ledger"] = {"entries": [e.ref for e in ledger.entries], "sha256": sha256_file(ledger_path)}
     parameters = {**request.model_dump(mode="json"), "ledger": _relative(ledger_path, cwd)}
     try:
-        nb = execute_notebook(template, parameters, partial, cwd, request.ref, timeout=seconds)
+        nb = execute_notebook(template, parameters, partial, cwd, request.ref, timeout=seconds,
+                              progress_bar=step is not None)
     except ReportError as exc:
         # an audit failure explains a failed run better than a failing cell: computed here, as the kernel
         # computed it, only when the kernel failed
         check_audit(answer(request, data, source, ledger))
         kept = _keep_failure(reports_dir, request.ref, partial / NOTEBOOK)
         raise ReportError(f"{exc}" + (f"; failed notebook kept at {kept}" if kept else "")) from None
+    say = step or (lambda _msg: None)
+    say("checking the files the template wrote (the gate)")
     check_written(partial, request, data, cubes, ledger, source)
+    say("writing the record: report.html, the RO-Crate and the manifest")
     queries = {part.name: cube.query for part, cube in zip(request.parts, cubes, strict=True) if cube.query}
     if queries:  # the exact SQL that counted, where the data lives
         inputs["data"]["queries"] = queries
