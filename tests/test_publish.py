@@ -163,3 +163,16 @@ def test_a_draft_edited_with_its_manifest_to_match_is_refused_by_the_gate(projec
     assert code == 1 and len(err.splitlines()) == 1, err
     assert err.startswith("foikit: error: leak check: published.csv: ") and "nothing was written" in err, err
     assert not (project / "reports").exists()
+
+
+def test_a_draft_moved_into_reports_by_hand_stops_the_next_publication(project, capsys):
+    """foikit publish is the way into the ledger: a draft moved into reports/ by hand (no review recorded) is
+    not silently taken as published, nor silently left out: it stops every publication over its dataset."""
+    (project / "reports").mkdir()
+    shutil.move(project / "drafts" / REF, project / "reports" / REF)
+    code, _, err = publish(project, OTHER, REVIEWER, capsys)
+    assert code == 1 and len(err.splitlines()) == 1, err
+    assert err.startswith(f"foikit: error: {project / 'reports' / REF}: cannot be read as a ledger entry "
+                          "(manifest.json records no reviewer: it was not published with foikit publish"), err
+    assert f"--ignore {REF}" in err
+    assert sorted(p.name for p in (project / "reports").iterdir()) == [REF]

@@ -438,10 +438,15 @@ def read_report_entry(report: Path) -> LedgerEntry:
     if (report / MANIFEST).is_file():
         try:
             manifest = _read_json(report / MANIFEST)
-            when = manifest.get("review") or manifest.get("run", {})  # published when reviewed (foikit publish)
+            review = manifest.get("review")
+            when = review or manifest.get("run", {})  # published when reviewed (foikit publish)
             published = str(when.get("published_at", when.get("ended", ""))) if isinstance(when, dict) else ""
         except (ParamsError, AttributeError):
-            published = ""
+            manifest, review, published = None, None, ""
+        # foikit publish is the way in: a folder foikit made that records no review is a draft moved by hand
+        if isinstance(manifest, dict) and not (isinstance(review, dict) and review.get("reviewer")):
+            raise ParamsError("manifest.json records no reviewer: it was not published with foikit publish (move "
+                              "it back to drafts/ and publish it, or --ignore it)")
     entry = entry_from_json(raw, CELLS_JSON, published, str(report))
     return replace(entry, ref=report.name, parts=tuple(replace(p, ref=report.name) for p in entry.parts))
 
