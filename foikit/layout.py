@@ -21,6 +21,7 @@ PUBLISHED_FILES = (PUBLISHED_CSV, PUBLISHED_CSVW, TABLES_XLSX, AUDIT_JSON, LETTE
 
 # the record (how each figure was made)
 MANIFEST = "manifest.json"
+SIGNATURE = "signature.json"  # the Ed25519 signature over the manifest's bytes
 PARAMS_COPY = "params.yaml"
 DICTIONARY_COPY = "dictionary.yaml"
 LEDGER_JSON = "ledger.json"  # the earlier responses this one was audited with

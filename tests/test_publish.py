@@ -110,19 +110,26 @@ def test_a_reviewer_name_that_is_not_a_name_is_refused(project, capsys, reviewer
     assert not (project / "reports").exists()
 
 
+EDITED = "part,table,value\n"
+
+
 @pytest.mark.parametrize(("change", "said"), [
-    (lambda d: (d / "published.csv").write_text("part,table,value\n", encoding="utf-8"), "published.csv was changed"),
-    (lambda d: (d / "letter.html").unlink(), "letter.html is missing"),
-    (lambda d: (d / "extra.csv").write_text("1\n", encoding="utf-8"), "extra.csv was added"),
+    (lambda d: (d / "published.csv").write_text(EDITED, encoding="utf-8"),
+     lambda d, recorded: (f"{d / 'published.csv'}: tampered (sha256 recorded {recorded['published.csv'][:12]}, "
+                          f"now {hashlib.sha256(EDITED.encode()).hexdigest()[:12]})")),
+    (lambda d: (d / "letter.html").unlink(), lambda d, _: f"{d / 'letter.html'}: missing"),
+    (lambda d: (d / "extra.csv").write_text("1\n", encoding="utf-8"),
+     lambda d, _: f"{d / 'extra.csv'}: a file that is not part of a report (a report holds only its own files)"),
 ], ids=["edited", "removed", "added"])
 def test_a_draft_changed_after_it_was_made_is_refused(project, capsys, change, said):
     draft = project / "drafts" / REF
+    recorded = json.loads((draft / "manifest.json").read_text(encoding="utf-8"))["outputs"]
     change(draft)
     before = tree(project / "drafts")
     code, _, err = publish(project, REF, REVIEWER, capsys)
     assert code == 1
-    assert err == (f"foikit: error: {draft}: {said} since the draft was made; nothing published: make it again with "
-                   "foikit run\n")
+    assert err == (f"foikit: error: {draft}: changed since the draft was made ({said(draft, recorded)}); nothing "
+                   "published: make it again with foikit run\n")
     assert not (project / "reports").exists() and tree(project / "drafts") == before
 
 

@@ -53,7 +53,7 @@ from foikit.request.params import SHIPPED_POLICIES, Request, load_request, parse
 from foikit.request.policy import Policy
 from foikit.response import open_source_for
 from foikit.run.gate import check_written
-from foikit.run.manifest import build_manifest, load_manifest, provenance, write_manifest
+from foikit.run.manifest import build_manifest, folder_problems, load_manifest, provenance, write_manifest
 from foikit.run.paths import check_name, check_path, find_template, inside, not_a_link
 from foikit.run.provenance import write_crate
 from foikit.run.record import export_html, normalise_notebook
@@ -531,17 +531,6 @@ def _keep_draft(partial: Path, draft: Path) -> RunResult:
     return result
 
 
-def _draft_intact(draft: Path, manifest: dict[str, Any]) -> list[str]:
-    """How ``draft`` differs from what its manifest recorded when it was made (nothing: an empty list)."""
-    recorded = manifest["outputs"]
-    present = {p.name for p in draft.iterdir() if p.name != MANIFEST}
-    return ([f"{name} is missing" for name in sorted(recorded.keys() - present)]
-            + [f"{name} was added" for name in sorted(present - recorded.keys())]
-            + [f"{name} was changed" for name in sorted(recorded.keys() & present)
-               if not (draft / name).is_file() or (draft / name).is_symlink()
-               or sha256_file(draft / name) != recorded[name]])
-
-
 def recorded_source(folder: Path, raw: dict[str, Any]) -> dict[str, Any]:
     """The ``data:`` a report folder (or a draft) was counted from: its snapshot with its dictionary copy when
     it holds one, else the source its recorded params (``raw``) name, with the dictionary copy."""
@@ -591,15 +580,15 @@ def publish_draft(ref: str, reviewer: str, reports_dir: str | Path = "reports",
     if manifest["ref"] != ref:
         raise ReportError(f"{draft / MANIFEST}: is the draft of {capped_text(manifest['ref'])!r}, not {ref}; "
                           "nothing published")
-    if problems := _draft_intact(draft, manifest):
-        raise ReportError(f"{draft}: {'; '.join(problems[:5])} since the draft was made; nothing published: make "
-                          f"it again with foikit run")
+    if problems := folder_problems(draft, manifest):
+        raise ReportError(f"{draft}: changed since the draft was made ({'; '.join(problems[:5])}); nothing "
+                          "published: make it again with foikit run")
+    if reviewer.casefold() == str(manifest["run"]["user"]).casefold():  # before the gate: it costs a count
+        raise ReportError(f"--reviewer {reviewer}: made the draft; a second person must review it before it "
+                          "is published")
     step = progress or (lambda _msg: None)
     step(f"checking {draft}: its files, and the gate again")
     _check_draft(draft)
-    if reviewer.casefold() == str(manifest["run"]["user"]).casefold():
-        raise ReportError(f"--reviewer {reviewer}: made the draft; a second person must review it before it "
-                          "is published")
     dataset = manifest["inputs"]["dictionary"]["name"]
     force, ignore = bool(manifest["run"].get("force")), [str(r) for r in manifest["run"].get("ignore", [])]
     recorded = json.loads((draft / LEDGER_JSON).read_text(encoding="utf-8"))

@@ -28,6 +28,7 @@ from foikit.layout import (
     PARAMS_COPY,
     PUBLISHED_FILES,
     REPORT_HTML,
+    SIGNATURE,
     SNAPSHOT,
 )
 from foikit.request.policy import Policy
@@ -224,6 +225,40 @@ def load_manifest(folder: Path) -> tuple[bytes, dict[str, Any]]:
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise ReportError(f"{path}: not a foikit manifest: {where}: {first['msg'][:120]}{more}") from None
     return body, raw
+
+
+def _plain(name: str) -> bool:
+    return bool(name) and name == Path(name).name and name not in {".", ".."} and "\\" not in name
+
+
+def folder_problems(report: Path, manifest: dict[str, Any]) -> list[str]:
+    """How ``report`` (a report folder or a draft) differs from a folder of its kind as ``manifest`` records
+    it: every file a report of its kind must have, each with its recorded hash, and no folder, link or other
+    file besides (the signature aside). Empty when intact."""
+    problems: list[str] = []
+    required = required_files(manifest)
+    recorded = manifest["outputs"]
+    for name in sorted(recorded):
+        if not _plain(name) or name not in required:
+            problems.append(f"{report}: the manifest lists {name[:80]!r}, which is not a file of a report "
+                                   "of this kind")
+    for name in sorted(required):
+        path = report / name
+        if name not in recorded:
+            problems.append(f"{path}: {'missing, and' if not path.is_file() else 'present but'} not in the "
+                                   "manifest (every report of this kind has one)")
+        elif path.is_symlink() or not path.is_file():
+            problems.append(f"{path}: missing" if not path.exists() and not path.is_symlink() else
+                                   f"{path}: not a plain file")
+        elif (now := sha256_file(path)) != recorded[name]:
+            problems.append(f"{path}: tampered (sha256 recorded {recorded[name][:12]}, now {now[:12]})")
+    for path in sorted(report.iterdir()):
+        if path.name in required or (path.name in {MANIFEST, SIGNATURE} and path.is_file() and not path.is_symlink()):
+            continue
+        kind = ("a symlink" if path.is_symlink() else "a folder" if path.is_dir() else
+                "a file" if path.is_file() else "a special file")
+        problems.append(f"{path}: {kind} that is not part of a report (a report holds only its own files)")
+    return problems
 
 
 def required_files(manifest: dict[str, Any]) -> set[str]:

@@ -29,8 +29,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from foikit.exceptions import FoikitError
+from foikit.layout import SIGNATURE
 
-SIGNATURE = "signature.json"
 SIGNED_FILE = "manifest.json"
 ALGORITHM = "ed25519"
 FORMAT = "foikit-signature/1"

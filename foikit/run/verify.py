@@ -41,11 +41,11 @@ from foikit.layout import (
 )
 from foikit.request.params import Request, parse_request, policy_path, read_yaml
 from foikit.run.execute import execute_notebook, recorded_source
-from foikit.run.manifest import Drift, drift, load_manifest, required_files
+from foikit.run.manifest import Drift, drift, folder_problems, load_manifest
 from foikit.run.manifest import versions as shaping_versions
 from foikit.run.paths import find_template
 from foikit.run.proof import check_report, proof_notes
-from foikit.run.signing import SIGNATURE, SignatureCheck, check_signature
+from foikit.run.signing import SignatureCheck, check_signature
 from foikit.run.snapshot import content_sha256, extract
 from foikit.source.data import open_source
 from foikit.source.files import sha256_file
@@ -95,35 +95,8 @@ class Verification:
         return [f"{self.report}: {self.status}", *[f"  {d}" for d in self.details()]]
 
 
-def _plain(name: str) -> bool:
-    return bool(name) and name == Path(name).name and name not in {".", ".."} and "\\" not in name
-
-
 def _check_files(report: Path, manifest: dict, result: Verification) -> None:
-    """The report holds exactly the files a report of its kind must have, each as the manifest records it;
-    no folder, link or other file besides."""
-    required = required_files(manifest)
-    recorded = manifest["outputs"]
-    for name in sorted(recorded):
-        if not _plain(name) or name not in required:
-            result.problems.append(f"{report}: the manifest lists {name[:80]!r}, which is not a file of a report "
-                                   "of this kind")
-    for name in sorted(required):
-        path = report / name
-        if name not in recorded:
-            result.problems.append(f"{path}: {'missing, and' if not path.is_file() else 'present but'} not in the "
-                                   "manifest (every report of this kind has one)")
-        elif path.is_symlink() or not path.is_file():
-            result.problems.append(f"{path}: missing" if not path.exists() and not path.is_symlink() else
-                                   f"{path}: not a plain file")
-        elif (now := sha256_file(path)) != recorded[name]:
-            result.problems.append(f"{path}: tampered (sha256 recorded {recorded[name][:12]}, now {now[:12]})")
-    for path in sorted(report.iterdir()):
-        if path.name in required or (path.name in {MANIFEST, SIGNATURE} and path.is_file() and not path.is_symlink()):
-            continue
-        kind = ("a symlink" if path.is_symlink() else "a folder" if path.is_dir() else
-                "a file" if path.is_file() else "a special file")
-        result.problems.append(f"{path}: {kind} that is not part of a report (a report holds only its own files)")
+    result.problems += folder_problems(report, manifest)
 
 
 def _check_inputs(manifest: dict, result: Verification) -> None:
