@@ -334,12 +334,17 @@ def test_a_report_the_site_cannot_show_safely_is_refused_naming_it(hostile_repor
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".site")] == []
 
 
-def test_a_symlinked_report_folder_is_refused(tmp_path):
+def test_a_symlinked_or_oddly_named_report_folder_is_refused(tmp_path):
     reports = tmp_path / "reports"
     reports.mkdir()
     (reports / HOSTILE_REF).symlink_to(REPORTS / HOSTILE_REF)
     with pytest.raises(SiteError, match="is a symlink or not a folder"):
         build_site(reports, tmp_path / "site")
+    (reports / HOSTILE_REF).unlink()
+    shutil.copytree(REPORTS / HOSTILE_REF, reports / "<img src=x>")
+    with pytest.raises(SiteError, match=r"the folder name '<img src=x>' is not a plain name"):
+        build_site(reports, tmp_path / "site")
+    assert not (tmp_path / "site").exists()
 
 
 # -- the output folder -------------------------------------------------------------------------------------------

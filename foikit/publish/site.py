@@ -386,8 +386,8 @@ def _check_out(out: Path, reports: Path) -> None:
         if not out.is_dir():
             raise SiteError(f"--out {out}: exists and is not a folder; refusing to replace it")
         marker = out / MARKER
-        made = marker.is_file() and not marker.is_symlink() and marker.read_text(encoding="utf-8",
-                                                                                 errors="replace") == MARKER_TEXT
+        made = (marker.is_file() and not marker.is_symlink() and marker.stat().st_size == len(MARKER_TEXT)
+                and marker.read_text(encoding="utf-8", errors="replace") == MARKER_TEXT)
         if not made and any(out.iterdir()):
             raise SiteError(f"--out {out}: exists and is not a site made by foikit site (no {MARKER}); refusing to "
                             "replace it: give a new or empty folder, or the folder of an earlier site")
