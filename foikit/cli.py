@@ -183,6 +183,16 @@ def _audit(args: argparse.Namespace) -> int:
     return 0 if result.passed_all else 1
 
 
+def _site(args: argparse.Namespace) -> int:
+    from foikit.publish.site import build_site
+    from foikit.run.paths import check_path
+
+    out = check_path("--out", args.out, "foikit site")
+    responses = build_site(check_path("reports", args.reports, "foikit site"), out)
+    print(f"{out}: disclosure log of {len(responses)} published responses written (open {out}/index.html)")
+    return 0
+
+
 def _check_proof(args: argparse.Namespace) -> int:
     from foikit.run.proof import check_report, proof_notes
 
@@ -283,6 +293,13 @@ def build_parser() -> argparse.ArgumentParser:
                            "published.csv: every withheld small count can take every value its rule requires")
     proof.add_argument("report", help="reports/<ref>")
     proof.set_defaults(func=_check_proof)
+    site = sub.add_parser("site", help="build the disclosure log: a static, offline website of every published "
+                          "response (letter, tables, downloads, an Atom feed, a page per dataset), from the "
+                          "published files only")
+    site.add_argument("reports", help="the reports folder, e.g. reports/")
+    site.add_argument("--out", required=True, help="the site folder: new, empty, or a site foikit site built "
+                      "(replaced whole)")
+    site.set_defaults(func=_site)
     synth = sub.add_parser("synth", help="write synthetic conduct-allegation case data")
     synth.add_argument("--rows", type=int, default=None, help="number of rows (default: natural volumes)")
     synth.add_argument("--seed", type=int, default=20231, help="random seed (default: 20231)")
