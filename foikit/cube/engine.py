@@ -269,14 +269,7 @@ def pandas_cube(spec: CubeSpec, frame: pd.DataFrame, where: str, source: str = "
 def check_frame(spec: CubeSpec, part: Part, data: CaseData, where: str) -> None:
     """Refuse a request that does not fit the data: every error names the field, the column and values."""
     frame = data.frame
-    needed = {spec.period.column: f"{where}.date_column", **{c: f"{where}.filter.{c}" for c in spec.filters}}
-    for i, table in enumerate(part.tables):
-        needed.update({d: f"{where}.tables.{i}" for d in table.dims if d != spec.period.name})
-    needed.update({k: f"{where}.counting_unit" for k in spec.unit_key})
-    for column, field in needed.items():
-        if column not in frame.columns:
-            raise DataError(f"{field}: column {column!r} is not in {data.where} "
-                            f"(columns: {column_list(list(frame.columns))})")
+    check_columns(spec, part, data, where)
     check_padded(data, spec, where)
     for column, wanted in spec.filters.items():
         present = set(present_values(frame[column]))
@@ -293,8 +286,23 @@ def check_frame(spec: CubeSpec, part: Part, data: CaseData, where: str) -> None:
         covered = set(day_codes[np.bincount(codes, minlength=len(day_codes)) > 0].tolist()) - {-1}
     if not set(range(len(spec.period.labels))) <= covered:
         years = sorted({v[:4] for v in present_values(frame[spec.period.column])} - {""})
-        raise _periods_without_data(spec, covered, data, where,
-                                    f" (data covers {years[0]}-{years[-1]})" if years else " (data covers nothing)")
+        raise _periods_without_data(spec, covered, data, where, _covers(years))
+
+
+def _covers(years: list[str]) -> str:
+    return f" (data covers {years[0]}-{years[-1]})" if years else " (data covers nothing)"
+
+
+def check_columns(spec: CubeSpec, part: Part, data: CaseData, where: str) -> None:
+    """Refuse a part that reads a column the data lacks, naming the field that asks for it."""
+    names = list(data.relation.names if data.relation is not None else data.frame.columns)
+    needed = {spec.period.column: f"{where}.date_column", **{c: f"{where}.filter.{c}" for c in spec.filters}}
+    for i, table in enumerate(part.tables):
+        needed.update({d: f"{where}.tables.{i}" for d in table.dims if d != spec.period.name})
+    needed.update({k: f"{where}.counting_unit" for k in spec.unit_key})
+    for column, field in needed.items():
+        if column not in names:
+            raise DataError(f"{field}: column {column!r} is not in {data.where} (columns: {column_list(names)})")
 
 
 def check_padded(data: CaseData, spec: CubeSpec, where: str) -> None:
@@ -424,6 +432,7 @@ def _count_in_database(data: CaseData, part: Part, where: str) -> tuple[CubeSpec
     query (:func:`foikit.source.sql.sql_cube`)."""
     rel = data.relation
     spec = spec_for(data, part, where)
+    check_columns(spec, part, data, where)
     # ('' as a filter value: NULL and '' are one value when counted, not in the filter)
     if sql.missing_columns(spec, rel, where) or any("" in wanted for wanted in spec.filters.values()):
         sql.check(spec, rel, where)
@@ -445,7 +454,9 @@ def _count_in_database(data: CaseData, part: Part, where: str) -> tuple[CubeSpec
     if absent:
         covered |= sql.covered_days(spec.period, rel, absent)
         if not set(range(len(spec.period.labels))) <= covered:
-            raise _periods_without_data(spec, covered, data, where)
+            column = spec.period.column
+            raise _periods_without_data(spec, covered, data, where, _covers(
+                sorted({v[:4] for v in profile(data, [], [column])[("days", column)]} - {""})))
     if coded.empty:
         raise _nothing_counted(spec, data, where)
     if spec.unit_key:  # a unit's rows are placed together: in the database, by the coded query

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -28,6 +29,7 @@ from foikit.source.sql import (
     _text,
     fetch,
     fetch_columns,
+    first_rows,
     literal_sql,
 )
 
@@ -271,8 +273,17 @@ def bad_dates(spec: CubeSpec, rel: SqlRelation, where: str) -> list[str]:
     bad = sorted([*bad, *wrong])[:SHOW_FIRST]
     if not total_bad:
         return []
+    listed = _counted(bad)
+    if rel.duck is not None:  # a file: its rows have an order, so name the first of them
+        wrong_days = [d for d, _ in wrong]
+        condition = sa.and_(present, sa.or_(sa.not_(shaped), day.in_(wrong_days)) if wrong_days else
+                            sa.not_(shaped))
+        found = fetch_columns(rel, sa.select(sa.case((condition, value)).label("v")).select_from(rel.source),
+                              f"{where}: checking dates")["v"]
+        rows = [int(i) for i in np.flatnonzero(~np.ma.getmaskarray(found))[:5]]
+        listed = ", ".join(f"row {i + 1} ({shown(found[i])})" for i in rows)
     return [f"{where}.date_column: column {column!r} of {rel.label} has {total_bad} values that are not dates "
-            f"(YYYY-MM-DD): {_counted(bad)}"]
+            f"(YYYY-MM-DD): {listed}"]
 
 
 def is_day(text: str) -> bool:
@@ -304,6 +315,9 @@ def unknown_values(spec: CubeSpec, rel: SqlRelation, where: str) -> list[str]:
             if dim.other is not None:
                 continue
             known = [raw for raw in dim.codes if raw != ""]
+            raw = _text(rel.source.c[dim.column])  # the same test over the relation itself, for row numbers
+            raw_empty = sa.or_(raw.is_(None), raw == "")
+            filtered = [_text(rel.source.c[c]).in_(list(values)) for c, values in spec.filters.items()]
             n = sa.func.count().label("n")
             unknown = sa.and_(in_period, sa.not_(empty), value.not_in(known) if known else sa.true())
             found = _rows(conn, sa.select(value, n).select_from(src).where(unknown).group_by(value)
@@ -314,8 +328,12 @@ def unknown_values(spec: CubeSpec, rel: SqlRelation, where: str) -> list[str]:
                     total = conn.execute(sa.select(sa.func.count(sa.distinct(value))).select_from(src)
                                          .where(unknown)).scalar_one()
                     more = f" and {total - SHOW_VALUES} more values"
+                first = first_rows(rel, sa.and_(*filtered, _period_case(spec.period, _text(
+                    rel.source.c[spec.period.column])).is_not(None), sa.not_(raw_empty),
+                    raw.not_in(known) if known else sa.true()), f"{where}: checking values")
+                at = f" (first at data rows {', '.join(map(str, first))})" if first else ""
                 out.append(f"{where}: column {dim.column!r} of {rel.label} has values that are not in the data "
-                           f"dictionary: {_counted(found[:SHOW_VALUES])}{more}")
+                           f"dictionary: {_counted(found[:SHOW_VALUES])}{more}{at}")
     return out
 
 

@@ -212,13 +212,17 @@ def open_source(source: DataSource, template: str = "conduct_allegations") -> Ca
             if dictionary is None:
                 dictionary = inferred_dictionary(relation.columns(), str(path))
             try:
-                # the same checks over all rows as the pandas engine makes: the same answer or refusal
+                # the same checks over all rows as the pandas engine makes, in its order: the same answer
+                # or refusal
                 key = list(dictionary.key)
-                found = (sql.duplicate_keys(relation, key, "data") if key and all(
-                    k in relation.names for k in key) else [])
-                if not key and dictionary.duplicate_rows == "refuse" and read_coverage(path) is None:
-                    found = found or sql.duplicate_rows(relation)
-                found = sql.unknown_categories(relation, dictionary) + found  # the pandas engine's order
+                found = sql.unknown_categories(relation, dictionary)
+                if not found and key and all(k in relation.names for k in key):
+                    found = sql.duplicate_keys(relation, key, "data")
+                    if found:  # a file's rows have an order: named as the pandas engine names them
+                        check_keys(pd.DataFrame(sql.text_columns(relation, key, "checking keys")), dictionary,
+                                   path)
+                if not found and not key and dictionary.duplicate_rows == "refuse" and read_coverage(path) is None:
+                    found = sql.duplicate_rows(relation)
                 if found:
                     raise DataError(found[0])
                 n_rows = sql.count_rows(relation)
@@ -276,6 +280,9 @@ def last_day(data: CaseData, column: str) -> date | None:
         day = data.last_days[column]
         return None if day is None else date.fromisoformat(day)
     frame = data.frame
+    if data.relation is not None and data.relation.duck is not None and column in data.relation.names:
+        day = sql.last_day(data.relation, column)  # a file: read whole, as the pandas engine reads it
+        return None if day is None else date.fromisoformat(day)
     if data.relation is not None or column not in frame.columns:
         return None
     last = pd.to_datetime(frame[column], errors="coerce", format="ISO8601").max()

@@ -210,7 +210,8 @@ def _parquet_columns(path: Path) -> dict[str, pa.ChunkedArray]:
                         f"({type(exc).__name__})") from None
 
 
-def _read_xlsx(path: Path) -> pd.DataFrame:
+def read_xlsx(path: Path) -> pd.DataFrame:
+    """A workbook's first sheet, every value as the text a CSV would hold."""
     _data_file(path)
     try:
         raw = pd.read_excel(path, dtype=object, engine="openpyxl", header=None)
@@ -250,7 +251,7 @@ def read_for_counting(path: str | Path) -> pd.DataFrame:
     if suffix not in READERS:
         raise DataError(f"{path}: unsupported data file type {shown(path.suffix)} (use .csv or .parquet)")
     if suffix == ".xlsx":
-        return _read_xlsx(path)
+        return read_xlsx(path)
     if suffix == ".csv":
         table = read_csv_table(path)
         columns = dict(zip(table.column_names, table.columns, strict=True))

@@ -19,20 +19,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from foikit.exceptions import DataError, capped_text
 from foikit.source import credentials
 from foikit.source.files import (
+    READERS,
     SHOW_ROWS,
     column_list,
     duplicate_rows_message,
     parquet_schema,
     read_csv_table,
+    read_xlsx,
     shown,
     unknown_categories_message,
 )
@@ -186,10 +190,12 @@ def file_relation(path: str | Path) -> SqlRelation:
     suffix = path.suffix.lower()
     if path.is_dir():
         raise DataError(f"{path}: is a directory, not a data file")
-    if suffix not in {".csv", ".parquet"}:
+    if suffix not in READERS:
         raise DataError(f"{path}: unsupported data file type {shown(path.suffix)} (use .csv or .parquet)")
-    # the readers every engine shares: the same values and the same refusals as the pandas engine
-    loaded = read_csv_table(path) if suffix == ".csv" else None
+    # the readers every engine shares: the same values and the same refusals as the pandas engine; a
+    # workbook is read whole into Arrow (DuckDB's own reader is an extension, downloaded on first use)
+    loaded = (read_csv_table(path) if suffix == ".csv" else
+              pa.Table.from_pandas(read_xlsx(path), preserve_index=False) if suffix == ".xlsx" else None)
     if suffix == ".parquet":
         parquet_schema(path)
     literal = _quoted(str(path.resolve()))
@@ -398,6 +404,41 @@ def literal_sql(statement: Any, rel: SqlRelation) -> str:
     return str(statement.compile(dialect=rel.dialect, compile_kwargs={"literal_binds": True}))
 
 
+def text_columns(rel: SqlRelation, names: Sequence[str], doing: str) -> dict[str, Any]:
+    """Columns of a file relation as text (NULL as ''), each a numpy array in the file's order."""
+    src = rel.source
+    return fetch_columns(rel, sa.select(*(sa.func.coalesce(_text(src.c[n]), "").label(n) for n in names))
+                         .select_from(src), doing)
+
+
+def last_day(rel: SqlRelation, column: str) -> str | None:
+    """The latest calendar day (YYYY-MM-DD) that a value of ``column`` starts with, in any row: a day
+    and a time count as the day."""
+    value = _text(rel.source.c[column])
+    day = sa.func.substr(value, 1, 10)
+    _, rows = fetch(rel, sa.select(day).select_from(rel.source).where(sa.or_(*(value.like(p) for p in ISO_SHAPES)))
+                    .group_by(day), f"reading the last day of {column!r}")
+    days = []
+    for (text,) in rows:
+        try:
+            days.append(date.fromisoformat(text).isoformat())
+        except (TypeError, ValueError):
+            continue
+    return max(days, default=None)
+
+
+def first_rows(rel: SqlRelation, condition: sa.ColumnElement, doing: str) -> list[int] | None:
+    """The data row numbers (from 1, after the header) of the first rows meeting ``condition``, for a file
+    (DuckDB keeps a plain scan in the file's order); None for a database, whose rows have no order."""
+    if rel.duck is None:
+        return None
+    import numpy as np
+
+    mask = fetch_columns(rel, sa.select(sa.func.coalesce(condition, False).label("b")).select_from(rel.source),
+                         doing)["b"]
+    return [int(i) + 1 for i in np.flatnonzero(np.asarray(mask))[:SHOW_ROWS]]
+
+
 def _rows(conn: sa.Connection, statement: sa.Executable) -> list[tuple]:
     return [tuple(r) for r in conn.execute(statement).all()]
 
@@ -475,7 +516,8 @@ def unknown_categories(rel: SqlRelation, dictionary: Any) -> list[str]:
                          .group_by(value).order_by(value).limit(SHOW_VALUES + 1), f"checking column {column!r}")
         if found:
             out.append(unknown_categories_message(rel.label, column, dictionary.source,
-                                                  sorted((str(v), int(n)) for v, n in found)))
+                                                  sorted((str(v), int(n)) for v, n in found),
+                                                  first_rows(rel, unknown, f"checking column {column!r}")))
     return out
 
 
