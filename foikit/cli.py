@@ -331,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FoikitError as exc:
         from foikit.source.credentials import scrub
 
-        print(f"foikit: error: {scrub(str(exc))}", file=sys.stderr)
+        print(f"foikit: error: {scrub(exc.message())}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(_interrupted(), file=sys.stderr, flush=True)

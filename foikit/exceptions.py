@@ -3,10 +3,38 @@
 from __future__ import annotations
 
 import reprlib
+from collections.abc import Iterable
+from typing import Self
 
 
 class FoikitError(Exception):
-    """Base class: the first line of ``str(error)`` is a complete, self-contained message."""
+    """Base class: the first line of ``str(error)`` is a complete, self-contained message.
+
+    Its parts are fields, as data, for the CLI to format and a caller to inspect: ``where`` (the file, field
+    or column, from the outermost in: ``params.yaml: parts.0.date_column``), ``problem`` (what is wrong),
+    and ``values`` (the offending values themselves, as pandera's ``failure_cases``; never more than the
+    message names). An error made from one string has that string as its problem.
+
+    >>> e = DataError("parts.0.filter.outcome", "['Upheld'] not found in column 'outcome'", values=["Upheld"])
+    >>> str(e.within("params.yaml"))
+    "params.yaml: parts.0.filter.outcome: ['Upheld'] not found in column 'outcome'"
+    >>> e.within("params.yaml").values
+    ('Upheld',)
+    """
+
+    def __init__(self, where: str, problem: str | None = None, *, values: Iterable[object] = ()) -> None:
+        if problem is None:  # one string: the whole message
+            where, problem = "", where
+        self.where, self.problem, self.values = where, problem, tuple(values)
+        super().__init__(self.message())
+
+    def message(self) -> str:
+        """The one-line message the fields make: where, then what."""
+        return (f"{self.where}: " if self.where else "") + self.problem
+
+    def within(self, outer: str) -> Self:
+        """The same error, located inside ``outer`` (the file or field that holds ``where``)."""
+        return type(self)(f"{outer}: {self.where}" if self.where else outer, self.problem, values=self.values)
 
 
 class ParamsError(FoikitError):

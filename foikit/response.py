@@ -125,7 +125,7 @@ def open_source_for(request: Request, source: str = "params") -> CaseData:
     try:
         return open_source(request.data, request.template)
     except FoikitError as exc:
-        raise type(exc)(f"{source}: data: {exc}") from None
+        raise exc.within(f"{source}: data") from None
 
 
 def answer_alone(request: Request, data: CaseData | None = None, source: str = "params") -> Response:

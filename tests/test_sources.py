@@ -327,3 +327,31 @@ def test_a_huge_value_is_capped_in_messages(tmp_path, engine):
         assert "\n" not in message and len(message) < 1500, (i, len(message))
         assert 50 <= max(len(run) for run in re.findall("9+", message)) <= 200  # cut, but recognisable
         assert re.search(r"\.\.\. \(100000[0-9] characters\)", message)  # the repr: quotes, escapes
+
+
+# --- the error as data (issue 13): where, what, and the offending values themselves -------------------------
+
+
+def _error(raw: dict) -> foikit.DataError:
+    with pytest.raises(foikit.DataError) as info:
+        _answer(raw)
+    return info.value
+
+
+def test_a_missing_column_is_named_as_data(hand_csv):
+    error = _error(hand_request(hand_csv, parts=[_part(hand_csv, date_column="date_finalised")]))
+    assert (error.where, error.values) == ("params: parts.0.date_column", ("date_finalised",))
+    assert str(error) == f"{error.where}: {error.problem}"
+
+
+def test_bad_dates_and_absent_filter_values_are_given_as_data(tmp_path, hand_csv):
+    csv = tmp_path / "bad.csv"
+    header = "case_ref,officer_id,allegation_category,date_recorded,outcome,officer_sex,complainant_sex"
+    csv.write_text("\n".join([header, *GOOD[:3], "C900,OF900,DA,2020-13-45,No case,M,F",
+                              "C901,OF901,DA,soon,No case,M,F", *GOOD[3:]]) + "\n", encoding="utf-8")
+    error = _error(hand_request(csv))
+    assert (error.where, error.values) == ("params: parts.0.date_column", ("2020-13-45", "soon"))
+    error = _error(hand_request(hand_csv, parts=[_part(hand_csv, filter={"allegation_category": ["DA", "XX"]})]))
+    assert (error.where, error.values) == ("params: parts.0.filter.allegation_category", ("XX",))
+    error = _error(hand_request(hand_csv, parts=[_part(hand_csv, years=[2020, 2031])]))
+    assert (error.where, error.values) == ("params: parts.0.years", ("2031",))

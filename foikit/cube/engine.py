@@ -140,8 +140,8 @@ def _day_periods(spec: PeriodSpec, raw: pd.Series, where: str, source: str, rows
         if len(bad):
             listed = ", ".join(f"row {i + 1} ({shown(v)})" for i, v in zip(raw.index[bad[:5]],
                                                                             days[codes[bad[:5]]], strict=True))
-            raise DataError(f"{where}.date_column: column {spec.column!r} of {source} has {len(bad)} values "
-                            f"that are not dates (YYYY-MM-DD): {listed}")
+            raise DataError(f"{where}.date_column", f"column {spec.column!r} of {source} has {len(bad)} values "
+                            f"that are not dates (YYYY-MM-DD): {listed}", values=[str(v) for v in days[codes[bad[:5]]]])
     day_codes = np.full(len(days), -1, dtype=np.int64)
     values = dates.to_numpy()
     for i, (start, end) in enumerate(zip(spec.starts, spec.ends, strict=True)):
@@ -178,8 +178,8 @@ def _dim_codes(dim: DimSpec, codes: np.ndarray, values: np.ndarray, index: pd.In
             found = sorted((str(values[i]), int(counts[i])) for i in np.flatnonzero(counts))
             listed = ", ".join(f"{v!r} ({n} rows)" for v, n in found[:20])
             first = ", ".join(str(i + 1) for i in index[unknown[:5]])
-            raise DataError(f"{where}: column {dim.column!r} of {source} has values that are not in the data "
-                            f"dictionary: {listed} (first at data rows {first})")
+            raise DataError(where, f"column {dim.column!r} of {source} has values that are not in the data "
+                            f"dictionary: {listed} (first at data rows {first})", values=[v for v, _ in found[:20]])
         empty = int((row_codes == -1).sum())
         if empty:
             raise DataError(f"{where}: column {dim.column!r} of {source} has {empty} missing values but "
@@ -275,8 +275,8 @@ def check_frame(spec: CubeSpec, part: Part, data: CaseData, where: str) -> None:
         present = set(present_values(frame[column]))
         absent = [v for v in wanted if v not in present]
         if absent:
-            raise DataError(f"{where}.filter.{column}: {absent} not found in column {column!r} of {data.where} "
-                            f"(values: {[capped_text(v) for v in sorted(present)[:20]]})")
+            raise DataError(f"{where}.filter.{column}", f"{absent} not found in column {column!r} of {data.where} "
+                            f"(values: {[capped_text(v) for v in sorted(present)[:20]]})", values=absent)
     recorded = (data.coverage or {}).get(spec.period.column)
     if recorded is not None:
         covered = {i for i, label in enumerate(spec.period.labels) if _label_year(spec.period, i) in recorded}
@@ -302,7 +302,8 @@ def check_columns(spec: CubeSpec, part: Part, data: CaseData, where: str) -> Non
     needed.update({k: f"{where}.counting_unit" for k in spec.unit_key})
     for column, field in needed.items():
         if column not in names:
-            raise DataError(f"{field}: column {column!r} is not in {data.where} (columns: {column_list(names)})")
+            raise DataError(field, f"column {column!r} is not in {data.where} (columns: {column_list(names)})",
+                            values=[column])
 
 
 def check_padded(data: CaseData, spec: CubeSpec, where: str) -> None:
@@ -332,8 +333,8 @@ def _periods_without_data(spec: CubeSpec, covered: set[int], data: CaseData, whe
                           covers: str = "") -> DataError:
     missing = [label for i, label in enumerate(spec.period.labels) if i not in covered]
     field = "ranges" if spec.period.kind == "range" else "years"
-    return DataError(f"{where}.{field}: no data for {', '.join(missing)} in {data.where} by "
-                     f"{spec.period.column}{covers}")
+    return DataError(f"{where}.{field}", f"no data for {', '.join(missing)} in {data.where} by "
+                     f"{spec.period.column}{covers}", values=missing)
 
 
 def _nothing_counted(spec: CubeSpec, data: CaseData, where: str) -> DataError:

@@ -224,17 +224,18 @@ def _counted(pairs: Sequence[tuple[object, int]]) -> str:
     return ", ".join(f"{shown(v)} ({n} rows)" for v, n in pairs)
 
 
-def missing_columns(spec: CubeSpec, rel: SqlRelation, where: str) -> list[str]:
+def missing_columns(spec: CubeSpec, rel: SqlRelation, where: str) -> list[DataError]:
     """Columns the spec reads that the relation lacks."""
     absent = [c for c in spec.columns if c not in rel.names]
     if not absent:
         return []
 
-    return [f"{where}: column{'s' if len(absent) > 1 else ''} {', '.join(map(shown, absent))} "
-            f"{'are' if len(absent) > 1 else 'is'} not in {rel.label} (columns: {column_list(rel.names)})"]
+    return [DataError(where, f"column{'s' if len(absent) > 1 else ''} {', '.join(map(shown, absent))} "
+                      f"{'are' if len(absent) > 1 else 'is'} not in {rel.label} (columns: {column_list(rel.names)})",
+                      values=absent)]
 
 
-def absent_filter_values(spec: CubeSpec, rel: SqlRelation, where: str) -> list[str]:
+def absent_filter_values(spec: CubeSpec, rel: SqlRelation, where: str) -> list[DataError]:
     """Filter values that occur nowhere in their column."""
 
     out = []
@@ -246,12 +247,12 @@ def absent_filter_values(spec: CubeSpec, rel: SqlRelation, where: str) -> list[s
             if absent:
                 some = _rows(conn, sa.select(value).where(value.is_not(None)).distinct().order_by(value)
                              .limit(SHOW_VALUES))
-                out.append(f"{where}.filter.{column}: {absent} not found in column {column!r} of {rel.label} "
-                           f"(values: {[capped_text(r[0]) for r in some]})")
+                out.append(DataError(f"{where}.filter.{column}", f"{absent} not found in column {column!r} of "
+                                     f"{rel.label} (values: {[capped_text(r[0]) for r in some]})", values=absent))
     return out
 
 
-def bad_dates(spec: CubeSpec, rel: SqlRelation, where: str) -> list[str]:
+def bad_dates(spec: CubeSpec, rel: SqlRelation, where: str) -> list[DataError]:
     """Values of the period column (in the rows passing the filters, as the pandas backend) that are not
     ISO dates: shape checked in the database, the calendar on the distinct days in Python."""
     column = spec.period.column
@@ -273,7 +274,7 @@ def bad_dates(spec: CubeSpec, rel: SqlRelation, where: str) -> list[str]:
     bad = sorted([*bad, *wrong])[:SHOW_FIRST]
     if not total_bad:
         return []
-    listed = _counted(bad)
+    listed, values = _counted(bad), [str(v) for v, _ in bad]
     if rel.duck is not None:  # a file: its rows have an order, so name the first of them
         wrong_days = [d for d, _ in wrong]
         condition = sa.and_(present, sa.or_(sa.not_(shaped), day.in_(wrong_days)) if wrong_days else
@@ -282,8 +283,9 @@ def bad_dates(spec: CubeSpec, rel: SqlRelation, where: str) -> list[str]:
                               f"{where}: checking dates")["v"]
         rows = [int(i) for i in np.flatnonzero(~np.ma.getmaskarray(found))[:5]]
         listed = ", ".join(f"row {i + 1} ({shown(found[i])})" for i in rows)
-    return [f"{where}.date_column: column {column!r} of {rel.label} has {total_bad} values that are not dates "
-            f"(YYYY-MM-DD): {listed}"]
+        values = [str(found[i]) for i in rows]
+    return [DataError(f"{where}.date_column", f"column {column!r} of {rel.label} has {total_bad} values that are "
+                      f"not dates (YYYY-MM-DD): {listed}", values=values)]
 
 
 def is_day(text: str) -> bool:
@@ -295,7 +297,7 @@ def _is_day(text: str) -> bool:
     return len(text) == 10 and iso_day(text) is not None
 
 
-def unknown_values(spec: CubeSpec, rel: SqlRelation, where: str) -> list[str]:
+def unknown_values(spec: CubeSpec, rel: SqlRelation, where: str) -> list[DataError]:
     """Per dimension without ``other``: raw values (of the rows counted) not in its codes, each with its
     count, the first 20 in sorted order (as the pandas backend); and missing values where ``missing`` is not a
     category."""
@@ -310,8 +312,8 @@ def unknown_values(spec: CubeSpec, rel: SqlRelation, where: str) -> list[str]:
                 n_empty = conn.execute(sa.select(sa.func.count()).select_from(src).where(in_period, empty)
                                        ).scalar_one()
                 if n_empty:
-                    out.append(f"{where}: column {dim.column!r} of {rel.label} has {n_empty} missing values "
-                               f"but {dim.missing!r} is not a category of {dim.name!r}")
+                    out.append(DataError(where, f"column {dim.column!r} of {rel.label} has {n_empty} missing "
+                                         f"values but {dim.missing!r} is not a category of {dim.name!r}"))
             if dim.other is not None:
                 continue
             known = [raw for raw in dim.codes if raw != ""]
@@ -332,13 +334,14 @@ def unknown_values(spec: CubeSpec, rel: SqlRelation, where: str) -> list[str]:
                     rel.source.c[spec.period.column])).is_not(None), sa.not_(raw_empty),
                     raw.not_in(known) if known else sa.true()), f"{where}: checking values")
                 at = f" (first at data rows {', '.join(map(str, first))})" if first else ""
-                out.append(f"{where}: column {dim.column!r} of {rel.label} has values that are not in the data "
-                           f"dictionary: {_counted(found[:SHOW_VALUES])}{more}{at}")
+                out.append(DataError(where, f"column {dim.column!r} of {rel.label} has values that are not in the "
+                                     f"data dictionary: {_counted(found[:SHOW_VALUES])}{more}{at}",
+                                     values=[v for v, _ in found[:SHOW_VALUES]]))
     return out
 
 
-def problems(spec: CubeSpec, rel: SqlRelation, where: str) -> list[str]:
-    """Everything that keeps ``spec`` from being computed faithfully on ``rel``, as one-line messages:
+def problems(spec: CubeSpec, rel: SqlRelation, where: str) -> list[DataError]:
+    """Everything that keeps ``spec`` from being computed faithfully on ``rel``, as errors:
     missing columns (then nothing else is checked), absent filter values, bad dates, unknown values."""
     _check_spec(spec)
     found = missing_columns(spec, rel, where)
@@ -352,8 +355,9 @@ def check(spec: CubeSpec, rel: SqlRelation, where: str) -> None:
     """Raise DataError with the first of :func:`problems` (the count of the others appended)."""
     found = problems(spec, rel, where)
     if found:
+        first = found[0]
         others = f" (and {len(found) - 1} other problems)" if len(found) > 1 else ""
-        raise DataError(found[0] + others)
+        raise DataError(first.where, first.problem + others, values=first.values)
 
 
 def padded_values(rel: SqlRelation, columns: Sequence[str], where: str) -> dict[str, str | None]:

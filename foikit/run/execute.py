@@ -73,6 +73,10 @@ SUPERSEDE = ".supersede"  # in WORK/LOCKS: a supersession in progress, to undo i
 DEFAULT_CELL_TIMEOUT = 3600.0
 
 
+def quiet(_message: str) -> None:
+    """Say nothing: the default for a log or progress that no one reads."""
+
+
 def cell_timeout(timeout: float | None = None) -> float:
     """``timeout`` if given, else $FOIKIT_CELL_TIMEOUT, else :data:`DEFAULT_CELL_TIMEOUT`."""
     raw = timeout if timeout is not None else os.environ.get("FOIKIT_CELL_TIMEOUT") or DEFAULT_CELL_TIMEOUT
@@ -151,7 +155,7 @@ def _try_lock(lock: filelock.FileLock) -> bool:
     return True
 
 
-def clear_stale(work: Path, log: Callable[[str], None] = lambda _msg: None) -> list[str]:
+def clear_stale(work: Path, log: Callable[[str], None] = quiet) -> list[str]:
     """Remove what killed runs left in ``work``: a ``<ref>.partial`` folder (it may hold case rows) whose
     ref lock no live process holds, after finishing or undoing a supersession the kill interrupted.
     Returns the refs cleared."""
@@ -180,7 +184,7 @@ def clear_stale(work: Path, log: Callable[[str], None] = lambda _msg: None) -> l
 
 
 @contextlib.contextmanager
-def claim_workspace(reports_dir: Path, ref: str, log: Callable[[str], None] = lambda _msg: None,
+def claim_workspace(reports_dir: Path, ref: str, log: Callable[[str], None] = quiet,
                     wait: float = 5.0) -> Iterator[Path]:
     """Claim ``.foikit-work/<ref>.partial`` beside ``reports_dir`` for this process, under an OS lock on
     ``<ref>`` that dies with the process; the folder is removed on any exit, and what a killed run left is
@@ -216,7 +220,7 @@ def publication_lock_file(reports_dir: Path, dataset: str) -> Path:
 
 
 @contextlib.contextmanager
-def publication_lock(reports_dir: Path, dataset: str, log: Callable[[str], None] = lambda _msg: None
+def publication_lock(reports_dir: Path, dataset: str, log: Callable[[str], None] = quiet
                      ) -> Iterator[None]:
     """Hold the lock under which reports over ``dataset`` (the data dictionary's name) are published, one at
     a time: the joint audit against the ledger as it is now, and the move into reports/. The lock file is
@@ -459,7 +463,7 @@ def drafts_folder(reports_dir: Path, source: str = "params") -> Path:
 
 def run_request(params_path: str | Path, reports_dir: str | Path = "reports",
                 notebooks_dir: str | Path | None = None, force: bool = False, snapshot: bool = True,
-                log: Callable[[str], None] = lambda _msg: None, timeout: float | None = None,
+                log: Callable[[str], None] = quiet, timeout: float | None = None,
                 ignore: tuple[str, ...] | list[str] = (), progress: Callable[[str], None] | None = None
                 ) -> RunResult:
     """Validate ``params_path``, run its template against everything published in ``reports_dir`` and write
@@ -487,7 +491,7 @@ def run_request(params_path: str | Path, reports_dir: str | Path = "reports",
     inside(reports_dir.resolve().parent / WORK, f"{request.ref}.partial", "ref", source)
     draft = inside(drafts_folder(reports_dir, source), request.ref, "ref", source)
     seconds = cell_timeout(timeout)
-    step = progress or (lambda _msg: None)
+    step = progress or quiet
     step(f"opening {request.data.path or request.data.url_env or request.data.table or 'the embedded data'}")
     data = open_source_for(request, source)
     # every data error before anything runs; the counts are what the gate checks the published figures against
@@ -505,7 +509,8 @@ def run_request(params_path: str | Path, reports_dir: str | Path = "reports",
             claim_workspace(reports_dir, request.ref, log) as partial:
         _produce(partial, ledger, params_path=params_path, template=template, request=request, data=data,
                  cubes=cubes, source=source, snapshot=snapshot, cwd=cwd, seconds=seconds, reports_dir=reports_dir,
-                 force=force, ignore=list(ignore), step=progress)
+                 force=force, ignore=list(ignore), step=step,
+                 progress_bar=progress is not None)
         if target.exists():
             if not (differing := differing_published(target, partial)):
                 return RunResult("reproduced", target)
@@ -560,7 +565,7 @@ def _check_reviewer(reviewer: str) -> str:
 
 
 def publish_draft(ref: str, reviewer: str, reports_dir: str | Path = "reports",
-                  log: Callable[[str], None] = lambda _msg: None,
+                  log: Callable[[str], None] = quiet,
                   progress: Callable[[str], None] | None = None) -> RunResult:
     """Publish the draft ``drafts/<ref>/`` that ``reviewer`` (a second person) has approved: under the
     dataset's publication lock, check that the draft is as it was made and that nothing was published (or
@@ -586,7 +591,7 @@ def publish_draft(ref: str, reviewer: str, reports_dir: str | Path = "reports",
     if reviewer.casefold() == str(manifest["run"]["user"]).casefold():  # before the gate: it costs a count
         raise ReportError(f"--reviewer {reviewer}: made the draft; a second person must review it before it "
                           "is published")
-    step = progress or (lambda _msg: None)
+    step = progress or quiet
     step(f"checking {draft}: its files, and the gate again")
     _check_draft(draft)
     dataset = manifest["inputs"]["dictionary"]["name"]
@@ -615,7 +620,7 @@ R = typing.TypeVar("R")
 
 
 def publish_serialised(reports_dir: Path, dataset: str, target: Path, *, changed: Callable[[], list[str]],
-                       move: Callable[[], R], log: Callable[[str], None] = lambda _msg: None) -> R:
+                       move: Callable[[], R], log: Callable[[str], None] = quiet) -> R:
     """Publish ``target`` one report at a time per ``dataset``: under the dataset's :func:`publication_lock`,
     ``changed`` says what was published since the draft's joint audit (read now, under the lock); anything
     refuses it, nothing lets ``move`` put it in place. So of two overlapping drafts published at once, the
@@ -642,7 +647,8 @@ def discard_draft(ref: str, reports_dir: str | Path = "reports") -> Path:
 
 def _produce(partial: Path, ledger: Ledger, *, params_path: Path, template: Path, request: Request,
              data: CaseData, cubes: list[Cube], source: str, snapshot: bool, cwd: Path, seconds: float,
-             reports_dir: Path, force: bool, ignore: list[str], step: Callable[[str], None] | None = None) -> None:
+             reports_dir: Path, force: bool, ignore: list[str], step: Callable[[str], None] = quiet,
+             progress_bar: bool = False) -> None:
     """Write the whole report into ``partial``, audited against ``ledger``, or raise. The kernel answers the
     request (once) and writes the publishable files; the gate (:func:`foikit.run.gate.check_written`) then
     checks those files against ``cubes``, the true counts."""
@@ -654,17 +660,16 @@ def _produce(partial: Path, ledger: Ledger, *, params_path: Path, template: Path
     parameters = {**request.model_dump(mode="json"), "ledger": _relative(ledger_path, cwd)}
     try:
         nb = execute_notebook(template, parameters, partial, cwd, request.ref, timeout=seconds,
-                              progress_bar=step is not None)
+                              progress_bar=progress_bar)
     except ReportError as exc:
         # an audit failure explains a failed run better than a failing cell: computed here, as the kernel
         # computed it, only when the kernel failed
         check_audit(answer(request, data, source, ledger))
         kept = _keep_failure(reports_dir, request.ref, partial / NOTEBOOK)
         raise ReportError(f"{exc}" + (f"; failed notebook kept at {kept}" if kept else "")) from None
-    say = step or (lambda _msg: None)
-    say("checking the files the template wrote (the gate)")
+    step("checking the files the template wrote (the gate)")
     check_written(partial, request, data, cubes, ledger, source)
-    say("writing the record: report.html, the RO-Crate and the manifest")
+    step("writing the record: report.html, the RO-Crate and the manifest")
     queries = {part.name: cube.query for part, cube in zip(request.parts, cubes, strict=True) if cube.query}
     if queries:  # the exact SQL that counted, where the data lives
         inputs["data"]["queries"] = queries
