@@ -1,7 +1,7 @@
 """Benchmark of the count cube: foikit's pandas, DuckDB and SQL paths against a plain pandas groupby and a plain
 DuckDB GROUP BY, measured in the same run, on synthetic data from `foikit synth`.
 
-    python bench/bench_cube.py [--rows 1000000 10000000] [--repeat 3] [--formats parquet csv]
+    python bench/bench_cube.py [--rows 1000000 10000000] [--repeat 3] [--formats parquet csv] [--spark]
 
 Every part of the example request (params/01.FOI.23.032341.yaml) is counted. The data files (Parquet and CSV)
 and a SQLite database loaded with the same rows are made once and kept in ``--data-dir`` (default
@@ -11,6 +11,8 @@ the parent's RSS; both are recorded) after a reset through ``/proc/self/clear_re
 Times are medians of ``--repeat`` runs; a case whose first run takes longer than ``--slow`` seconds runs once.
 The markdown table goes to stdout; ``bench/cube_results.md`` is rewritten unless ``--no-write`` (text below its notes
 marker is kept). If FOIKIT_TEST_POSTGRES_URL is set, a PostgreSQL table is loaded once and measured too.
+``--spark`` adds foikit's Spark path (``engine: spark``) and a plain Spark SQL GROUP BY, each in a local
+session (``local[2]``, or FOIKIT_SPARK_MASTER) started before the clock does: its start-up is reported apart.
 Progress goes to stderr.
 """
 
@@ -233,11 +235,21 @@ def child(kind: str, source: str, table: str | None) -> dict:
     out: dict = {"base_kb": rss_now_kb(), "reset": reset_peak(), "phases": {}}
     dictionary = str(dictionary_path())
 
-    if kind in {"pandas", "duckdb", "sqlite", "postgres"}:  # foikit's own paths
+    if kind in {"spark", "plain-spark"}:  # the session is started before the clock, and timed apart
+        import foikit.source.spark
+
+        start = time.perf_counter()
+        spark = foikit.source.spark.session()
+        spark.sql("SELECT 1").collect()
+        out["session_s"] = time.perf_counter() - start
+        gc.collect()
+        out["base_kb"] = rss_now_kb()
+        reset_peak()
+    if kind in {"pandas", "duckdb", "sqlite", "postgres", "spark"}:  # foikit's own paths
         if kind == "pandas":
             ds = DataSource(path=source, dictionary=dictionary)
-        elif kind == "duckdb":
-            ds = DataSource(path=source, engine="duckdb", dictionary=dictionary)
+        elif kind in {"duckdb", "spark"}:
+            ds = DataSource(path=source, engine=kind, dictionary=dictionary)
         elif kind == "sqlite":
             ds = DataSource(url=f"sqlite:///{source}", table=table, dictionary=dictionary)
         else:
@@ -291,11 +303,19 @@ def child(kind: str, source: str, table: str | None) -> dict:
         out["digest"] = [plain_digest([p["period"], *p["dims"]], [(*k, n) for k, n in r.items()])
                          for p, r in zip(specs, results, strict=True)]
         out["input_bytes"] = int(frame.memory_usage(deep=True).sum())
-    elif kind in {"plain-duckdb", "plain-sqlite", "plain-postgres"}:
+    elif kind in {"plain-duckdb", "plain-sqlite", "plain-postgres", "plain-spark"}:
         specs = plain_parts(parts)
         results = []
         start = time.perf_counter()
-        if kind == "plain-duckdb":
+        if kind == "plain-spark":  # the same GROUP BY in Spark SQL: backtick identifiers, ? parameters
+            reader = spark.read
+            frame = (reader.parquet(source) if source.endswith(".parquet")
+                     else reader.csv(source, header=True, inferSchema=False))
+            frame.createOrReplaceTempView("plain_cases")
+            for p in specs:
+                query, args = plain_sql(p, "plain_cases", "?")
+                results.append([tuple(r) for r in spark.sql(query.replace('"', "`"), args=args).collect()])
+        elif kind == "plain-duckdb":
             con = duckdb.connect()
             reader = ("read_parquet(?)" if source.endswith(".parquet")
                       else "read_csv(?, all_varchar = true, header = true)")
@@ -466,6 +486,8 @@ LABELS = {
     "plain-duckdb": "plain DuckDB GROUP BY",
     "plain-sqlite": "plain SQLite GROUP BY (reference)",
     "plain-postgres": "plain PostgreSQL GROUP BY (reference)",
+    "spark": "foikit Spark path",
+    "plain-spark": "plain Spark SQL GROUP BY",
 }
 
 
@@ -552,10 +574,10 @@ def table_rows(size: Size) -> list[list[str]]:
         grow = (peak - base) / input_kb if peak and input_kb else None
         whole = peak / input_kb if peak and input_kb else None
         typical = case.typical() or {}
-        queries = str(typical.get("queries", "")) if case.kind in {"duckdb", "sqlite", "postgres"} else ""
+        queries = str(typical.get("queries", "")) if case.kind in {"duckdb", "sqlite", "postgres", "spark"} else ""
         open_s = case.median("", "open")
         what = "load+count" if case.kind in {"pandas", "plain-pandas"} else \
-            "open+count" if case.kind in {"duckdb", "sqlite", "postgres"} else "one query per part"
+            "open+count" if case.kind in {"duckdb", "sqlite", "postgres", "spark"} else "one query per part"
         out.append([f"{size.rows:,}", case.label, where, str(len(case.runs)), f"{what}: {fmt_s(total)}",
                     fmt_s(open_s), fmt_s(case.median("", "count")), fmt_x(ratio, TIME_TARGET), fmt_mb(peak),
                     fmt_mb(peak - base if peak else None), fmt_mb(input_kb), fmt_x(whole),
@@ -621,7 +643,7 @@ def agreement(sizes: list[Size]) -> list[str]:
 
 
 SAME_ENGINE = {"pandas": "plain-pandas", "duckdb": "plain-duckdb", "sqlite": "plain-sqlite",
-               "postgres": "plain-postgres"}
+               "postgres": "plain-postgres", "spark": "plain-spark"}
 
 
 def reading(sizes: list[Size]) -> list[str]:
@@ -706,6 +728,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--formats", nargs="+", choices=["parquet", "csv"], default=["parquet", "csv"])
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite cases")
+    parser.add_argument("--spark", action="store_true", help="also the Spark cases (pyspark and Java needed)")
     parser.add_argument("--seed", type=int, default=20231)
     parser.add_argument("--data-dir", type=Path, default=default_data_dir(),
                         help="where the data files and the SQLite database are kept between runs")
@@ -736,6 +759,8 @@ def main(argv: list[str] | None = None) -> int:
         cases = []
         for fmt, path in files.items():
             cases += [Case("plain-pandas", fmt, str(path)), Case("plain-duckdb", fmt, str(path))]
+            if args.spark:
+                cases.append(Case("plain-spark", fmt, str(path)))
         if not args.no_sqlite:
             db = str(sqlite_db(args.data_dir, rows, args.seed, csv_path))
             cases.append(Case("plain-sqlite", "sqlite", db, SQLITE_TABLE))
@@ -744,6 +769,8 @@ def main(argv: list[str] | None = None) -> int:
             cases.append(Case("plain-postgres", "postgres", "", pg_table))
         for fmt, path in files.items():
             cases += [Case("pandas", fmt, str(path)), Case("duckdb", fmt, str(path))]
+            if args.spark:
+                cases.append(Case("spark", fmt, str(path)))
         if not args.no_sqlite:
             cases.append(Case("sqlite", "sqlite", db, SQLITE_TABLE))
         if postgres:
@@ -767,6 +794,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_write:
         return 0
     bases = [r["base_kb"] for s in sizes for c in s.cases for r in c.runs]
+    spark_sessions = [r["session_s"] for s in sizes for c in s.cases for r in c.runs if "session_s" in r]
     body = [
         "# Benchmark: the count cube (pandas, DuckDB and SQL paths)",
         "",
@@ -813,6 +841,12 @@ def main(argv: list[str] | None = None) -> int:
         "`open_source(DataSource(url='sqlite:///...', table='cases'))` then `count_cube`. Its time is "
         "compared with the plain baselines over Parquet; the plain SQLite GROUP BY on the same table is shown "
         "as a reference.",
+        *([f"- **foikit Spark path** (`--spark`): `open_source(DataSource(path=..., engine='spark'))` then "
+           "`count_cube`, in a local Spark session (`local[2]`: both cores) started before the clock (start-up "
+           f"median {fmt_s(statistics.median(spark_sessions))} s, not in the times). The JVM is a process of "
+           "its own: its memory is not in the RSS columns. **plain Spark SQL GROUP BY**: the plain DuckDB "
+           "query with backtick identifiers, over `spark.read.parquet` in the same kind of session."]
+          if spark_sessions else []),
         "- **plain pandas groupby**: `read_parquet` / `read_csv(dtype=str, keep_default_na=False)`, filter on "
         "the category and the year (first four characters of the date), `groupby(<period and dims>, "
         "observed=True).size()` per part.",

@@ -133,3 +133,20 @@ def postgres_url() -> str:
         pytest.fail("CI is set but FOIKIT_TEST_POSTGRES_URL is not: run eval \"$(bash .ci/postgres.sh)\" first")
     pytest.skip("PostgreSQL: FOIKIT_TEST_POSTGRES_URL is not set (eval \"$(bash .ci/postgres.sh)\")")
 
+
+
+def spark_session():
+    """The Spark session of the tests (local, shared by the process): skipped where pyspark or Java is
+    missing, except under CI, which must have both (requirements/lock.txt; .ci/run installs a JRE)."""
+    import importlib.util
+    import shutil
+
+    missing = [what for what, ok in (("pyspark", importlib.util.find_spec("pyspark") is not None),
+                                     ("java", shutil.which("java") is not None)) if not ok]
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but {' and '.join(missing)} missing: .ci/run installs both")
+        pytest.skip(f"Spark: {' and '.join(missing)} missing (pip install 'foikit[spark]'; a Java 17 JRE)")
+    from foikit.source.spark import session
+
+    return session()

@@ -18,7 +18,7 @@ from foikit.run.scaffold import parameter_defaults, template_info
 from .conftest import EXAMPLE_PARAMS, ROOT
 from .procs import env
 
-HEAVY = ("papermill", "nbformat", "pandas", "highspy", "scipy", "duckdb", "matplotlib")
+HEAVY = ("papermill", "nbformat", "pandas", "highspy", "scipy", "duckdb", "matplotlib", "pyspark", "databricks")
 PROBE = """
 import sys
 from foikit.cli import main

@@ -113,7 +113,7 @@ def population_query(spec: CubeSpec, rel: SqlRelation) -> sa.Select | sa.Compoun
     cells += [_text(src.c[d.column]).label(f"d{i}") for i, d in enumerate(spec.dims)]
     day = _day_key(value).label("day")
     n = sa.func.count().label(COUNT)
-    if rel.dialect.name in {"duckdb", "postgresql"}:
+    if rel.dialect.name in {"duckdb", "postgresql", "databricks"}:  # databricks: Spark SQL (engine: spark)
         inner = sa.select(*cells, day).select_from(src).where(*conds).subquery("foikit_rows")
         cols = [inner.c[c.name] for c in cells]
         sets = sa.func.grouping_sets(sa.tuple_(*cols), sa.tuple_(inner.c.day))

@@ -105,8 +105,9 @@ class DataSource(_Strict):
                                 "passwords out of params files)")
     table: Column | None = Field(None, description="table (or schema.table) of case data in the database")
     query: Query | None = Field(None, description="a SELECT giving the case data, instead of a table")
-    engine: Literal["pandas", "duckdb"] = Field("pandas", description="for files: count with pandas, or in "
-                                                "DuckDB without loading the rows into Python")
+    engine: Literal["pandas", "duckdb", "spark"] = Field("pandas", description="for files: count with pandas, "
+                                                         "or in DuckDB or Apache Spark without loading the rows "
+                                                         "into Python (spark: also a table of its catalog)")
     dictionary: PathText | None = Field(None, description="data dictionary YAML (category order, codes, units)")
     embedded: str | None = Field(None, pattern=r"^[a-z0-9_-]{1,50}$", description="an embedded synthetic extract "
                                  "by name (default: the template's own), when no path or url is given")
@@ -120,8 +121,12 @@ class DataSource(_Strict):
             raise ValueError("give path (a file) or url (a database), not both")
         if database and (self.table is None) == (self.query is None):
             raise ValueError("a database source needs exactly one of table or query")
-        if not database and (self.table is not None or self.query is not None):
-            raise ValueError("table and query need url (a database)")
+        if not database and self.query is not None:
+            raise ValueError("query needs url (a database)")
+        if not database and self.table is not None and self.engine != "spark":
+            raise ValueError("table needs url (a database), or engine: spark (a table of Spark's catalog)")
+        if self.table is not None and self.path is not None:
+            raise ValueError("give path (a file) or table, not both")
         if self.embedded is not None and (database or self.path is not None):
             raise ValueError("embedded names a built-in extract: give it without path or url")
         return self

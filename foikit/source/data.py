@@ -19,7 +19,7 @@ import pyarrow as pa
 from foikit.exceptions import DataError, capped_text
 from foikit.request.dictionary import Dictionary, embedded_dictionary, inferred_dictionary, load_dictionary
 from foikit.request.params import DataSource
-from foikit.source import credentials, sql
+from foikit.source import credentials, spark, sql
 from foikit.source.files import (
     SHOW_ROWS,
     duplicate_rows_message,
@@ -60,7 +60,7 @@ class CaseData:
         if self.relation is not None and not self.path.is_file():
             return f"database {self.relation.label}"
         kind = "embedded synthetic dataset" if self.embedded else "case data"
-        return f"{kind} {self.path.name}" + (" (counted in DuckDB)" if self.relation is not None else "")
+        return f"{kind} {self.path.name}" + (f" (counted in {self.relation.kind})" if self.relation is not None else "")
 
     @property
     def where(self) -> str:
@@ -169,9 +169,14 @@ def _open_database(source: DataSource) -> CaseData:
         credentials.remember(url, whole=True)
     assert url is not None  # the caller opens a database only when data.url or data.url_env is given
     relation = sql.open_relation(url, table=source.table, query=source.query)
+    return _open_relation(relation, source, source.table or _query_name(source.query))
+
+
+def _open_relation(relation: sql.SqlRelation, source: DataSource, name: str) -> CaseData:
+    """Case data left in a database (or a Spark table), checked as a file is: categories, keys, duplicates."""
     # the dataset's name (the ledger's key) comes from the dictionary, or from the table: never from the URL
     dictionary = (load_dictionary(source.dictionary) if source.dictionary else inferred_dictionary(
-        relation.columns(), "database").model_copy(update={"name": source.table or _query_name(source.query)}))
+        relation.columns(), "database").model_copy(update={"name": name}))
     found = sql.unknown_categories(relation, dictionary)
     if found:
         raise DataError(found[0])
@@ -194,6 +199,8 @@ def open_source(source: DataSource, template: str = "conduct_allegations") -> Ca
     sources, and files with ``engine: duckdb``, are opened where they are: only counts come back."""
     if source.url is not None or source.url_env is not None:
         return _open_database(source)
+    if source.table is not None:  # engine: spark (the params allow a table without a URL only there)
+        return _open_relation(spark.spark_relation(table=source.table), source, source.table)
     if source.path is None:
         path = embedded_data_path(source.embedded or template)
         dictionary: Dictionary | None = (
@@ -207,8 +214,9 @@ def open_source(source: DataSource, template: str = "conduct_allegations") -> Ca
     # the file's SHA-256 is computed on the other core while it is read and checked (both release the GIL)
     with ThreadPoolExecutor(max_workers=1) as pool:
         digest = pool.submit(sha256_file, path) if path.is_file() else None
-        if source.engine == "duckdb":
-            relation = sql.file_relation(path)  # a CSV is parsed here
+        if source.engine in {"duckdb", "spark"}:
+            # a CSV is parsed here (DuckDB), or read by Spark where the rows are counted
+            relation = sql.file_relation(path) if source.engine == "duckdb" else spark.spark_relation(path)
             if dictionary is None:
                 dictionary = inferred_dictionary(relation.columns(), str(path))
             try:

@@ -68,6 +68,8 @@ class SqlRelation:
         self.duck = duck  # duckdb.DuckDBPyConnection (file relations)
         self.path = path  # the file (file relations)
         self.arrow = arrow  # the parsed CSV (pyarrow.Table) that DuckDB scans in place
+        self.kind = "DuckDB"  # what counts a file, as messages name it (foikit.source.spark: Spark)
+        self.on_close: Callable[[], None] | None = None  # frees what the relation holds elsewhere
 
     def __repr__(self) -> str:
         return f"SqlRelation({self.label!r})"
@@ -94,6 +96,9 @@ class SqlRelation:
             self._engine.dispose()
         if self.duck is not None:
             self.duck.close()
+        if self.on_close is not None:
+            self.on_close()
+            self.on_close = None
 
     def __enter__(self) -> SqlRelation:
         return self
