@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -150,3 +151,19 @@ def spark_session():
     from foikit.source.spark import session
 
     return session()
+
+
+def chromium_dom(url: str, profile: Path, *options: str) -> str:
+    """The DOM headless Chromium dumps for ``url`` (``profile``: a user-data folder of the test's own). A
+    machine without chromium skips; CI, which installs it (.ci/browser.sh), fails instead."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must provide chromium (.ci/browser.sh installs it)")
+        pytest.skip("no chromium here (.ci/browser.sh installs it)")
+    done = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                           f"--user-data-dir={profile}", *options, "--dump-dom", url],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout

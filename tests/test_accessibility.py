@@ -5,10 +5,8 @@ violation of WCAG 2.0/2.1/2.2 at levels A and AA. A page with known violations s
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,7 @@ from bs4 import BeautifulSoup
 
 from foikit.cli import main
 
-from .conftest import ROOT
+from .conftest import ROOT, chromium_dom
 
 VENDOR = Path(__file__).parent / "vendor"
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
@@ -51,11 +49,6 @@ def axe(page: Path, tmp_path: Path) -> dict:
     """axe's outcome on a copy of page (made beside it, so its relative links still resolve), with axe and the runner
     added as files before </body>. The site's Content-Security-Policy allows only its own hashed inline script:
     the copy (never the page) also allows scripts from 'self', so axe runs under the page's own style policy."""
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must provide chromium (.ci/browser.sh installs it)")
-        pytest.skip("no chromium here (.ci/browser.sh installs it)")
     html = page.read_text(encoding="utf-8")
     html = CSP.sub(r"\1&#39;self&#39; ", html, count=1)
     assert html.count("</body>") == 1, page
@@ -65,14 +58,9 @@ def axe(page: Path, tmp_path: Path) -> dict:
     shutil.copyfile(VENDOR / "axe.min.js", page.with_name("axe.min.js"))
     page.with_name("axe-run.js").write_text(RUNNER, encoding="utf-8")
     # the virtual time budget lets the page (and axe's promises) settle before the DOM is dumped
-    done = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                           f"--user-data-dir={tmp_path / 'chromium'}", "--virtual-time-budget=10000",
-                           "--dump-dom", copy.as_uri()],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    pre = BeautifulSoup(done.stdout, "html.parser").find("pre", id="axe-result")
-    assert pre is not None, f"axe left no result on {page} (blocked by the page's policy?): {done.stderr[-2000:]}"
+    dom = chromium_dom(copy.as_uri(), tmp_path / "chromium", "--virtual-time-budget=10000")
+    pre = BeautifulSoup(dom, "html.parser").find("pre", id="axe-result")
+    assert pre is not None, f"axe left no result on {page} (blocked by the page's policy?)"
     result = json.loads(pre.get_text())
     assert "error" not in result, result
     assert result["version"] == vendored_version()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ import foikit
 from foikit.publish.charts import chart_data
 from foikit.publish.letter import html_to_docx, render_letter
 
-from .conftest import EXAMPLE_PARAMS, EXAMPLE_REPORT, ROOT, hand_request, publish_run
+from .conftest import EXAMPLE_PARAMS, EXAMPLE_REPORT, ROOT, chromium_dom, hand_request, publish_run
 
 REF = "01.FOI.23.032341"
 
@@ -60,18 +59,9 @@ def test_refusal_notice_appears_exactly_when_something_is_withheld(hand_csv):
 
 
 def test_letter_opens_in_a_browser():
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must provide chromium (.ci/browser.sh installs it)")
-        pytest.skip("no chromium here (.ci/browser.sh installs it)")
-    done = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                           f"--user-data-dir={Path(os.environ.get('TMPDIR', '/tmp')) / 'foikit-chromium'}",
-                           "--dump-dom", (EXAMPLE_REPORT / "letter.html").as_uri()],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert f"reference no: {REF}" in done.stdout and done.stdout.count("<table") == 9
+    dom = chromium_dom((EXAMPLE_REPORT / "letter.html").as_uri(),
+                       Path(os.environ.get("TMPDIR", "/tmp")) / "foikit-chromium")
+    assert f"reference no: {REF}" in dom and dom.count("<table") == 9
 
 
 def test_xlsx_has_a_cover_sheet_titles_notes_and_a_frozen_header():

@@ -8,10 +8,8 @@ import csv
 import hashlib
 import itertools
 import json
-import os
 import re
 import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -23,7 +21,7 @@ from foikit.cli import main
 from foikit.publish import site
 from foikit.publish.site import SiteError, build_site
 
-from .conftest import ROOT
+from .conftest import ROOT, chromium_dom
 
 REPORTS = ROOT / "reports"
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -407,17 +405,7 @@ def test_an_interrupted_build_leaves_the_earlier_site_as_it_was(built, tmp_path,
 
 # -- in a real browser -------------------------------------------------------------------------------------------
 def dump_dom(url: str, tmp_path: Path) -> BeautifulSoup:
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must provide chromium (.ci/browser.sh installs it)")
-        pytest.skip("no chromium here (.ci/browser.sh installs it)")
-    done = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                           f"--user-data-dir={tmp_path / 'chromium'}", "--dump-dom", url],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return BeautifulSoup(done.stdout, "html.parser")
+    return BeautifulSoup(chromium_dom(url, tmp_path / "chromium"), "html.parser")
 
 
 def shown(dom: BeautifulSoup) -> list[str]:
