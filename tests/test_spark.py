@@ -24,6 +24,7 @@ from foikit.source.data import embedded_data_path, open_source
 from foikit.source.sql import SqlRelation
 
 from .conftest import EXAMPLE_PARAMS, EXAMPLE_REPORT, ROOT, run_published, spark_session
+from .test_source_kinds import TINY, outcome
 
 PARAMS = sorted((ROOT / "params").glob("*.yaml"))  # every one reads an embedded CSV file
 
@@ -97,9 +98,6 @@ def test_a_run_with_engine_spark_publishes_the_same_csv_byte_for_byte(spark, tmp
 
 # --- the checks: one input, one refusal, whatever the engine -------------------------------------------
 
-TINY = {"ref": "01.FOI.99.000008", "title": "Engines", "data": {"path": "x.csv"},
-        "parts": [{"name": "p", "title": "P", "years": [2020, 2021], "counting_unit": "rows",
-                   "tables": [{"name": "t", "title": "T", "rows": ["a"], "columns": ["year"]}]}]}
 DICTIONARY = """name: tiny
 version: 1
 duplicate_rows: allow
@@ -111,17 +109,7 @@ columns:
 
 
 def _outcome(path: Path, engine: str, dictionary: Path | None = None) -> tuple[str, object]:
-    data = None
-    try:
-        data = open_source(DataSource(path=str(path), engine=engine,
-                                      dictionary=str(dictionary) if dictionary else None))
-        cube = count_cube(data, foikit.parse_request(TINY).parts[0], "params.parts.0")
-        return "cube", {k: int(v) for k, v in cube.counts.items()}
-    except foikit.DataError as exc:
-        return "refused", str(exc)
-    finally:
-        if data is not None and data.relation is not None:
-            data.relation.close()
+    return outcome({"path": str(path), "engine": engine, "dictionary": str(dictionary) if dictionary else None})
 
 
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
