@@ -34,12 +34,16 @@ from foikit.source.sql import (
 )
 
 
+def _filters(spec: CubeSpec, rel: SqlRelation) -> list[sa.ColumnElement]:
+    """The part's filters as conditions on the relation's rows (each column's text in its listed values)."""
+    return [_text(rel.source.c[c]).in_(list(values)) for c, values in spec.filters.items()]
+
+
 def _source_cte(spec: CubeSpec, rel: SqlRelation) -> sa.CTE:
     """Every column the spec reads, as text, of the rows that pass the filters."""
     src = rel.source
     cols = [_text(src.c[c]).label(c) for c in spec.columns]
-    conds = [_text(src.c[c]).in_(list(values)) for c, values in spec.filters.items()]
-    return sa.select(*cols).select_from(src).where(*conds).cte("foikit_rows")
+    return sa.select(*cols).select_from(src).where(*_filters(spec, rel)).cte("foikit_rows")
 
 
 def _period_case(period: PeriodSpec, value: sa.ColumnElement) -> sa.ColumnElement:
@@ -104,7 +108,7 @@ def population_query(spec: CubeSpec, rel: SqlRelation) -> sa.Select | sa.Compoun
     a UNION ALL of the two GROUP BYs."""
     _check_spec(spec)
     src = rel.source
-    conds = [_text(src.c[c]).in_(list(values)) for c, values in spec.filters.items()]
+    conds = _filters(spec, rel)
     value = _text(src.c[spec.period.column])
     cells = [_period_case(spec.period, value).label("p")]
     cells += [_text(src.c[c]).label(f"f{i}") for i, c in enumerate(_shown_filters(spec))]
@@ -258,7 +262,7 @@ def bad_dates(spec: CubeSpec, rel: SqlRelation, where: str) -> list[DataError]:
     column = spec.period.column
     value = _text(rel.source.c[column])
     present = sa.and_(value.is_not(None), value != "",
-                      *(_text(rel.source.c[c]).in_(list(values)) for c, values in spec.filters.items()))
+                      *_filters(spec, rel))
     shaped = sa.or_(*(value.like(p) for p in ISO_SHAPES))
     bad: list[tuple[str, int]] = []
     with _database(rel.label, f"{where}: checking dates", rel.secret), rel.engine.connect() as conn:
@@ -319,7 +323,6 @@ def unknown_values(spec: CubeSpec, rel: SqlRelation, where: str) -> list[DataErr
             known = [raw for raw in dim.codes if raw != ""]
             raw = _text(rel.source.c[dim.column])  # the same test over the relation itself, for row numbers
             raw_empty = sa.or_(raw.is_(None), raw == "")
-            filtered = [_text(rel.source.c[c]).in_(list(values)) for c, values in spec.filters.items()]
             n = sa.func.count().label("n")
             unknown = sa.and_(in_period, sa.not_(empty), value.not_in(known) if known else sa.true())
             found = _rows(conn, sa.select(value, n).select_from(src).where(unknown).group_by(value)
@@ -330,7 +333,7 @@ def unknown_values(spec: CubeSpec, rel: SqlRelation, where: str) -> list[DataErr
                     total = conn.execute(sa.select(sa.func.count(sa.distinct(value))).select_from(src)
                                          .where(unknown)).scalar_one()
                     more = f" and {total - SHOW_VALUES} more values"
-                first = first_rows(rel, sa.and_(*filtered, _period_case(spec.period, _text(
+                first = first_rows(rel, sa.and_(*_filters(spec, rel), _period_case(spec.period, _text(
                     rel.source.c[spec.period.column])).is_not(None), sa.not_(raw_empty),
                     raw.not_in(known) if known else sa.true()), f"{where}: checking values")
                 at = f" (first at data rows {', '.join(map(str, first))})" if first else ""
@@ -465,7 +468,7 @@ def extract_query(specs: Sequence[CubeSpec], rel: SqlRelation) -> sa.Select:
     columns = list(dict.fromkeys(c for spec in specs for c in spec.columns))
     wanted = []
     for spec in specs:
-        conds = [_text(src.c[c]).in_(list(values)) for c, values in spec.filters.items()]
+        conds = _filters(spec, rel)
         conds.append(_period_case(spec.period, _text(src.c[spec.period.column])).is_not(None))
         wanted.append(sa.and_(*conds))
     return sa.select(*(_text(src.c[c]).label(c) for c in columns)).select_from(src).where(sa.or_(*wanted))
