@@ -22,6 +22,7 @@ import platform
 import re
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from foikit.request.policy import Policy
 from foikit.sdc.audit import audit
 from foikit.sdc.linear import build_model
 from foikit.source.data import CaseData
+from foikit.source.sql import file_relation
 from foikit.suppress import Protection, is_small, protect_part
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -116,10 +118,12 @@ def build_part(case: Case) -> tuple[Part, Request]:
     """Count, tabulate and model one case, as ``foikit.response.answer_part`` does before protecting."""
     request = request_of(case)
     spec = request.parts[0]
-    frame = generate(rows=case.rows, seed=case.seed)
-    data = CaseData(frame=frame, path=Path(f"synth-{case.rows}-{case.seed}.csv"), sha256="",
-                    dictionary=embedded_dictionary(), embedded=True)
-    cube = count_cube(data, spec, case.name)
+    with tempfile.TemporaryDirectory() as tmp:  # counted as any file is: in DuckDB
+        path = Path(tmp) / f"synth-{case.rows}-{case.seed}.parquet"
+        generate(rows=case.rows, seed=case.seed).to_parquet(path, index=False)
+        with file_relation(path) as relation:
+            data = CaseData(relation=relation, path=path, sha256="", dictionary=embedded_dictionary(), embedded=True)
+            cube = count_cube(data, spec, case.name)
     frames = []
     for table in spec.tables:
         cells = table_cells(cube, table)

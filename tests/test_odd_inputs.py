@@ -15,7 +15,7 @@ from foikit.ledger.store import Ledger
 TABLE = {"name": "t", "title": "T", "rows": ["a"], "columns": ["year"]}
 
 
-def request(path, years=(2020, 2021), tables=(TABLE,), threshold=5, engine="pandas", **part):
+def request(path, years=(2020, 2021), tables=(TABLE,), threshold=5, engine="duckdb", **part):
     return foikit.parse_request({
         "ref": "01.FOI.99.000007", "title": "Odd input", "data": {"path": str(path), "engine": engine},
         "suppression": {"threshold": threshold},

@@ -110,7 +110,7 @@ def test_run_from_a_database_records_its_sql_and_verifies_from_the_snapshot(tmp_
 
 # --- one input, one answer or one refusal, whatever the engine (issue 12.8, 18.9) ------------------------
 
-ENGINES = ["pandas", "duckdb", "sqlite", "postgresql"]
+ENGINES = ["duckdb", "sqlite", "postgresql"]
 TINY = {"ref": "01.FOI.99.000008", "title": "Engines", "data": {"path": "x.csv"},
         "parts": [{"name": "p", "title": "P", "years": [2020, 2021], "counting_unit": "rows",
                    "tables": [{"name": "t", "title": "T", "rows": ["a"], "columns": ["year"]}]}]}
@@ -136,10 +136,10 @@ def outcome(source: dict) -> tuple[str, object]:
 
 def on_engine(engine: str, frame: pd.DataFrame, tmp_path, dictionary: str | None = None,
               sql_types: dict | None = None) -> tuple[str, object]:
-    """The outcome of ``frame`` (None = missing) stored as each engine reads it: a Parquet file (pandas and
-    DuckDB), an SQLite or a PostgreSQL table."""
+    """The outcome of ``frame`` (None = missing) stored as each engine reads it: a Parquet file (DuckDB), an
+    SQLite or a PostgreSQL table."""
     extra = {"dictionary": dictionary} if dictionary else {}
-    if engine in {"pandas", "duckdb"}:
+    if engine == "duckdb":
         path = tmp_path / f"cases-{uuid.uuid4().hex[:8]}.parquet"
         frame.to_parquet(path, index=False)
         return outcome({"path": str(path), "engine": engine, **extra})
@@ -155,8 +155,8 @@ def on_engine(engine: str, frame: pd.DataFrame, tmp_path, dictionary: str | None
     return outcome({"url_env": "FOIKIT_TEST_SOURCE_URL", "table": table, **extra})
 
 
-def both_files(path) -> list[tuple[str, object]]:
-    return [outcome({"path": str(path), "engine": engine}) for engine in ("pandas", "duckdb")]
+def of_file(path) -> tuple[str, object]:
+    return outcome({"path": str(path)})
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -174,7 +174,7 @@ def test_dates_are_iso_days_and_a_time_is_ignored(tmp_path, engine):
                     r"dates \(YYYY-MM-DD\): .*'2020-1-5'", message), message
 
 
-@pytest.mark.parametrize("engine", ["pandas", "duckdb", "postgresql"])
+@pytest.mark.parametrize("engine", ["duckdb", "postgresql"])
 def test_boolean_columns_read_true_and_false(tmp_path, engine):
     """A boolean column's values are 'true' and 'false' (as SQL casts them; pandas used to say 'True')."""
     frame = pd.DataFrame({"id": [1, 2, 3, 4], "a": pd.array([True, False, True, None], dtype="boolean"),
@@ -203,7 +203,7 @@ def test_exact_duplicate_rows_are_refused_unless_the_dictionary_allows_them(tmp_
     frame = pd.DataFrame(rows, columns=["a", "date_recorded"])
     kind, message = on_engine(engine, frame, tmp_path)
     assert kind == "refused"
-    rows_shown = " (first at data rows 2, 4)" if engine in {"pandas", "duckdb"} else ""  # a table has no order
+    rows_shown = " (first at data rows 2, 4)" if engine == "duckdb" else ""  # a table has no order
     assert message.endswith(f"2 rows repeat an earlier row in all 2 columns{rows_shown}: each would be counted "
                             "again; remove them, or set 'duplicate_rows: allow' in the data dictionary if they "
                             "are distinct cases"), message
@@ -215,44 +215,44 @@ def test_exact_duplicate_rows_are_refused_unless_the_dictionary_allows_them(tmp_
         ("x", "2020"): 3, ("x", "2021"): 0, ("y", "2020"): 0, ("y", "2021"): 2})
 
 
-def test_csv_structure_is_one_answer_on_both_file_engines(tmp_path):
-    """A ragged row, a repeated or empty column name: one refusal naming the line or the name (pandas
-    counted a short row as 'Not recorded'; DuckDB said columns were missing); quoted newlines, a BOM and a
-    header with spaces around its names are read alike."""
+def test_csv_structure_is_read_or_refused_by_name(tmp_path):
+    """A ragged row, a repeated or empty column name: one refusal naming the line or the name (the pandas
+    engine once counted a short row as 'Not recorded'); quoted newlines, a BOM and a header with spaces
+    around its names are read as the file means them."""
     ragged = tmp_path / "ragged.csv"
     ragged.write_text("id,a,date_recorded\n1,x,2020-01-05\n2,y\n3,y,2021-01-01\n")
-    assert both_files(ragged) == [("refused", f"{ragged}: line 3: 2 fields where the header has 3: every row must "
-                                              "have one value per column")] * 2
+    assert of_file(ragged) == ("refused", f"{ragged}: line 3: 2 fields where the header has 3: every row must "
+                                              "have one value per column")
     repeated = tmp_path / "repeated.csv"
     repeated.write_text("id,a,a ,date_recorded\n1,x,z,2020-01-05\n2,y,z,2021-01-05\n")
-    assert both_files(repeated) == [("refused", f"{repeated}: header: column name 'a' appears 2 times "
-                                                "(columns 2, 3)")] * 2
+    assert of_file(repeated) == ("refused", f"{repeated}: header: column name 'a' appears 2 times "
+                                                "(columns 2, 3)")
     cased = tmp_path / "cased.csv"  # SQL engines do not tell 'A' from 'a' (found by tests/test_fuzz_data.py)
     cased.write_text("id,A,a,date_recorded\n1,x,z,2020-01-05\n")
-    assert both_files(cased) == [("refused", f"{cased}: header: column names 'A' and 'a' differ only in case")] * 2
+    assert of_file(cased) == ("refused", f"{cased}: header: column names 'A' and 'a' differ only in case")
     nameless = tmp_path / "nameless.csv"
     nameless.write_text("id,,a,date_recorded\n1,q,x,2020-01-05\n")
-    assert both_files(nameless) == [("refused", f"{nameless}: header: column 2 has no name")] * 2
+    assert of_file(nameless) == ("refused", f"{nameless}: header: column 2 has no name")
     odd = tmp_path / "odd.csv"
     odd.write_bytes('\ufeffid, a ,date_recorded\n1,"x\ny",2020-01-05\n2,y,2021-01-05\n'.encode())
-    assert both_files(odd) == [("cube", {("x\ny", "2020"): 1, ("x\ny", "2021"): 0, ("y", "2020"): 0,
-                                         ("y", "2021"): 1})] * 2
+    assert of_file(odd) == ("cube", {("x\ny", "2020"): 1, ("x\ny", "2021"): 0, ("y", "2020"): 0,
+                                         ("y", "2021"): 1})
 
 
-def test_parquet_column_names_are_checked_on_both_file_engines(tmp_path):
+def test_parquet_column_names_are_checked(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     path = tmp_path / "dup.parquet"
     pq.write_table(pa.Table.from_arrays([pa.array(["1"]), pa.array(["x"]), pa.array(["2020-01-01"])],
                                         names=["a", "a", "date_recorded"]), path)
-    assert both_files(path) == [("refused", f"{path}: column names: column name 'a' appears 2 times "
-                                            "(columns 1, 2)")] * 2
+    assert of_file(path) == ("refused", f"{path}: column names: column name 'a' appears 2 times "
+                                            "(columns 1, 2)")
 
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_value_the_dictionary_does_not_know_is_refused_in_any_row(tmp_path, engine):
-    """As the pandas engine always did: a value outside the dictionary's categories (and no 'other' bucket)
+    """A value outside the dictionary's categories (and no 'other' bucket)
     stops the run wherever it is, here in a year not asked for (DuckDB and SQL used to count around it)."""
     frame = pd.DataFrame({"id": ["1", "2", "3"], "a": ["x", "y", "z"],
                           "date_recorded": ["2020-01-01", "2021-01-01", "2019-06-01"]})

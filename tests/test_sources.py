@@ -9,25 +9,10 @@ import pytest
 import yaml
 
 import foikit
-from foikit import response
 from foikit.request.dictionary import Dictionary
 from foikit.request.params import DataSource
 
 from .conftest import HAND_ROWS, hand_request
-
-
-@pytest.fixture(autouse=True, params=["pandas", "duckdb"])
-def counted_by(request, monkeypatch):
-    """Every answer in this module is made on both engines: the same figures and the same refusals, word
-    for word (a test that names its engine keeps it)."""
-    real = response.open_source
-
-    def opened(source: DataSource, template: str):
-        return real(source if "engine" in source.model_fields_set else
-                    source.model_copy(update={"engine": request.param}), template)
-
-    monkeypatch.setattr(response, "open_source", opened)
-    return request.param
 
 
 def _answer(raw: dict):
@@ -203,32 +188,28 @@ def test_missing_column_is_named(hand_csv):
         _answer(hand_request(hand_csv, parts=[part]))
 
 
-# --- the fast reader (issue 5, performance): the same values as read_cases, or read_cases itself ---------
+# --- the file reader: the values the file holds, as text ('' for empty or null) ---------------------------
 
 
-def _same_text(fast: pd.DataFrame, plain: pd.DataFrame) -> None:
-    assert list(fast.columns) == list(plain.columns)
-    for column in plain.columns:
-        assert fast[column].astype(str).tolist() == plain[column].tolist(), column
+def _read_back(path) -> pd.DataFrame:
+    from foikit.source.sql import file_relation, text_columns
+
+    with file_relation(path) as rel:
+        return pd.DataFrame(text_columns(rel, rel.names, "reading"))
 
 
-def test_fast_reader_gives_read_cases_values(tmp_path):
+def test_the_file_reader_gives_the_values_written(tmp_path):
     from foikit.datasets import synth
-    from foikit.source.files import read_cases, read_for_counting
 
     frame = synth.generate(rows=3000, seed=5)
     frame.loc[frame.index[:7], "outcome"] = 'He said "no", then\nleft'  # quotes, comma, newline
     csv = synth.write(frame, tmp_path / "s.csv")
-    fast, plain = read_for_counting(csv), read_cases(csv)
-    _same_text(fast, plain)
-    assert isinstance(fast["outcome"].dtype, pd.CategoricalDtype)  # few values: codes, not strings
-    assert not isinstance(fast["case_ref"].dtype, pd.CategoricalDtype)  # a key: strings
-    # Parquet with nulls (as '') and a column that is not text (read_cases' own conversion)
-    typed = plain.replace({"": None}).assign(n=range(len(plain)))
+    pd.testing.assert_frame_equal(_read_back(csv), frame.astype(str), check_dtype=False)
+    # Parquet: nulls as '', a column that is not text as its digits
+    typed = frame.replace({"": None}).assign(n=range(len(frame)))
     typed.to_parquet(tmp_path / "t.parquet", index=False)
-    _same_text(read_for_counting(tmp_path / "t.parquet"), read_cases(tmp_path / "t.parquet"))
-    plain.replace({"": None}).to_parquet(tmp_path / "s.parquet", index=False)
-    _same_text(read_for_counting(tmp_path / "s.parquet"), plain)
+    expected = frame.assign(n=[str(i) for i in range(len(frame))])
+    pd.testing.assert_frame_equal(_read_back(tmp_path / "t.parquet"), expected, check_dtype=False)
 
 
 def test_duplicate_keys_in_a_large_file(tmp_path):
@@ -270,11 +251,9 @@ UNREADABLE = [
 ]
 
 
-@pytest.mark.parametrize(("name", "content", "message", "engine"),
-                         [pytest.param(*case.values, engine, id=f"{case.id}-{engine}") for case in UNREADABLE
-                          for engine in ("pandas", "duckdb")])
+@pytest.mark.parametrize(("name", "content", "message"), UNREADABLE)
 def test_an_unreadable_data_file_is_one_line_and_nothing_is_written(tmp_path, hand_csv, capsys, name, content,
-                                                                    message, engine):
+                                                                    message):
     from foikit.cli import main
 
     path = tmp_path / name
@@ -285,7 +264,7 @@ def test_an_unreadable_data_file_is_one_line_and_nothing_is_written(tmp_path, ha
     else:
         path.write_bytes(content)
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump(hand_request(path, data={"path": str(path), "engine": engine})))
+    params.write_text(yaml.safe_dump(hand_request(path, data={"path": str(path)})))
     before = sorted(p.name for p in tmp_path.iterdir())
     code = main(["run", str(params), "--reports-dir", str(tmp_path / "reports")])
     err = capsys.readouterr().err.strip()
@@ -295,8 +274,7 @@ def test_an_unreadable_data_file_is_one_line_and_nothing_is_written(tmp_path, ha
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
 
 
-@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
-def test_a_system_file_is_never_quoted(tmp_path, engine):
+def test_a_system_file_is_never_quoted(tmp_path):
     """A data path that leads to a file that is no CSV (here a copy of a passwd file, one of whose lines
     DuckDB used to quote): the message says which line and what is wrong, never its content."""
     lines = ["root:x:0:0:root:/root:/bin/bash", "daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin",
@@ -304,13 +282,12 @@ def test_a_system_file_is_never_quoted(tmp_path, engine):
     path = tmp_path / "cases.csv"
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(foikit.DataError) as info:
-        foikit.open_source(DataSource(path=str(path), engine=engine))
+        foikit.open_source(DataSource(path=str(path)))
     assert str(info.value) == f"{path}: line 3: 4 fields where the header has 1: every row must have one value " \
                               "per column"
 
 
-@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
-def test_a_huge_value_is_capped_in_messages(tmp_path, engine):
+def test_a_huge_value_is_capped_in_messages(tmp_path):
     """A 1 MB bad date, a 1 MB category with a trailing space and a 1 MB column name: each message is one
     line of bounded length, the value cut at 200 characters (a column name in a list at 60)."""
     from tests.test_source_kinds import outcome
@@ -322,7 +299,7 @@ def test_a_huge_value_is_capped_in_messages(tmp_path, engine):
     for i, frame in enumerate(cases):
         path = tmp_path / f"huge{i}.csv"
         frame.to_csv(path, index=False)
-        kind, message = outcome({"path": str(path), "engine": engine})
+        kind, message = outcome({"path": str(path)})
         assert kind == "refused"
         assert "\n" not in message and len(message) < 1500, (i, len(message))
         assert 50 <= max(len(run) for run in re.findall("9+", message)) <= 200  # cut, but recognisable

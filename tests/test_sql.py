@@ -204,17 +204,6 @@ def test_cube_matches_plain_pandas(relation: SqlRelation, cases: pd.DataFrame, n
     pd.testing.assert_frame_equal(rerun.astype("int64"), got)
 
 
-def test_pandas_backend_agrees(cases: pd.DataFrame) -> None:
-    """The pandas backend (foikit.cube.engine.pandas_cube) gives the same frames as the plain-pandas expectation,
-    on text columns and on categoricals (as foikit reads files)."""
-    from foikit.cube.engine import pandas_cube
-
-    categorical = cases.astype("category")
-    for name, spec in SPECS.items():
-        pd.testing.assert_frame_equal(pandas_cube(spec, cases, name), expected_cube(spec, cases))
-        pd.testing.assert_frame_equal(pandas_cube(spec, categorical, name), expected_cube(spec, cases))
-
-
 def test_column_profile_is_the_distinct_values(relation: SqlRelation, cases: pd.DataFrame) -> None:
     """One scan gives every column's distinct values (as observed_values) and each date column's days."""
     from foikit.cube.sql import column_profile
@@ -238,8 +227,8 @@ def test_a_database_request_runs_few_statements(tmp_path: Path, cases: pd.DataFr
 
     request = load_request(Path(__file__).resolve().parents[1] / "params" / "01.FOI.23.032341.yaml")
     rel = sqlite_relation(cases, tmp_path)
-    data = CaseData(frame=pd.DataFrame(columns=rel.columns()), path=tmp_path / "cases", sha256="",
-                    dictionary=embedded_dictionary(), embedded=False, relation=rel)
+    data = CaseData(relation=rel, path=tmp_path / "cases", sha256="", dictionary=embedded_dictionary(),
+                    embedded=False)
     statements: list[str] = []
     sa.event.listen(rel.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
     try:

@@ -2,8 +2,8 @@
 
 Every published cell, totals included, is a sum of cube cells, so everything downstream (tables,
 suppression, audit, published files) works from the cube and never from case-level rows. The group-by is
-described once (:class:`foikit.cube.spec.CubeSpec`) and computed where the data lives: here with pandas, or
-in the database (:mod:`foikit.source.sql`).
+described once (:class:`foikit.cube.spec.CubeSpec`) and computed where the data lives, by the query builder
+of :mod:`foikit.cube.sql`: in DuckDB for a file or a frame, else in the source's database (or Spark).
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ import numpy as np
 import pandas as pd
 
 from foikit.cube import sql
-from foikit.cube.spec import AFFECTED, COUNT, CubeSpec, DimSpec, PeriodSpec, empty_result, iso_day, padded
-from foikit.exceptions import DataError, capped_text
+from foikit.cube.spec import AFFECTED, COUNT, CubeSpec, DimSpec, PeriodSpec, empty_result
+from foikit.exceptions import DataError
 from foikit.request.dictionary import NOT_RECORDED, Dictionary
 from foikit.request.params import Part
 from foikit.source import sql as source_sql
-from foikit.source.data import CaseData, present_values, value_codes
-from foikit.source.files import column_list, shown
+from foikit.source.data import CaseData
+from foikit.source.files import column_list
 
 _PERIOD_KINDS: dict[str, Literal["calendar", "financial", "range"]] = {
     "calendar_year": "calendar", "financial_year": "financial", "range": "range"}
@@ -124,37 +124,6 @@ def build_spec(part: Part, dictionary: Dictionary, observed: Callable[[str], lis
                     dims=tuple(dims), unit_key=tuple(dictionary.units[part.counting_unit].key))
 
 
-def _day_periods(spec: PeriodSpec, raw: pd.Series, where: str, source: str, rows: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's code into its column's distinct values, and the period of each distinct value (-1 for
-    none); unparseable dates in the ``rows`` (a mask: those passing the filters) are an error naming the
-    first of them. A row outside the filters can never be counted, on any engine."""
-    # Parse each distinct day once: a few thousand days stand for millions of rows.
-    codes, days = value_codes(raw)
-    parsed = [iso_day(str(v)) if v != "" else None for v in days]  # the one rule of every engine
-    bad_days = np.array([d is None for d in parsed], dtype=bool) & (days != "")
-    dates = pd.Series([np.datetime64(d) if d is not None else np.datetime64("NaT") for d in parsed],
-                      dtype="datetime64[s]")
-    if bad_days.any():
-        bad = np.flatnonzero(bad_days[codes] & rows)
-        if len(bad):
-            listed = ", ".join(f"row {i + 1} ({shown(v)})" for i, v in zip(raw.index[bad[:5]],
-                                                                            days[codes[bad[:5]]], strict=True))
-            raise DataError(f"{where}.date_column", f"column {spec.column!r} of {source} has {len(bad)} values "
-                            f"that are not dates (YYYY-MM-DD): {listed}", values=[str(v) for v in days[codes[bad[:5]]]])
-    day_codes = np.full(len(days), -1, dtype=np.int64)
-    values = dates.to_numpy()
-    for i, (start, end) in enumerate(zip(spec.starts, spec.ends, strict=True)):
-        day_codes[(values >= np.datetime64(start)) & (values < np.datetime64(end))] = i
-    return codes, day_codes
-
-
-def _period_codes(spec: PeriodSpec, raw: pd.Series, where: str, source: str, rows: np.ndarray) -> np.ndarray:
-    """Index of the period each row falls in, -1 for none; unparseable dates among ``rows`` are an error."""
-    codes, day_codes = _day_periods(spec, raw, where, source, rows)
-    return day_codes[codes]
-
-
 def _value_codes(dim: DimSpec, values: np.ndarray) -> np.ndarray:
     """The category code of each distinct raw value: -1 for a missing value without a 'Not recorded'
     category, -2 for an unknown value without an 'other' bucket."""
@@ -163,45 +132,6 @@ def _value_codes(dim: DimSpec, values: np.ndarray) -> np.ndarray:
     other_code = dim.categories.index(dim.other) if dim.other is not None else -2
     return np.array([missing_code if v == "" and missing_code >= 0 else
                      mapping.get(v, -1 if v == "" else other_code) for v in values], dtype=np.int64)
-
-
-def _dim_codes(dim: DimSpec, codes: np.ndarray, values: np.ndarray, index: pd.Index, where: str,
-               source: str) -> np.ndarray:
-    """Each counted row's category code, from its code into the column's distinct ``values`` (``index``: the
-    rows' labels, for messages); unknown values without an 'other' bucket are an error with their counts."""
-    value_codes_ = _value_codes(dim, values)  # each distinct value mapped once
-    row_codes = value_codes_[codes]
-    if (value_codes_ < 0).any():
-        unknown = np.flatnonzero(row_codes == -2)
-        if len(unknown):
-            counts = np.bincount(codes[unknown], minlength=len(values))
-            found = sorted((str(values[i]), int(counts[i])) for i in np.flatnonzero(counts))
-            listed = ", ".join(f"{v!r} ({n} rows)" for v, n in found[:20])
-            first = ", ".join(str(i + 1) for i in index[unknown[:5]])
-            raise DataError(where, f"column {dim.column!r} of {source} has values that are not in the data "
-                            f"dictionary: {listed} (first at data rows {first})", values=[v for v, _ in found[:20]])
-        empty = int((row_codes == -1).sum())
-        if empty:
-            raise DataError(f"{where}: column {dim.column!r} of {source} has {empty} missing values but "
-                            f"{dim.missing!r} is not a category of {dim.name!r}")
-    return row_codes
-
-
-def _filtered(spec: CubeSpec, frame: pd.DataFrame) -> np.ndarray:
-    """The rows passing the part's filters."""
-    keep = np.ones(len(frame), dtype=bool)
-    for column, values in spec.filters.items():
-        codes, uniques = value_codes(frame[column])
-        wanted = set(values)
-        keep &= np.array([u in wanted for u in uniques], dtype=bool)[codes]  # each distinct value once
-    return keep
-
-
-def population(spec: CubeSpec, frame: pd.DataFrame, where: str, source: str) -> tuple[np.ndarray, np.ndarray]:
-    """Which rows the part counts (filters passed, inside a period), and each row's period code."""
-    keep = _filtered(spec, frame)
-    period = _period_codes(spec.period, frame[spec.period.column], where, source, keep)
-    return keep & (period >= 0), period
 
 
 def _count_cells(columns: list[np.ndarray], sizes: list[int], weights: np.ndarray | None = None
@@ -237,65 +167,13 @@ def _row_count_result(spec: CubeSpec, columns: list[np.ndarray], weights: np.nda
     return out.astype("int64")
 
 
-def pandas_cube(spec: CubeSpec, frame: pd.DataFrame, where: str, source: str = "data") -> pd.DataFrame:
-    """Compute ``spec`` on case rows held in pandas (every value a string, '' for missing; categoricals of
-    strings too); the result is in codes, in the shape of :func:`foikit.cube.spec.empty_result`."""
-    keep, period = population(spec, frame, where, source)
-    rows = np.flatnonzero(keep)
-    index = frame.index[rows]
-    columns = [period[rows]]
-    for dim in spec.dims:  # codes of the counted rows only, never their strings
-        codes, values = value_codes(frame[dim.column])
-        columns.append(_dim_codes(dim, codes[rows], values, index, where, source))
-    names = [spec.period.name, *(d.name for d in spec.dims)]
-    if not len(rows):
-        return empty_result(spec)
-    if not spec.unit_key:
-        return _row_count_result(spec, columns)
-    coded = pd.DataFrame(dict(zip(names, columns, strict=True)))
-    keys = [f"key:{k}" for k in spec.unit_key]
-    for key, name in zip(spec.unit_key, keys, strict=True):
-        coded[name] = value_codes(frame[key])[0][rows]  # equal codes <=> equal values
-    grouped = coded.groupby([*keys, spec.period.name], sort=True)
-    units = grouped.agg({d.name: ("min" if d.resolve == "first" else "max") for d in spec.dims}) \
-        if spec.dims else grouped.size().to_frame().iloc[:, :0]
-    several = grouped.nunique()[[d.name for d in spec.dims]].gt(1).any(axis=1) if spec.dims else False
-    units[AFFECTED] = np.asarray(several, dtype=np.int64) if spec.dims else 0
-    units = units.reset_index()
-    out = units.groupby(names, sort=True).agg(n=(AFFECTED, "size"), affected=(AFFECTED, "sum")).reset_index()
-    return out.astype("int64") if len(out) else empty_result(spec)
-
-
-def check_frame(spec: CubeSpec, part: Part, data: CaseData, where: str) -> None:
-    """Refuse a request that does not fit the data: every error names the field, the column and values."""
-    frame = data.frame
-    check_columns(spec, part, data, where)
-    check_padded(data, spec, where)
-    for column, wanted in spec.filters.items():
-        present = set(present_values(frame[column]))
-        absent = [v for v in wanted if v not in present]
-        if absent:
-            raise DataError(f"{where}.filter.{column}", f"{absent} not found in column {column!r} of {data.where} "
-                            f"(values: {[capped_text(v) for v in sorted(present)[:20]]})", values=absent)
-    recorded = (data.coverage or {}).get(spec.period.column)
-    if recorded is not None:
-        covered = {i for i, label in enumerate(spec.period.labels) if _label_year(spec.period, i) in recorded}
-    else:
-        codes, day_codes = _day_periods(spec.period, frame[spec.period.column], where, data.where,
-                                        _filtered(spec, frame))
-        covered = set(day_codes[np.bincount(codes, minlength=len(day_codes)) > 0].tolist()) - {-1}
-    if not set(range(len(spec.period.labels))) <= covered:
-        years = sorted({v[:4] for v in present_values(frame[spec.period.column])} - {""})
-        raise _periods_without_data(spec, covered, data, where, _covers(years))
-
-
 def _covers(years: list[str]) -> str:
     return f" (data covers {years[0]}-{years[-1]})" if years else " (data covers nothing)"
 
 
 def check_columns(spec: CubeSpec, part: Part, data: CaseData, where: str) -> None:
     """Refuse a part that reads a column the data lacks, naming the field that asks for it."""
-    names = list(data.relation.names if data.relation is not None else data.frame.columns)
+    names = list(data.relation.names)
     needed = {spec.period.column: f"{where}.date_column", **{c: f"{where}.filter.{c}" for c in spec.filters}}
     for i, table in enumerate(part.tables):
         needed.update({d: f"{where}.tables.{i}" for d in table.dims if d != spec.period.name})
@@ -310,19 +188,8 @@ def check_padded(data: CaseData, spec: CubeSpec, where: str) -> None:
     """Refuse values with surrounding spaces in any column the part reads (in any row, on every engine):
     ' Upheld' is not 'Upheld', so a filter or a category would silently pass over it."""
     todo = [c for c in spec.columns if ("padded", c) not in _cache(data)]
-    if todo and data.relation is not None:
+    if todo:
         _cache(data).update({("padded", c): m for c, m in sql.padded_values(data.relation, todo, "data").items()})
-    for column in todo:
-        if data.relation is None:
-            codes, uniques = value_codes(data.frame[column])
-            bad = np.array([padded(str(v)) for v in uniques], dtype=bool)
-            message = None
-            if bad.any():
-                counts = np.bincount(codes, minlength=len(uniques))
-                found = sorted((str(v), int(n)) for v, n, b in zip(uniques, counts, bad, strict=True) if b and n)
-                if found:
-                    message = sql.padded_message("data", column, data.where, sum(n for _, n in found), found)
-            _cache(data)[("padded", column)] = message
     for column in spec.columns:
         message = _cache(data).get(("padded", column))
         if message:
@@ -381,20 +248,14 @@ def spec_for(data: CaseData, part: Part, where: str) -> CubeSpec:
     key = ("spec", _part_key(part))
     if key in _cache(data):
         return _cache(data)[key]
-    if data.relation is not None:
-        dims = [d for d in part.dims if d != part.period_dim]
-        described = {d for d in dims if (c := data.dictionary.columns.get(d)) is not None
-                     and c.categories is not None}
-        # a column the dictionary describes needs only whether it is ever missing (a 'Not recorded'
-        # category); the others take their categories from their distinct values, read in one scan
-        seen = profile(data, [d for d in dims if d not in described], [])
-        missing = missing_anywhere(data, sorted(described))
-        spec = build_spec(part, data.dictionary, lambda c: [""] if missing.get(c) else [] if c in described
-                          else seen.get(("values", c), []), where)
-    else:
-        frame = data.frame
-        spec = build_spec(part, data.dictionary,
-                          lambda c: sorted(present_values(frame[c])) if c in frame.columns else [], where)
+    dims = [d for d in part.dims if d != part.period_dim]
+    described = {d for d in dims if (c := data.dictionary.columns.get(d)) is not None and c.categories is not None}
+    # a column the dictionary describes needs only whether it is ever missing (a 'Not recorded'
+    # category); the others take their categories from their distinct values, read in one scan
+    seen = profile(data, [d for d in dims if d not in described], [])
+    missing = missing_anywhere(data, sorted(described))
+    spec = build_spec(part, data.dictionary, lambda c: [""] if missing.get(c) else [] if c in described
+                      else seen.get(("values", c), []), where)
     _cache(data)[key] = spec
     return spec
 
@@ -410,19 +271,12 @@ def count_cube(data: CaseData, part: Part, where: str = "params") -> Cube:
     >>> int(cube.counts.sum()) == cube.n_rows
     True
     """
-    if data.relation is not None:
-        spec, result, query = _count_in_database(data, part, where)
-    else:
-        spec = spec_for(data, part, where)
-        check_frame(spec, part, data, where)
-        result, query = pandas_cube(spec, data.frame, where, data.where), None
-        if result.empty:
-            raise _nothing_counted(spec, data, where)
+    spec, result, query = _count_in_database(data, part, where)
     return cube_from_codes(spec, result, part, data.dictionary, query=query)
 
 
 def _count_in_database(data: CaseData, part: Part, where: str) -> tuple[CubeSpec, pd.DataFrame, str]:
-    """The same cube, counted where the rows live (:mod:`foikit.source.sql`) by one query over the part's
+    """The cube, counted where the rows live (DuckDB for a file, else the database) by one query over the part's
     population (the rows passing its filters): rows by period and by the raw value of each breakdown, and
     the distinct days of the date column. The checks are read from that small result and concern the rows
     that can change a figure: a date that is not a date in the population, a value with no category in a
@@ -468,7 +322,7 @@ def _count_in_database(data: CaseData, part: Part, where: str) -> tuple[CubeSpec
 
 def _coded(spec: CubeSpec, cells: dict[str, np.ndarray]) -> tuple[pd.DataFrame, bool]:
     """The coded cube (rows) from the population's cells in a period (columns as :func:`foikit.source.sql.population`
-    gives them), raw values coded as :func:`_dim_codes` codes them; and whether some value has no category
+    gives them), raw values coded by :func:`_value_codes`; and whether some value has no category
     (unknown without 'other', or missing without 'Not recorded')."""
     columns = [cells["p"]]
     for i, dim in enumerate(spec.dims):

@@ -28,7 +28,6 @@ import numpy as np
 import pandas as pd
 
 from foikit.cube import sql
-from foikit.cube.engine import pandas_cube
 from foikit.cube.spec import COUNT, CubeSpec, DimSpec, PeriodSpec
 from foikit.exceptions import DataError, DisclosureError, ParamsError
 from foikit.layout import LEDGER_JSON, PARAMS_COPY
@@ -135,17 +134,13 @@ class Partition:
 
 
 def count_partition(partition: Partition, data: CaseData, where: str) -> pd.DataFrame:
-    """Rows per partition cell, counted where the data lives (codes, as :func:`foikit.cube.engine.pandas_cube`)."""
+    """Rows per partition cell, counted where the data lives (in codes, as every cube is)."""
     spec = partition.cube_spec()
-    columns = set(data.relation.names if data.relation is not None else data.frame.columns)
-    missing = [c for c in spec.columns if c not in columns]
+    missing = [c for c in spec.columns if c not in data.relation.names]
     if missing:
         raise DataError(f"{where}: columns {missing} that earlier responses select on are not in {data.where}")
-    if data.relation is not None:
-        result, _ = sql.sql_cube(spec, data.relation, where, validate=False, allow_empty=True)
-        return result
-
-    return pandas_cube(spec, data.frame, where, data.where)
+    result, _ = sql.sql_cube(spec, data.relation, where, validate=False, allow_empty=True)
+    return result
 
 
 def partition_sums(partition: Partition, counts: pd.DataFrame,

@@ -105,12 +105,18 @@ class DataSource(_Strict):
                                 "passwords out of params files)")
     table: Column | None = Field(None, description="table (or schema.table) of case data in the database")
     query: Query | None = Field(None, description="a SELECT giving the case data, instead of a table")
-    engine: Literal["pandas", "duckdb", "spark"] = Field("pandas", description="for files: count with pandas, "
-                                                         "or in DuckDB or Apache Spark without loading the rows "
-                                                         "into Python (spark: also a table of its catalog)")
+    engine: Literal["duckdb", "spark"] = Field("duckdb", description="what counts a file: DuckDB, or Apache "
+                                               "Spark (spark: also a table of its catalog); the rows are never "
+                                               "loaded into Python")
     dictionary: PathText | None = Field(None, description="data dictionary YAML (category order, codes, units)")
     embedded: str | None = Field(None, pattern=r"^[a-z0-9_-]{1,50}$", description="an embedded synthetic extract "
                                  "by name (default: the template's own), when no path or url is given")
+
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _legacy_engine(cls, value: object) -> object:
+        # params of responses made before one engine (foikit 0.1) say pandas: the same counts, now in DuckDB
+        return "duckdb" if value == "pandas" else value
 
     @model_validator(mode="after")
     def _one_source(self) -> DataSource:

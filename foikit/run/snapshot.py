@@ -7,34 +7,20 @@ import hashlib
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from foikit.cube import sql
-from foikit.cube.engine import population, profile, spec_for
+from foikit.cube.engine import profile, spec_for
 from foikit.request.params import Request
-from foikit.source.data import COVERAGE_KEY, LAST_DAY_KEY, CaseData, last_day, present_values
+from foikit.source.data import COVERAGE_KEY, LAST_DAY_KEY, CaseData, last_day
 
 
 def extract(data: CaseData, request: Request) -> pd.DataFrame:
     """The rows any part of ``request`` counts, with only the columns the response uses, in source order."""
     specs = [spec_for(data, part, "params") for part in request.parts]  # built once per run, kept on data
-    if data.relation is not None:
-        return sql.extract_rows(specs, data.relation, "params")
-    frame = data.frame
-    keep = np.zeros(len(frame), dtype=bool)
-    columns: dict[str, None] = {}
-    for spec in specs:
-        rows, _ = population(spec, frame, "params", data.where)
-        columns.update(dict.fromkeys(spec.columns))
-        keep |= rows
-    out = frame.loc[keep, list(columns)].reset_index(drop=True)
-    for column in out.columns:  # categoricals back to the text columns the snapshot has always held
-        if isinstance(out[column].dtype, pd.CategoricalDtype):
-            out[column] = out[column].astype(out[column].cat.categories.dtype)
-    return out
+    return sql.extract_rows(specs, data.relation, "params")
 
 
 def coverage(data: CaseData, request: Request) -> dict[str, list[str]]:
@@ -43,11 +29,9 @@ def coverage(data: CaseData, request: Request) -> dict[str, list[str]]:
     if data.coverage is not None:
         return data.coverage
     columns = list(dict.fromkeys(part.date_column for part in request.parts))
-    if data.relation is not None:
-        # the distinct days the checks read (an ISO value's first ten characters: the same years)
-        days = profile(data, [], columns)
-        return {c: sorted({v[:4] for v in days[("days", c)]} - {""}) for c in columns}
-    return {c: sorted({v[:4] for v in present_values(data.frame[c])} - {""}) for c in columns}
+    # the distinct days the checks read (an ISO value's first ten characters: the same years)
+    days = profile(data, [], columns)
+    return {c: sorted({v[:4] for v in days[("days", c)]} - {""}) for c in columns}
 
 
 def last_days(data: CaseData, request: Request) -> dict[str, str | None]:

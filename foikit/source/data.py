@@ -22,11 +22,8 @@ from foikit.request.params import DataSource
 from foikit.source import credentials, spark, sql
 from foikit.source.files import (
     SHOW_ROWS,
-    duplicate_rows_message,
     parquet_schema,
-    read_for_counting,
     sha256_file,
-    unknown_categories_message,
 )
 
 COVERAGE_KEY = b"foikit.coverage"  # in a snapshot: the years the original source covered, by date column
@@ -37,19 +34,17 @@ LAST_DAY_KEY = b"foikit.last_day"
 
 @dataclass(frozen=True)
 class CaseData:
-    """Case-level rows with their provenance: held in pandas (``frame``, every value a string, '' where not
-    recorded; columns with few distinct values are categoricals of those strings), or left where they live
-    (``relation``: a database, or a file read by DuckDB), where only counts are computed."""
+    """Case-level rows with their provenance, left where they live (``relation``: a file or a frame in
+    DuckDB, a database, or Spark), where only counts are computed: no case row is held in Python."""
 
-    frame: pd.DataFrame
+    relation: Any  # foikit.source.sql.SqlRelation
     path: Path
     sha256: str
     dictionary: Dictionary
     embedded: bool
     coverage: dict[str, list[str]] | None = None  # years covered by date column, when a snapshot says so
     last_days: dict[str, str | None] | None = None  # the source's last day by date column, when a snapshot says so
-    relation: Any = None  # foikit.source.sql.SqlRelation when the rows stay in the database
-    n_rows: int | None = None
+    n_rows: int = 0
     # what foikit.cube.engine derived from these rows (specs, column profiles, padded values), so that the
     # parts, the snapshot and its coverage do not each scan the source again; not an __init__ argument, so a
     # copy with other rows (dataclasses.replace) starts a cache of its own
@@ -57,19 +52,19 @@ class CaseData:
 
     @property
     def label(self) -> str:
-        if self.relation is not None and not self.path.is_file():
+        if not self.path.is_file():
             return f"database {self.relation.label}"
         kind = "embedded synthetic dataset" if self.embedded else "case data"
-        return f"{kind} {self.path.name}" + (f" (counted in {self.relation.kind})" if self.relation is not None else "")
+        return f"{kind} {self.path.name} (counted in {self.relation.kind})"
 
     @property
     def where(self) -> str:
         """The source as named in messages (never with a password)."""
-        return self.relation.label if self.relation is not None else str(self.path)
+        return self.relation.label
 
     @property
     def rows(self) -> int:
-        return self.n_rows if self.n_rows is not None else len(self.frame)
+        return self.n_rows
 
 
 def embedded_data_path(name: str = "conduct_allegations") -> Path:
@@ -77,21 +72,6 @@ def embedded_data_path(name: str = "conduct_allegations") -> Path:
     return Path(str(resources.files("foikit") / "data" / f"{name}.csv"))
 
 
-
-
-def value_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's code and the distinct values (as an object array) the codes index: a categorical's own
-    codes, else a factorisation. Every value is looked at once, however many rows hold it."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        return values.cat.codes.to_numpy(), np.asarray(values.cat.categories, dtype=object)
-    codes, uniques = pd.factorize(values.to_numpy(), use_na_sentinel=False)
-    return codes, np.asarray(uniques, dtype=object)
-
-
-def present_values(values: pd.Series) -> list[str]:
-    """The distinct values that occur (a categorical may list categories no row holds any more)."""
-    codes, uniques = value_codes(values)
-    return [str(v) for v in uniques[np.bincount(codes, minlength=len(uniques)) > 0]]
 
 
 def _key_hashes(frame: pd.DataFrame, key: list[str]) -> np.ndarray:
@@ -129,26 +109,6 @@ def check_keys(frame: pd.DataFrame, dictionary: Dictionary, path: Path) -> None:
         listed = "; ".join(f"({', '.join(capped_text(v) for v in (k if isinstance(k, tuple) else (k,)))}) at data "
                            f"rows {r[:SHOW_ROWS]}" for k, r in first.items())
         raise DataError(f"{path}: duplicate keys ({', '.join(key)}) in {int(dup.sum())} rows: {listed}")
-
-
-def check_duplicate_rows(frame: pd.DataFrame, dictionary: Dictionary, path: Path) -> None:
-    """Refuse rows equal in every column to an earlier row, unless the dictionary allows them. With a key
-    the key check refuses them (equal rows, equal keys)."""
-    if dictionary.key or dictionary.duplicate_rows == "allow" or len(frame) < 2 or not len(frame.columns):
-        return
-    columns = list(frame.columns)
-    hashed = _key_hashes(frame, columns)
-    ordered = np.sort(hashed)
-    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
-    if not len(repeated):
-        return
-    candidates = np.flatnonzero(np.isin(hashed, repeated))  # confirmed on the values themselves
-    again = frame.iloc[candidates][columns].astype(str).duplicated(keep="first").to_numpy()
-    if again.any():
-        first = [int(i) + 1 for i in candidates[again][:SHOW_ROWS]]
-        raise DataError(duplicate_rows_message(str(path), int(again.sum()), len(columns), first))
-
-
 
 
 def _query_name(query: str | None) -> str:
@@ -189,14 +149,14 @@ def _open_relation(relation: sql.SqlRelation, source: DataSource, name: str) -> 
         if found:
             raise DataError(found[0])
     identity = f"{relation.label}\n{source.table or source.query}".encode()
-    return CaseData(frame=pd.DataFrame(columns=relation.columns()), path=Path(source.table or "query"),
+    return CaseData(relation=relation, path=Path(source.table or "query"),
                     sha256=hashlib.sha256(identity).hexdigest(), dictionary=dictionary, embedded=False,
-                    relation=relation, n_rows=sql.count_rows(relation))
+                    n_rows=sql.count_rows(relation))
 
 
 def open_source(source: DataSource, template: str = "conduct_allegations") -> CaseData:
-    """Load the case data a request names (or the template's embedded dataset) and fingerprint it. Database
-    sources, and files with ``engine: duckdb``, are opened where they are: only counts come back."""
+    """Open the case data a request names (or the template's embedded dataset) where it is, check it against
+    its dictionary, and fingerprint it: only counts ever come back."""
     if source.url is not None or source.url_env is not None:
         return _open_database(source)
     if source.table is not None:  # engine: spark (the params allow a table without a URL only there)
@@ -214,44 +174,31 @@ def open_source(source: DataSource, template: str = "conduct_allegations") -> Ca
     # the file's SHA-256 is computed on the other core while it is read and checked (both release the GIL)
     with ThreadPoolExecutor(max_workers=1) as pool:
         digest = pool.submit(sha256_file, path) if path.is_file() else None
-        if source.engine in {"duckdb", "spark"}:
-            # a CSV is parsed here (DuckDB), or read by Spark where the rows are counted
-            relation = sql.file_relation(path) if source.engine == "duckdb" else spark.spark_relation(path)
+        # a CSV or workbook is parsed here (into Arrow, scanned by DuckDB in place), or read by Spark where
+        # the rows are counted
+        relation = spark.spark_relation(path) if source.engine == "spark" else sql.file_relation(path)
+        try:
             if dictionary is None:
                 dictionary = inferred_dictionary(relation.columns(), str(path))
-            try:
-                # the same checks over all rows as the pandas engine makes, in its order: the same answer
-                # or refusal
-                key = list(dictionary.key)
-                found = sql.unknown_categories(relation, dictionary)
-                if not found and key and all(k in relation.names for k in key):
-                    found = sql.duplicate_keys(relation, key, "data")
-                    if found:  # a file's rows have an order: named as the pandas engine names them
-                        check_keys(pd.DataFrame(sql.text_columns(relation, key, "checking keys")), dictionary,
-                                   path)
-                if not found and not key and dictionary.duplicate_rows == "refuse" and read_coverage(path) is None:
-                    found = sql.duplicate_rows(relation)
-                if found:
-                    raise DataError(found[0])
-                n_rows = sql.count_rows(relation)
-                sha256 = digest.result() if digest is not None else sha256_file(path)
-            except BaseException:
-                relation.close()
-                raise
-            return CaseData(frame=pd.DataFrame(columns=relation.columns()), path=path, sha256=sha256,
-                            dictionary=dictionary, embedded=embedded, relation=relation, n_rows=n_rows,
-                            last_days=read_last_days(path))
-        frame = read_for_counting(path)
-        if dictionary is None:
-            dictionary = inferred_dictionary(list(frame.columns), str(path))
-        check_categories(frame, dictionary, path)
-        check_keys(frame, dictionary, path)
-        coverage = read_coverage(path)
-        if coverage is None:  # a snapshot holds only the columns used: its rows were checked whole
-            check_duplicate_rows(frame, dictionary, path)
-        sha256 = digest.result() if digest is not None else sha256_file(path)
-    return CaseData(frame=frame, path=path, sha256=sha256, dictionary=dictionary, embedded=embedded,
-                    coverage=coverage, last_days=read_last_days(path))
+            key = list(dictionary.key)
+            found = sql.unknown_categories(relation, dictionary)
+            if not found and key and all(k in relation.names for k in key):
+                found = sql.duplicate_keys(relation, key, "data")
+                if found:  # a file's rows have an order: the message names them
+                    check_keys(pd.DataFrame(sql.text_columns(relation, key, "checking keys")), dictionary, path)
+            coverage = read_coverage(path)
+            # a snapshot holds only the columns used: its rows were checked whole
+            if not found and not key and dictionary.duplicate_rows == "refuse" and coverage is None:
+                found = sql.duplicate_rows(relation)
+            if found:
+                raise DataError(found[0])
+            n_rows = sql.count_rows(relation)
+            sha256 = digest.result() if digest is not None else sha256_file(path)
+        except BaseException:
+            relation.close()
+            raise
+    return CaseData(relation=relation, path=path, sha256=sha256, dictionary=dictionary, embedded=embedded,
+                    n_rows=n_rows, coverage=coverage, last_days=read_last_days(path))
 
 
 def read_coverage(path: Path) -> dict[str, list[str]] | None:
@@ -287,33 +234,7 @@ def last_day(data: CaseData, column: str) -> date | None:
     if data.last_days is not None and column in data.last_days:
         day = data.last_days[column]
         return None if day is None else date.fromisoformat(day)
-    frame = data.frame
-    if data.relation is not None and data.relation.duck is not None and column in data.relation.names:
-        day = sql.last_day(data.relation, column)  # a file: read whole, as the pandas engine reads it
+    if data.relation.duck is not None and column in data.relation.names:
+        day = sql.last_day(data.relation, column)  # a file: read whole
         return None if day is None else date.fromisoformat(day)
-    if data.relation is not None or column not in frame.columns:
-        return None
-    last = pd.to_datetime(frame[column], errors="coerce", format="ISO8601").max()
-    return None if pd.isna(last) else last.date()
-
-
-def check_categories(frame: pd.DataFrame, dictionary: Dictionary, path: Path) -> None:
-    """Refuse values that the dictionary does not know, so that no row silently falls out of a table."""
-    for column, spec in dictionary.columns.items():
-        if spec.categories is None or spec.other is not None or column not in frame.columns:
-            continue
-        codes, values = value_codes(frame[column])  # each distinct value checked once
-        known = set(spec.code_map())
-        unknown_value = np.array([v != "" and v not in known for v in values], dtype=bool)
-        if not unknown_value.any():
-            continue
-        counts = np.bincount(codes, minlength=len(values))
-        found = sorted((str(v), int(n)) for v, n, bad in zip(values, counts, unknown_value, strict=True)
-                       if bad and n)
-        if not found:
-            continue
-        rows = np.flatnonzero(unknown_value[codes])[:5]
-        raise DataError(unknown_categories_message(str(path), column, dictionary.source, found,
-                                                   [int(i) + 1 for i in frame.index[rows]]))
-
-
+    return None

@@ -18,6 +18,8 @@ import pyarrow.parquet as pq
 from foikit.exceptions import DataError, capped_text
 
 READERS = {".csv", ".parquet", ".xlsx"}
+SAMPLE = 65_536  # rows looked at to decide whether a column is worth a dictionary (categorical) encoding
+TEXT = pa.dictionary(pa.int32(), pa.string())
 def sha256_file(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -120,6 +122,12 @@ def _csv_failure(path: Path, width: int) -> DataError:
     return DataError(f"{path}: cannot be parsed as comma-separated text with a header row")
 
 
+def _few_values(sample: pa.Table) -> set[str]:
+    """Columns with at most one distinct value in four rows of the sample: worth a dictionary."""
+    return {name for name, column in zip(sample.column_names, sample.columns, strict=True)
+            if len(pc.unique(column)) * 4 <= max(len(column), 1)}
+
+
 def read_csv_table(path: str | Path) -> pa.Table:
     """The one CSV reader of every engine: comma-separated, a header row, every value as text ('' for
     empty), column names stripped of surrounding spaces, columns of few distinct values dictionary-encoded
@@ -180,36 +188,6 @@ def parquet_schema(path: str | Path) -> pa.Schema:
     return schema
 
 
-def _duck_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """A typed column as the text DuckDB gives it (``CAST(... AS VARCHAR)``: booleans 'true'/'false',
-    timestamps 'YYYY-MM-DD HH:MM:SS'), so that every engine sees the same values."""
-    import duckdb
-
-    with duckdb.connect() as con:
-        con.register("foikit_column", pa.table({"v": column}))
-        return con.sql("SELECT CAST(v AS VARCHAR) AS v FROM foikit_column").to_arrow_table().column(0)
-
-
-def _parquet_columns(path: Path) -> dict[str, pa.ChunkedArray]:
-    schema = parquet_schema(path)
-    try:
-        probe = pq.ParquetFile(path)
-        strings = [n for n, t in zip(schema.names, schema.types, strict=True)
-                   if pa.types.is_string(t) or pa.types.is_large_string(t)]
-        first = next(probe.iter_batches(batch_size=SAMPLE, columns=strings), None) if strings else None
-        few = _few_values(pa.Table.from_batches([first])) if first is not None else set()
-        parquet = pq.ParquetFile(path, read_dictionary=sorted(few))
-        # column by column: the peak holds one column's strings, not the whole file's
-        out = {}
-        for name in schema.names:
-            column = parquet.read(columns=[name]).column(0)
-            out[name] = column if name in strings else _duck_text(column)
-        return out
-    except (pa.ArrowException, OSError) as exc:
-        raise DataError(f"{path}: cannot read the file: not a readable Parquet file "
-                        f"({type(exc).__name__})") from None
-
-
 def read_xlsx(path: Path) -> pd.DataFrame:
     """A workbook's first sheet, every value as the text a CSV would hold."""
     _data_file(path)
@@ -225,62 +203,6 @@ def read_xlsx(path: Path) -> pd.DataFrame:
     frame = raw.iloc[1:].map(_cell_text).reset_index(drop=True)
     frame.columns = names
     return frame
-
-
-def read_cases(path: str | Path) -> pd.DataFrame:
-    """Read a CSV, Parquet or XLSX file with every value as a string; empty or null values become ''."""
-    frame = read_for_counting(path)
-    for column in frame.columns:
-        if not pd.api.types.is_object_dtype(frame[column].dtype):
-            frame[column] = frame[column].astype(object).astype(str)
-    return frame
-
-
-SAMPLE = 65_536  # rows looked at to decide whether a column is worth holding as a categorical
-TEXT = pa.dictionary(pa.int32(), pa.string())
-def read_for_counting(path: str | Path) -> pd.DataFrame:
-    """Every value as text ('' for empty or null), every column of few distinct values (categories, dates)
-    a pandas categorical: read from a Parquet file's own dictionary encoding or dictionary-encoded while a
-    CSV is parsed, so that its strings are never materialised row by row. Columns of many distinct values
-    (keys) stay Arrow-backed strings. CSV and Parquet are read exactly as the DuckDB engine reads them
-    (:func:`read_csv_table`, :func:`parquet_schema`): the same values, the same refusals."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, not a data file")
-    if suffix not in READERS:
-        raise DataError(f"{path}: unsupported data file type {shown(path.suffix)} (use .csv or .parquet)")
-    if suffix == ".xlsx":
-        return read_xlsx(path)
-    if suffix == ".csv":
-        table = read_csv_table(path)
-        columns = dict(zip(table.column_names, table.columns, strict=True))
-    else:
-        columns = _parquet_columns(path)
-    return pd.DataFrame({name: _as_pandas(column) for name, column in columns.items()})
-
-
-def _as_pandas(column: pa.ChunkedArray) -> pd.Series | pd.Categorical:
-    if not pa.types.is_dictionary(column.type):
-        if column.null_count:
-            column = pc.fill_null(column, "")
-        return column.to_pandas()
-    if column.null_count:  # rare: missing as '' through the text path
-        return _as_pandas(pc.fill_null(column.cast(pa.string()), ""))
-    column = column.unify_dictionaries()
-    chunks = column.chunks
-    categories = pd.Index(chunks[0].dictionary.to_pandas()) if chunks else pd.Index([], dtype=str)
-    codes = (np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks]) if chunks
-             else np.array([], dtype=np.int32))
-    if not categories.is_unique:  # never from Arrow's own encoding; make sure
-        return _as_pandas(column.cast(pa.string()))
-    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories), validate=False)
-
-
-def _few_values(sample: pa.Table) -> set[str]:
-    """Columns with at most one distinct value in four rows of the sample: worth a dictionary."""
-    return {name for name, column in zip(sample.column_names, sample.columns, strict=True)
-            if len(pc.unique(column)) * 4 <= max(len(column), 1)}
 
 
 def _cell_text(value: object) -> str:

@@ -203,13 +203,12 @@ def file_relation(path: str | Path) -> SqlRelation:
               pa.Table.from_pandas(read_xlsx(path), preserve_index=False) if suffix == ".xlsx" else None)
     if suffix == ".parquet":
         parquet_schema(path)
-    literal = _quoted(str(path.resolve()))
     duck = duckdb.connect()  # private to this relation; every connection below is a cursor of it
     try:
         # a file DuckDB cannot read is named with the kind of failure, never with its content
         with _database(str(path), "cannot read the file", quote=False):
-            if suffix == ".parquet":
-                duck.execute(f"CREATE VIEW {FILE_VIEW} AS SELECT * FROM read_parquet({literal})")
+            if suffix == ".parquet":  # the path is handed to DuckDB as a value, never written into SQL
+                duck.read_parquet(str(path.resolve())).create_view(FILE_VIEW)
             cursor = _cursor(duck, loaded)
             cursor.execute(f"SELECT * FROM {FILE_VIEW} LIMIT 0")
             names = tuple(d[0] for d in cursor.description)
@@ -228,11 +227,6 @@ def file_relation(path: str | Path) -> SqlRelation:
     source = sa.table(FILE_VIEW, *(sa.column(n) for n in names))
     return SqlRelation(None, source, str(path), names, make_engine=make_engine, duck=duck, path=path,
                        arrow=loaded)
-
-
-def _quoted(text: str) -> str:
-    """``text`` as an SQL string literal (a path: DuckDB's table functions take no bound parameters here)."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _cursor(duck: Any, loaded: Any) -> Any:
