@@ -20,7 +20,7 @@ from docxtpl import DocxTemplate
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
-from foikit.exceptions import DataError, capped_text
+from foikit.exceptions import DataError, capped, capped_text
 from foikit.layout import LETTER_DOCX, LETTER_HTML
 from foikit.publish.leakcheck import check_letter
 from foikit.publish.ooxml import normalise_package
@@ -111,6 +111,16 @@ def render_letter(response: Response, template: Path = LETTER_TEMPLATE) -> str:
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in _strings(k) + _strings(v)]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
 def render_letter_docx(response: Response, template: Path | None = None) -> bytes:
     """The letter as a Word document: the Word template rendered by docxtpl with the HTML letter's context.
 
@@ -119,11 +129,12 @@ def render_letter_docx(response: Response, template: Path | None = None) -> byte
     :func:`letter_docx_template`."""
     template = letter_docx_template() if template is None else template
     context = letter_context(response)
-    found = _NOT_XML.search(render_letter(response))  # the HTML shows every value the template may
-    if found:
-        around = found.string[max(0, found.start() - 40): found.end() + 40]
-        raise DataError(f"{LETTER_DOCX}: {around!r} holds U+{ord(found.group(0)):04X}, which a Word document "
-                        "cannot hold; nothing was written")
+    for text in _strings(context):  # every value a template may show
+        found = _NOT_XML.search(text)
+        if found:
+            around = text[max(0, found.start() - 40): found.end() + 40]
+            raise DataError(f"{LETTER_DOCX}: {capped(around)} holds U+{ord(found.group(0)):04X}, which a Word "
+                            "document cannot hold; nothing was written")
     env = SandboxedEnvironment(autoescape=True, undefined=jinja2.StrictUndefined)
     try:
         document = DocxTemplate(template)
