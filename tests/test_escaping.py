@@ -18,9 +18,10 @@ from docx import Document
 from nbconvert.filters.markdown_mistune import markdown2html_mistune
 from openpyxl import load_workbook
 
+from foikit import answer, parse_request
 from foikit.exceptions import DataError
 from foikit.publish import charts, display
-from foikit.publish.letter import html_to_docx, reflow
+from foikit.publish.letter import reflow, render_letter_docx
 
 from .conftest import HAND_ROWS, ROOT, chromium_dom, hand_request, run_published
 
@@ -245,6 +246,12 @@ def test_chart_draws_any_title_and_category_literally(text):
     assert not [t.get_text() for t in texts if t.get_parse_math()]
 
 
-def test_docx_names_a_character_it_cannot_hold():
-    with pytest.raises(DataError, match=r"^letter\.docx: .*U\+000B, which a Word document cannot hold"):
-        html_to_docx("<html><head><title>t</title></head><body><p>a\x0bb</p></body></html>")
+def test_docx_names_a_character_it_cannot_hold(tmp_path):
+    rows = [(c, d, "On\x0bgoing" if o == "Ongoing" else o, s1, s2) for c, d, o, s1, s2 in HAND_ROWS]
+    lines = ["case_ref,officer_id,allegation_category,date_recorded,outcome,officer_sex,complainant_sex",
+             *(f"C{i:03d},OF{i:04d},{','.join(row)}" for i, row in enumerate(rows))]
+    (tmp_path / "cases.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    response = answer(parse_request(hand_request(tmp_path / "cases.csv")))
+    with pytest.raises(DataError, match=r"^letter\.docx: .*On\\x0bgoing.* holds U\+000B, which a Word document "
+                                        r"cannot hold"):
+        render_letter_docx(response)

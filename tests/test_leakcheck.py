@@ -3,8 +3,11 @@ before the file is written, whatever the suppression code did, and nothing is wr
 
 from __future__ import annotations
 
+import io
+
 import pandas as pd
 import pytest
+from docx import Document
 
 import foikit
 from foikit.exceptions import DisclosureError
@@ -75,13 +78,23 @@ def test_a_wrong_figure_is_refused(response, out, monkeypatch):
     assert list(out.iterdir()) == []
 
 
-def test_a_docx_that_differs_from_its_letter_is_refused_and_earlier_files_are_removed(response, out,
-                                                                                      monkeypatch):
+def test_a_docx_showing_a_withheld_figure_is_refused_and_earlier_files_are_removed(response, out, monkeypatch):
     from foikit.publish import letter
 
-    real = letter.html_to_docx
-    monkeypatch.setattr(letter, "html_to_docx", lambda html: real(html.replace("<td>[x]</td>", "<td>2</td>", 1)))
-    with pytest.raises(DisclosureError, match=r"^leak check: letter\.docx: .*table \d+ row \d+: holds"):
+    real = letter.render_letter_docx
+
+    def tampered(response):  # the first table's No case/2021 cell (1 case, withheld) shows its count
+        document = Document(io.BytesIO(real(response)))
+        cell = next(r.cells for r in document.tables[0].rows if r.cells[0].text == "No case")[2]
+        assert cell.text == "[x]"
+        cell.paragraphs[0].runs[0].text = "1"
+        buffer = io.BytesIO()
+        document.save(buffer)
+        return buffer.getvalue()
+
+    monkeypatch.setattr(letter, "render_letter_docx", tampered)
+    with pytest.raises(DisclosureError, match=r"^leak check: letter\.docx: 1 cells .* first table 1: "
+                                              r"da/by_outcome\[No case, 2021\] shows 1, a count from 1 to 2"):
         foikit.write_publishable(response, out)
     assert list(out.iterdir()) == []  # published.csv and tables.xlsx, already written, are removed
 

@@ -28,7 +28,7 @@ from foikit.ledger.store import Ledger, load_ledger
 from foikit.publish import display
 from foikit.publish.charts import chart_data, chart_figure
 from foikit.publish.files import write_publishable, write_xlsx
-from foikit.publish.letter import html_to_docx, render_letter
+from foikit.publish.letter import render_letter, render_letter_docx
 from foikit.request.params import parse_request
 from foikit.run.record import export_html
 
@@ -202,7 +202,7 @@ def test_the_letter_is_dated_addressed_and_quotes_the_request_in_paragraphs(tmp_
     assert "within 40 working days of the date of this letter" in html
     # statutory references as the Act numbers them since the Data Protection Act 2018
     assert "Section 40(2) and (3A)(a)" in html and "(3)(a)(i)" not in html and "34(1)(a)" not in html
-    docx = Document(io.BytesIO(html_to_docx(html)))
+    docx = Document(io.BytesIO(render_letter_docx(response)))
     paragraphs = [p.text for p in docx.paragraphs]
     assert "5 March 2024" in paragraphs and "Dear Ms A. Example," in paragraphs
     assert [p.text for p in docx.paragraphs if p.style.name == "Quote"] == quoted

@@ -15,7 +15,7 @@ from openpyxl import load_workbook
 
 import foikit
 from foikit.publish.charts import chart_data
-from foikit.publish.letter import html_to_docx, render_letter
+from foikit.publish.letter import render_letter, render_letter_docx
 
 from .conftest import EXAMPLE_PARAMS, EXAMPLE_REPORT, ROOT, chromium_dom, hand_request, publish_run
 
@@ -54,7 +54,7 @@ def test_refusal_notice_appears_exactly_when_something_is_withheld(hand_csv):
         assert ("refusal notice" in html) is expected
         assert ("Section 40(2)" in html) is expected
         assert ("Nothing has been withheld" in html) is not expected
-        document = Document(__import__("io").BytesIO(html_to_docx(html)))
+        document = Document(__import__("io").BytesIO(render_letter_docx(response)))
         assert any("refusal notice" in p.text for p in document.paragraphs) is expected
 
 

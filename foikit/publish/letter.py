@@ -1,6 +1,7 @@
-"""The response letter, as HTML and DOCX, drafted from the editable template templates/letter/letter.html.j2.
+"""The response letter, as HTML and DOCX, drafted from the editable templates templates/letter/letter.html.j2
+and the Word template templates/letter/letter.docx, both given the same context.
 
-The wording lives in the template; this module only supplies what the response published. The refusal
+The wording lives in the templates; this module only supplies what the response published. The refusal
 notice (s.17, s.40(2)) appears exactly when a figure is withheld.
 """
 
@@ -8,23 +9,33 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import date, datetime
+import zipfile
+from datetime import date
 from pathlib import Path
 
 import jinja2
 import pandas as pd
-from bs4 import BeautifulSoup, Tag
-from docx import Document
-from docx.shared import Pt
+from docx.opc.exceptions import PackageNotFoundError
+from docxtpl import DocxTemplate
+from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
-from foikit.exceptions import DataError
+from foikit.exceptions import DataError, capped, capped_text
 from foikit.layout import LETTER_DOCX, LETTER_HTML
 from foikit.publish.leakcheck import check_letter
 from foikit.publish.ooxml import normalise_package
 from foikit.response import PartResult, Response
 
 LETTER_TEMPLATE = Path(__file__).parents[1] / "templates" / "letter" / "letter.html.j2"
+# the Word template (made by make_template.py beside it). A force restyles a copy in Word and keeps it in the
+# project, as it keeps its policies: a fixed place, never a path from the params (which are untrusted)
+LETTER_DOCX_TEMPLATE = LETTER_TEMPLATE.with_name("letter.docx")
+PROJECT_LETTER_DOCX = Path("letters") / "letter.docx"  # relative to the folder foikit runs in (the project)
+
+
+def letter_docx_template() -> Path:
+    """The project's own Word template, letters/letter.docx, when there is one; else the shipped one."""
+    return PROJECT_LETTER_DOCX if PROJECT_LETTER_DOCX.is_file() else LETTER_DOCX_TEMPLATE
 
 
 def _notes(part: PartResult) -> list[str]:
@@ -39,6 +50,27 @@ def _notes(part: PartResult) -> list[str]:
 
 def _grid(table: pd.DataFrame) -> Markup:
     return Markup(table.to_html(border=0, na_rep="", escape=True))
+
+
+def _shown(value: object) -> str:
+    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+
+
+def _word_grid(table: pd.DataFrame) -> dict[str, list[dict[str, list[str]]]]:
+    """The table as the Word template lays it out, each row its labels then its figures: a header row for each
+    level of the column labels (the level's name above the row labels), then one naming the row dimensions
+    (when they are named), then a row per row label, the label repeated on every row (so each row reads
+    alone)."""
+    n_labels = table.index.nlevels
+    header = [{"labels": [""] * (n_labels - 1) + [_shown(name)],
+               "figures": [_shown(v) for v in table.columns.get_level_values(level)]}
+              for level, name in enumerate(table.columns.names)]
+    if any(table.index.names):
+        header.append({"labels": [_shown(n) for n in table.index.names], "figures": [""] * table.shape[1]})
+    rows = [{"labels": [_shown(k) for k in (key if isinstance(key, tuple) else (key,))],
+             "figures": [_shown(v) for v in values]}
+            for key, values in zip(table.index, table.itertuples(index=False), strict=True)]
+    return {"header": header, "rows": rows}
 
 
 def reflow(text: str) -> list[str]:
@@ -57,7 +89,8 @@ def letter_context(response: Response) -> dict:
     text = request.request_text.strip() or "\n\n".join(p.spec.request_text.strip() for p in response.parts)
     withheld = any(bool(part.cells["hidden"].any()) for part in response.parts)
     parts = [{"title": p.spec.title, "request_text": p.spec.request_text,
-              "tables": [{"title": t.title, "grid": _grid(p.published_table(t.name))} for t in p.spec.tables],
+              "tables": [{"title": t.title, "grid": _grid(p.published_table(t.name)),
+                          **_word_grid(p.published_table(t.name))} for t in p.spec.tables],
               "notes": _notes(p)} for p in response.parts]
     markers = policy.letter_meanings()
     return {"ref": request.ref, "title": request.title, "organisation": request.organisation,
@@ -74,59 +107,56 @@ def render_letter(response: Response, template: Path = LETTER_TEMPLATE) -> str:
     return env.get_template(template.name).render(**letter_context(response))
 
 
-def _text(tag: Tag) -> str:
-    return " ".join(tag.get_text(" ").split())
-
-
-# characters XML 1.0 (so a Word document) cannot hold; python-docx refuses them without naming them
+# characters XML 1.0 (so a Word document) cannot hold; docxtpl's parser would drop them without a word
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
-def html_to_docx(html: str) -> bytes:
-    """Lay the letter's HTML out as a Word document: headings, paragraphs, quotes, lists and tables."""
-    found = _NOT_XML.search(html)
-    if found:
-        around = html[max(0, found.start() - 40): found.end() + 40]
-        raise DataError(f"{LETTER_DOCX}: {around!r} holds U+{ord(found.group(0)):04X}, which a Word document "
-                        "cannot hold; nothing was written")
-    soup = BeautifulSoup(html, "html.parser")
-    doc = Document()
-    doc.core_properties.author = "foikit"
-    doc.core_properties.created = doc.core_properties.modified = datetime(2000, 1, 1)
-    doc.core_properties.title = _text(soup.title) if soup.title else ""
-    levels = {"h1": 0, "h2": 1, "h3": 2, "h4": 3}
-    body = soup.body if soup.body is not None else soup
-    for node in body.find_all(["h1", "h2", "h3", "h4", "p", "blockquote", "li", "table"]):
-        if node.find_parent(["table", "blockquote"]) is not None:
-            continue
-        if node.name in levels:
-            doc.add_heading(_text(node), level=levels[node.name])
-        elif node.name == "blockquote":
-            for line in node.get_text().strip().splitlines():
-                doc.add_paragraph(line.strip(), style="Quote")
-        elif node.name == "li":
-            doc.add_paragraph(_text(node), style="List Bullet")
-        elif node.name == "p":
-            paragraph = doc.add_paragraph(_text(node))
-            if "note" in (node.get("class") or []):
-                for run in paragraph.runs:
-                    run.font.size = Pt(9)
-        else:
-            rows = node.find_all("tr")
-            width = max(len(r.find_all(["th", "td"])) for r in rows)
-            table = doc.add_table(rows=len(rows), cols=width)
-            table.style = "Table Grid"
-            for i, row in enumerate(rows):
-                for j, cell in enumerate(row.find_all(["th", "td"])):
-                    table.cell(i, j).text = _text(cell)
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in _strings(k) + _strings(v)]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def render_letter_docx(response: Response, template: Path | None = None) -> bytes:
+    """The letter as a Word document: the Word template rendered by docxtpl with the HTML letter's context.
+
+    Autoescaped (a value is text, never markup) in a sandbox (a force's template is only a letter), and
+    normalised so the same response gives the same bytes. ``template``: by default
+    :func:`letter_docx_template`."""
+    template = letter_docx_template() if template is None else template
+    context = letter_context(response)
+    for text in _strings(context):  # every value a template may show
+        found = _NOT_XML.search(text)
+        if found:
+            around = text[max(0, found.start() - 40): found.end() + 40]
+            raise DataError(f"{LETTER_DOCX}: {capped(around)} holds U+{ord(found.group(0)):04X}, which a Word "
+                            "document cannot hold; nothing was written")
+    env = SandboxedEnvironment(autoescape=True, undefined=jinja2.StrictUndefined)
+    try:
+        document = DocxTemplate(template)
+        document.init_docx()  # opens the package (render would, inside its own errors)
+    except (zipfile.BadZipFile, KeyError, ValueError, PackageNotFoundError) as exc:
+        raise DataError(f"{template}: not a Word document (.docx) that can be a letter template: "
+                        f"{capped_text(exc)}; nothing was written") from exc
+    try:
+        document.render(context, jinja_env=env, autoescape=True)
+    except jinja2.TemplateError as exc:
+        line = getattr(exc, "lineno", None)  # a syntax error knows its line; an undefined name does not
+        where = f" (line {line} of its XML)" if line else ""
+        raise DataError(f"{template}: the Word template fails{where}: {type(exc).__name__}: {capped_text(exc)}; "
+                        "nothing was written") from exc
     buffer = io.BytesIO()
-    doc.save(buffer)
+    document.save(buffer)
     return normalise_package(buffer.getvalue())
 
 
 def write_letter(response: Response, out_dir: Path) -> list[Path]:
     html = render_letter(response)
-    docx = html_to_docx(html)
+    docx = render_letter_docx(response)
     check_letter(html, docx, response)  # refuses before either file is written
     (out_dir / LETTER_HTML).write_text(html, encoding="utf-8")
     (out_dir / LETTER_DOCX).write_bytes(docx)

@@ -49,6 +49,7 @@ from foikit.layout import (
 from foikit.ledger.joint import answer, ledger_for_run, select_ledger
 from foikit.ledger.store import Ledger, load_ledger
 from foikit.publish.files import check_audit
+from foikit.publish.letter import PROJECT_LETTER_DOCX
 from foikit.request.params import SHIPPED_POLICIES, Request, load_request, parse_request, policy_path, read_yaml
 from foikit.request.policy import Policy
 from foikit.response import open_source_for
@@ -441,7 +442,17 @@ def _record_inputs(params_path: Path, template: Path, request: Request, data: Ca
         "dictionary": {"name": dictionary.name, "version": dictionary.version,
                        "sha256": sha256_file(folder / DICTIONARY_COPY)},
         **_policy_input(request, cwd),
+        **letter_template_input(cwd),
     }
+
+
+def letter_template_input(cwd: Path) -> dict[str, Any]:
+    """The project's own Word template for the letter (letters/letter.docx), by path and sha256: nothing when
+    the letter comes from the shipped one, so that such a report's manifest is as before."""
+    path = cwd / PROJECT_LETTER_DOCX
+    if not path.is_file():
+        return {}
+    return {"letter_template": {"path": PROJECT_LETTER_DOCX.as_posix(), "sha256": sha256_file(path)}}
 
 
 def _policy_input(request: Request, cwd: Path) -> dict[str, Any]:

@@ -288,6 +288,9 @@ def provenance(inputs: dict[str, Any], policy: Policy) -> list[tuple[str, str]]:
     if "policy" in inputs:  # only when the request names one: a report of a request naming none is unchanged
         rows.append(("Policy", f"{inputs['policy']['name']}: {inputs['policy']['path']} "
                                f"(sha256 {inputs['policy']['sha256']})"))
+    if "letter_template" in inputs:  # only a project's own Word template: a report with the shipped one is unchanged
+        rows.append(("Letter template", f"{inputs['letter_template']['path']} "
+                                        f"(sha256 {inputs['letter_template']['sha256']})"))
     rows.append(("Suppression", policy.summary()))
     rows.append(("Run times, user, git commit", "in manifest.json beside this file"))
     return rows

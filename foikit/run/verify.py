@@ -39,8 +39,9 @@ from foikit.layout import (
     SNAPSHOT,
     WITNESSES_JSON,
 )
+from foikit.publish.letter import PROJECT_LETTER_DOCX
 from foikit.request.params import Request, parse_request, policy_path, read_yaml
-from foikit.run.execute import execute_notebook, recorded_source
+from foikit.run.execute import execute_notebook, letter_template_input, recorded_source
 from foikit.run.manifest import Drift, drift, folder_problems, load_manifest
 from foikit.run.manifest import versions as shaping_versions
 from foikit.run.paths import find_template
@@ -112,6 +113,16 @@ def _check_inputs(manifest: dict, result: Verification) -> None:
             result.problems.append(f"policy {capped_text(str(named.get('name')), 60)}: "
                                    f"{'no longer found' if path is None else f'{path} changed'} since the report "
                                    f"was made (sha256 recorded {str(named.get('sha256'))[:12]})")
+    # the Word template the letter came from: the project's own, or (recorded as nothing) the shipped one
+    recorded = inputs.get("letter_template") if isinstance(inputs.get("letter_template"), dict) else None
+    present = letter_template_input(Path.cwd()).get("letter_template")
+    if (recorded or {}).get("sha256") != (present or {}).get("sha256"):
+        made = f"{PROJECT_LETTER_DOCX} (sha256 {str(recorded.get('sha256'))[:12]})" if recorded else \
+            "the shipped Word template"
+        uses = f"{PROJECT_LETTER_DOCX}, {'changed' if recorded else 'added'} since" if present else \
+            f"the shipped one (there is no {PROJECT_LETTER_DOCX})"
+        result.problems.append(f"letter template: the report's letter.docx came from {made}; a re-run now uses "
+                               f"{uses}")
     now = shaping_versions()
     for name, old in manifest.get("versions", {}).items():
         if now.get(name) != old:
