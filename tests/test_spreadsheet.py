@@ -5,7 +5,6 @@ row, one header row, numbers as numbers, markers as text in square brackets with
 
 from __future__ import annotations
 
-import io
 import re
 import zipfile
 from pathlib import Path
@@ -19,12 +18,13 @@ from odf.text import P
 from openpyxl import load_workbook
 
 import foikit
-from foikit.exceptions import DisclosureError
+from foikit.exceptions import DataError, DisclosureError
 from foikit.ledger.store import Ledger
 from foikit.publish import files as publish
 from foikit.publish import leakcheck
+from foikit.publish.spreadsheet import Sheet, Spreadsheet, ods_bytes, xlsx_bytes
 
-from .conftest import EXAMPLE_PARAMS, ROOT
+from .conftest import EXAMPLE_PARAMS, ROOT, ods_with_number
 
 REF = "01.FOI.23.032341"
 TITLE = "Officers investigated for allegations of domestic abuse and of indecent exposure"
@@ -208,25 +208,17 @@ def test_ods_package_has_fixed_stamps_and_mimetype_first(written):
     assert b"creation-date" not in meta and b"<dc:date>" not in meta
 
 
-def _tampered_ods(data: bytes) -> bytes:
-    """The first [xx] cell of the package's content shown as the number 3 (in its place, as a number)."""
-    src = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as dst:
-        for info in src.infolist():
-            content = src.read(info.filename)
-            if info.filename == "content.xml":
-                cell = b'<table:table-cell office:value-type="string"><text:p>[xx]</text:p></table:table-cell>'
-                assert cell in content
-                content = content.replace(cell, b'<table:table-cell office:value-type="float" office:value="3">'
-                                                b'<text:p>3</text:p></table:table-cell>', 1)
-            dst.writestr(info, content)
-    return out.getvalue()
-
-
 def test_a_withheld_cell_shown_as_a_number_in_the_ods_is_refused(written):
     response = foikit.answer(foikit.load_request(EXAMPLE_PARAMS), ledger=Ledger())
     data = written[1].read_bytes()
     leakcheck.check_ods(data, response)  # as written: accepted
     with pytest.raises(DisclosureError, match=r"^leak check: tables\.ods: .*shows 3"):
-        leakcheck.check_ods(_tampered_ods(data), response)
+        leakcheck.check_ods(ods_with_number(data, "[xx]", 3), response)
+
+
+@pytest.mark.parametrize("write, file", [(xlsx_bytes, "tables.xlsx"), (ods_bytes, "tables.ods")])
+def test_a_character_a_spreadsheet_cannot_hold_is_named(write, file):
+    book = Spreadsheet("t", "en-GB", (Sheet("Cover", "Title", ("a\x0bb",)),))
+    named = rf"^{re.escape(file)}: 'a\\x0bb' holds U\+000B, which a spreadsheet cannot hold"
+    with pytest.raises(DataError, match=named):
+        write(book, file)
