@@ -9,6 +9,7 @@ from __future__ import annotations
 # published (what the letter sends, and what the ledger and an intruder read)
 PUBLISHED_CSV = "published.csv"
 TABLES_XLSX = "tables.xlsx"
+TABLES_ODS = "tables.ods"  # the same tables in OpenDocument
 AUDIT_JSON = "audit.json"
 LETTER_HTML = "letter.html"
 LETTER_DOCX = "letter.docx"
@@ -16,8 +17,8 @@ CELLS_JSON = "cells.json"  # the response's entry in the ledger: no true value o
 WITNESSES_JSON = "witnesses.json"  # the audit's proof, found from the published figures only
 # W3C CSV on the Web metadata of published.csv, found by the name the standard gives it (<csv>-metadata.json)
 PUBLISHED_CSVW = f"{PUBLISHED_CSV}-metadata.json"
-PUBLISHED_FILES = (PUBLISHED_CSV, PUBLISHED_CSVW, TABLES_XLSX, AUDIT_JSON, LETTER_HTML, LETTER_DOCX, CELLS_JSON,
-                   WITNESSES_JSON)
+PUBLISHED_FILES = (PUBLISHED_CSV, PUBLISHED_CSVW, TABLES_XLSX, TABLES_ODS, AUDIT_JSON, LETTER_HTML, LETTER_DOCX,
+                   CELLS_JSON, WITNESSES_JSON)
 
 # the record (how each figure was made)
 MANIFEST = "manifest.json"

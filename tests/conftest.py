@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -167,3 +169,19 @@ def chromium_dom(url: str, profile: Path, *options: str) -> str:
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
+
+
+def ods_with_number(data: bytes, marker: str, number: int) -> bytes:
+    """An ODS package whose first cell holding only ``marker`` shows ``number`` instead, as a number."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            content = src.read(info.filename)
+            if info.filename == "content.xml":
+                cell = f'<table:table-cell office:value-type="string"><text:p>{marker}</text:p></table:table-cell>'
+                assert cell.encode() in content
+                content = content.replace(cell.encode(), f'<table:table-cell office:value-type="float" office:value='
+                                          f'"{number}"><text:p>{number}</text:p></table:table-cell>'.encode(), 1)
+            dst.writestr(info, content)
+    return out.getvalue()

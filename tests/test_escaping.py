@@ -16,6 +16,10 @@ import yaml
 from bs4 import BeautifulSoup
 from docx import Document
 from nbconvert.filters.markdown_mistune import markdown2html_mistune
+from odf import opendocument
+from odf.namespaces import OFFICENS
+from odf.table import TableCell
+from odf.text import P
 from openpyxl import load_workbook
 
 from foikit import answer, parse_request
@@ -155,6 +159,19 @@ def test_xlsx_holds_every_payload_as_text_never_a_formula(hostile_report):
     assert by_value[f"[c]: {NOTE}."].data_type == "s"
     assert all(c.data_type == "s" for c in cells if c.value.startswith(("=", "+", "-", "@")))
     assert words(f"{ODD_TITLE}: {ODD_TABLE_TITLE}") in {words(v) for v in by_value}
+
+
+def test_ods_holds_every_payload_as_text_never_a_formula(hostile_report):
+    data = (hostile_report / "tables.ods").read_bytes()
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        content = z.read("content.xml")
+    assert b"table:formula" not in content  # no formula attribute anywhere
+    doc = opendocument.load(io.BytesIO(data))
+    strings = {"\n".join(str(p) for p in c.getElementsByType(P)) for c in doc.spreadsheet.getElementsByType(TableCell)
+               if c.getAttrNS(OFFICENS, "value-type") == "string"}
+    for value in (TITLE, CATEGORY_FORMULA, CATEGORY_AT, f"{PART_TITLE}: {TABLE_TITLE}", f"[c]: {NOTE}."):
+        assert value in strings, value  # the literal text, whole, as a string cell
+    assert words(f"{ODD_TITLE}: {ODD_TABLE_TITLE}") in {words(v) for v in strings}
 
 
 def test_docx_holds_every_payload_as_text(hostile_report):

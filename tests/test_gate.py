@@ -22,7 +22,7 @@ from foikit.exceptions import DisclosureError
 from foikit.ledger.store import Ledger
 from foikit.run.gate import check_written
 
-from .conftest import ROOT, hand_request
+from .conftest import ROOT, hand_request, ods_with_number
 
 
 @pytest.fixture
@@ -93,6 +93,13 @@ def test_an_audit_record_that_states_another_verdict_is_refused(written):
     record["parts"][0]["withheld_cells"].pop()
     (out / "audit.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     with pytest.raises(DisclosureError, match=r"^leak check: audit\.json: does not state the verdict"):
+        check_written(out, request, response.data, cubes, ledger=Ledger())
+
+
+def test_a_withheld_cell_shown_as_a_number_in_the_ods_is_refused(written):
+    out, request, response, cubes = written
+    (out / "tables.ods").write_bytes(ods_with_number((out / "tables.ods").read_bytes(), "[c]", 5))
+    with pytest.raises(DisclosureError, match=r"^leak check: tables\.ods: .*shows 5 where its marker should be"):
         check_written(out, request, response.data, cubes, ledger=Ledger())
 
 

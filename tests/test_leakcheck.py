@@ -37,7 +37,7 @@ def out(tmp_path):
 
 def test_an_untampered_response_is_written(response, out):
     names = {p.name for p in foikit.write_publishable(response, out)}
-    assert {"audit.json", "letter.docx", "letter.html", "published.csv", "tables.xlsx"} <= names
+    assert {"audit.json", "letter.docx", "letter.html", "published.csv", "tables.xlsx", "tables.ods"} <= names
 
 
 def test_a_small_count_shown_is_refused_even_when_the_older_check_is_bypassed(response, out, monkeypatch):
@@ -52,7 +52,7 @@ def test_a_small_count_shown_is_refused_even_when_the_older_check_is_bypassed(re
     assert list(out.iterdir()) == []
 
 
-@pytest.mark.parametrize("writer, file", [(publish.write_xlsx, "tables.xlsx"),
+@pytest.mark.parametrize("writer, file", [(publish.write_xlsx, "tables.xlsx"), (publish.write_ods, "tables.ods"),
                                           (publish.write_letter, "letter.html")])
 def test_a_withheld_cells_true_value_in_place_of_its_marker_is_refused(response, out, writer, file):
     cells = response.parts[0].cells

@@ -10,12 +10,12 @@ import pytest
 
 from .procs import REF, make_project, run
 
-PUBLISHED = ("published.csv", "tables.xlsx", "audit.json", "letter.html", "letter.docx")
+PUBLISHED = ("published.csv", "tables.xlsx", "tables.ods", "audit.json", "letter.html", "letter.docx")
 
 
 def text_of(path) -> str:
-    """A file's text; for XLSX and DOCX, every part of the package."""
-    if path.suffix in {".xlsx", ".docx"}:
+    """A file's text; for XLSX, ODS and DOCX, every part of the package."""
+    if path.suffix in {".xlsx", ".ods", ".docx"}:
         with zipfile.ZipFile(path) as z:
             return "".join(z.read(n).decode("utf-8", "replace") for n in z.namelist())
     return path.read_text(encoding="utf-8")

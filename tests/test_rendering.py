@@ -146,12 +146,12 @@ def test_xlsx_by_year_table_has_no_empty_row_and_columns_fit(tmp_path):
     response = answer(request)
     wb = load_workbook(write_xlsx(response, tmp_path))
     by_year = wb["domestic_abuse_by_year"]
-    rows = [[c.value for c in row] for row in by_year.iter_rows(min_row=1, max_row=5)]
+    rows = [[c.value for c in row] for row in by_year.iter_rows()]
     published = response.part("domestic_abuse").published_table("by_year")
     years = [str(y) for y in published.columns]
-    assert rows[2][1:] == years  # the header: the years across, then straight away the figures
-    assert rows[3] == ["Total", *[int(v) for v in published.iloc[0]]]
-    assert by_year.freeze_panes == "B4"
+    assert rows[-2][1:] == years  # the header: the years across, then straight away the figures
+    assert rows[-1] == ["Total", *[int(v) for v in published.iloc[0]]]
+    assert by_year.freeze_panes == f"B{by_year.max_row}"
     by_outcome = wb["domestic_abuse_by_outcome"]
     labels = [str(v) for v in response.part("domestic_abuse").published_table("by_outcome").index]
     # the longest outcome ('Would have been dismissed', 25 characters) fits in column A, with a margin
@@ -159,9 +159,10 @@ def test_xlsx_by_year_table_has_no_empty_row_and_columns_fit(tmp_path):
     assert by_outcome.column_dimensions["A"].width == len("Would have been dismissed") + 2
     assert by_outcome.column_dimensions["B"].width == 8  # a year and counts: the narrowest width
     for ws in wb.worksheets[1:]:
-        for row in ws.iter_rows(min_row=3):
+        header = next(r[0].row for r in ws.iter_rows() if r[1].value is not None)  # the lines above are in A only
+        for row in ws.iter_rows(min_row=header):
             for cell in row:
-                if cell.value is not None and len(str(cell.value)) < 58 and cell.row < ws.max_row - 6:
+                if cell.value is not None and len(str(cell.value)) < 58:
                     assert ws.column_dimensions[cell.column_letter].width >= len(str(cell.value)), ws.title
 
 
@@ -212,7 +213,7 @@ def test_the_letter_is_dated_addressed_and_quotes_the_request_in_paragraphs(tmp_
         if path.name.startswith("letter"):
             continue
         body = path.read_bytes()
-        if path.suffix == ".xlsx":
+        if path.suffix in {".xlsx", ".ods"}:
             with zipfile.ZipFile(path) as z:
                 body = b"".join(z.read(n) for n in z.namelist())
         assert b"Example" not in body, path.name

@@ -70,9 +70,10 @@ def test_xlsx_has_a_cover_sheet_titles_notes_and_a_frozen_header():
     cover = [c.value for row in wb["Cover"].iter_rows() for c in row if c.value]
     assert f"Freedom of information request {REF}" in cover
     assert any(str(v).startswith("The number of Met police officers") for v in cover)
+    assert wb.sheetnames[1:3] == ["Contents", "Notes"]
     ws = wb["domestic_abuse_by_outcome"]
     assert ws["A1"].value.endswith("By year and outcome of investigation")
-    assert ws.freeze_panes == "B5"
+    assert ws.freeze_panes == "B8"  # below the title, five lines and the one header row
     notes = [str(c.value) for row in ws.iter_rows() for c in row if c.value]
     assert any(n.startswith("[xx]: a count from 1 to 4") for n in notes)
     assert any(n.startswith("[c]: a small count, or a figure withheld to prevent") for n in notes)

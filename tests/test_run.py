@@ -43,7 +43,7 @@ def test_run_writes_the_whole_report(fresh_report):
         "letter.html", "manifest.json", "notebook.ipynb", "params.yaml", "published.csv",
         "published.csv-metadata.json", "report.html",
         "ro-crate-metadata.json",
-        "signature.json", "tables.xlsx", "witnesses.json",
+        "signature.json", "tables.ods", "tables.xlsx", "witnesses.json",
     ]
     assert [p.name for p in fresh_report.parent.iterdir()] == [REF]  # no partial or failure left
     assert list((fresh_report.parent.parent / "drafts").iterdir()) == []  # the draft became the report
@@ -73,8 +73,8 @@ def test_xlsx_holds_numbers_as_numbers_and_markers_as_text(fresh_report):
     from openpyxl import load_workbook
 
     wb = load_workbook(fresh_report / "tables.xlsx")
-    assert wb.sheetnames[:3] == ["Cover", "domestic_abuse_by_year", "domestic_abuse_by_outcome"]
-    assert len(wb.sheetnames) == 10
+    assert wb.sheetnames[:5] == ["Cover", "Contents", "Notes", "domestic_abuse_by_year", "domestic_abuse_by_outcome"]
+    assert len(wb.sheetnames) == 12
     ws = wb["indecent_exposure_by_outcome"]
     values = [c.value for row in ws.iter_rows() for c in row if c.value is not None]
     assert "[xx]" in values

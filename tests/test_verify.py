@@ -238,7 +238,7 @@ def test_a_required_file_replaced_by_a_link_is_named(report, tmp_path):
 
 def test_the_files_a_report_must_have_follow_its_options(built_report):
     manifest = json.loads((built_report / MANIFEST).read_text())
-    every = {"published.csv", "tables.xlsx", "audit.json", "letter.html", "letter.docx", "cells.json",
+    every = {"published.csv", "tables.xlsx", "tables.ods", "audit.json", "letter.html", "letter.docx", "cells.json",
              "notebook.ipynb", "report.html", "params.yaml", "dictionary.yaml", "ledger.json",
              "ro-crate-metadata.json", "witnesses.json", "published.csv-metadata.json"}
     assert required_files(manifest) == every | {"input.parquet"}

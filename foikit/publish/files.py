@@ -1,34 +1,23 @@
-"""The publishable files: published.csv (long form) and the XLSX of tables, byte-identical per input."""
+"""The publishable files: published.csv (long form) and the spreadsheets of tables, byte-identical per input."""
 
 from __future__ import annotations
 
-import io
 import json
 import re
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
-from openpyxl.utils.exceptions import IllegalCharacterError
 
-from foikit.cube.tables import TOTAL
-from foikit.exceptions import DataError, DisclosureError
-from foikit.layout import AUDIT_JSON, CELLS_JSON, PUBLISHED_CSV, PUBLISHED_CSVW, TABLES_XLSX
+from foikit.exceptions import DisclosureError
+from foikit.layout import AUDIT_JSON, CELLS_JSON, PUBLISHED_CSV, PUBLISHED_CSVW, TABLES_ODS, TABLES_XLSX
 from foikit.ledger.store import entry_of
-from foikit.publish import leakcheck
+from foikit.publish import leakcheck, spreadsheet
 from foikit.publish.letter import write_letter
-from foikit.publish.ooxml import normalise_package
 from foikit.publish.proof import write_witnesses_json
 from foikit.request.policy import Policy
 from foikit.response import Response
 from foikit.suppress import is_small
-
-_FIXED_TIME = datetime(2000, 1, 1)  # stored in the XLSX instead of 'now', so the bytes do not vary
 
 
 def check_no_leak(published: pd.DataFrame, policy: Policy) -> None:
@@ -164,133 +153,24 @@ def write_csvw(response: Response, out_dir: Path) -> Path:
     return path
 
 
-def _sheet_name(part: str, table: str, used: set[str]) -> str:
-    base = f"{part}_{table}"[:31]
-    name, n = base, 1
-    while name in used:
-        n += 1
-        name = f"{base[: 31 - len(str(n)) - 1]}~{n}"
-    used.add(name)
-    return name
-
-
-_FORMULA_START = ("=", "+", "-", "@")  # what a spreadsheet would take as the start of a formula
-_CELL_LIMIT = 32_767  # the longest text a spreadsheet cell holds (Excel's limit; longer is a corrupt file)
-
-
-def _as_text(wb: Workbook) -> None:
-    """Every string is stored as text, never as a formula: openpyxl takes '=...' for one, and a title or a
-    category from the data may start so. quotePrefix keeps it text when a reader edits the cell."""
-    for ws in wb.worksheets:
-        for cell in list(ws._cells.values()):  # the cells written (iter_rows would add empty ones to the file)
-            if isinstance(cell.value, str) and len(cell.value) > _CELL_LIMIT:
-                raise DataError(f"{TABLES_XLSX}: {cell.value[:60]!r}... has {len(cell.value):,} characters; a "
-                                f"spreadsheet cell holds at most {_CELL_LIMIT:,}; nothing was written")
-            if isinstance(cell.value, str) and cell.value.startswith(_FORMULA_START):
-                cell.data_type = "s"
-                cell.quotePrefix = True
-
-
 def write_xlsx(response: Response, out_dir: Path) -> Path:
-    """One sheet per table: title, the table as published (numbers as numbers, markers as text), notes."""
-    try:
-        wb = _workbook(response)
-    except IllegalCharacterError as exc:  # the message holds the whole value: name the character instead
-        text = str(exc).removesuffix(" cannot be used in worksheets.")
-        found = ILLEGAL_CHARACTERS_RE.search(text)
-        char = f"U+{ord(found.group(0)):04X}" if found else "a control character"
-        raise DataError(f"{TABLES_XLSX}: {text[:80]!r} holds {char}, which a spreadsheet cannot hold; "
-                        "nothing was written") from None
-    _as_text(wb)
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    path = out_dir / TABLES_XLSX
-    data = normalise_package(buffer.getvalue())
+    """tables.xlsx: the spreadsheet model (cover, contents, notes, one sheet per table) in Office Open XML."""
+    check_no_leak(response.published(), response.policy)
+    data = spreadsheet.xlsx_bytes(spreadsheet.model(response), TABLES_XLSX)
     leakcheck.check_xlsx(data, response)
+    path = out_dir / TABLES_XLSX
     path.write_bytes(data)
     return path
 
 
-_MIN_WIDTH, _MAX_WIDTH = 8, 60  # in characters; a longer label wraps in the reader's view, not the file
-
-
-def _fit_columns(ws, first_row: int, last_row: int) -> None:
-    """Each column as wide as its longest entry in the table's rows (the title and notes above and below
-    run across columns and are left out)."""
-    widths: dict[int, int] = {}
-    for (row, column), cell in ws._cells.items():  # the cells written (iter_rows would add empty ones)
-        if first_row <= row <= last_row and cell.value is not None:
-            widths[column] = max(widths.get(column, 0), len(str(cell.value)))
-    for column, width in widths.items():
-        ws.column_dimensions[get_column_letter(column)].width = min(_MAX_WIDTH, max(_MIN_WIDTH, width + 2))
-
-
-def _workbook(response: Response) -> Workbook:
-    policy = response.policy
-    check_no_leak(response.published(), policy)
-    wb = Workbook()
-    cover = wb.active
-    cover.title = "Cover"
-    used: set[str] = {"Cover"}
-    bold = Font(bold=True)
-    request = response.request
-    cover.append([f"Freedom of information request {request.ref}"])
-    cover["A1"].font = Font(bold=True, size=14)
-    cover.append([request.title])
-    cover.append([])
-    cover.append(["Request"])
-    cover["A4"].font = bold
-    text = request.request_text.strip() or "\n".join(p.spec.request_text.strip() for p in response.parts)
-    for line in text.splitlines():
-        cover.append([line])
-    cover.append([])
-    cover.append(["Sheet", "Table"])
-    cover.cell(row=cover.max_row, column=1).font = bold
-    cover.cell(row=cover.max_row, column=2).font = bold
-    listing = cover.max_row
-    for part in response.parts:
-        for table in part.spec.tables:
-            ws = wb.create_sheet(_sheet_name(part.spec.name, table.name, used))
-            ws.append([f"{part.spec.title}: {table.title}"])
-            ws["A1"].font = bold
-            ws.append([])
-            grid = part.published_table(table.name)
-            n_row_dims = grid.index.nlevels
-            col_keys = [k if isinstance(k, tuple) else (k,) for k in grid.columns]
-            for level in range(grid.columns.nlevels):
-                name = grid.columns.names[level] or ""
-                ws.append([*([""] * (n_row_dims - 1)), name, *[str(k[level]) for k in col_keys]])
-            if any(grid.index.names):  # the names of the row dimensions; a table with none has no such row
-                ws.append([*[n or "" for n in grid.index.names], *[""] * len(col_keys)])
-            top = ws.max_row + 1
-            for key, row in grid.iterrows():
-                labels = list(key) if isinstance(key, tuple) else [key]
-                ws.append([*map(str, labels), *[int(v) if str(v).isdigit() else str(v) for v in row]])
-            _fit_columns(ws, first_row=3, last_row=ws.max_row)
-            ws.append([])
-            ws.append([f"Counting unit: {part.cube.unit_description}."])
-            ws.append([f"Periods: {', '.join(part.cube.periods)} ({part.cube.period_words}, by "
-                       f"{part.cube.date_column}); '{TOTAL}' sums over a dimension."])
-            if part.cube.rule:
-                ws.append([f"Rule: {part.cube.rule}."])
-            for note in policy.sheet_notes():
-                ws.append([note])
-            if policy.rounding:
-                ws.append([policy.sheet_rounding_note()])
-            ws.freeze_panes = ws.cell(row=top, column=n_row_dims + 1)
-            cover.insert_rows(listing + 1)
-            listing += 1
-            cover.cell(row=listing, column=1, value=ws.title)
-            cover.cell(row=listing, column=2, value=f"{part.spec.title}: {table.title}")
-    cover.append([])
-    for note in policy.sheet_notes():
-        cover.append([note])
-    cover.column_dimensions["A"].width = 34
-    cover.column_dimensions["B"].width = 70
-    wb.properties.created = _FIXED_TIME
-    wb.properties.modified = _FIXED_TIME
-    wb.properties.creator = "foikit"
-    return wb
+def write_ods(response: Response, out_dir: Path) -> Path:
+    """tables.ods: the same spreadsheet model in OpenDocument."""
+    check_no_leak(response.published(), response.policy)
+    data = spreadsheet.ods_bytes(spreadsheet.model(response), TABLES_ODS)
+    leakcheck.check_ods(data, response)
+    path = out_dir / TABLES_ODS
+    path.write_bytes(data)
+    return path
 
 
 def write_cells_json(response: Response, out_dir: Path) -> Path:
@@ -318,7 +198,7 @@ def write_publishable(response: Response, out_dir: str | Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     try:  # each writer runs the leak check on its file's content just before writing it
-        for write in (write_published_csv, write_csvw, write_xlsx, write_audit_json, write_cells_json,
+        for write in (write_published_csv, write_csvw, write_xlsx, write_ods, write_audit_json, write_cells_json,
                       write_witnesses_json):
             written.append(write(response, out_dir))
         written += write_letter(response, out_dir)

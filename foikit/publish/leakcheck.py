@@ -3,7 +3,7 @@ figure in it breaks the policy.
 
 It is deliberately independent of the code that suppressed the response (foikit.suppress, .secondary,
 .audit): it takes only the true counts, the set of cells the response says it withholds, and the policy
-(threshold, markers, rounding), and parses each file's content itself (CSV text, XLSX and DOCX packages,
+(threshold, markers, rounding), and parses each file's content itself (CSV text, XLSX, ODS and DOCX packages,
 letter HTML, chart data). A cell is refused when
 
 - it shows a number from 1 to threshold-1 (under any policy);
@@ -127,30 +127,58 @@ def check_csv(text: str, response: Response, file: str = "published.csv") -> Non
     _refuse(file, problems, policy)
 
 
+def _sheet_problems(sheets: list[tuple[str, list[list[object]]]], response: Response,
+                    policy: LeakPolicy) -> list[str]:
+    """Every sheet as rows of values: no number on any sheet from 1 to threshold-1; after the cover, contents
+    and notes sheets, one sheet per table, whose last rows are the table's rows (nothing is below a table),
+    their figures right of the labels, cell by cell against the counts."""
+    problems = [f"{name}: row {i + 1} shows {v}, a count from 1 to {policy.threshold - 1}"
+                for name, rows in sheets for i, row in enumerate(rows) for v in row
+                if isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+                and 1 <= v < policy.threshold]
+    tables = list(_tables(response))
+    table_sheets = sheets[3:]
+    if len(table_sheets) != len(tables):
+        problems.append(f"{len(table_sheets)} table sheets for {len(tables)} tables")
+    for (name, rows), table in zip(table_sheets, tables, strict=False):
+        n_labels, n_values = table.counts.index.nlevels, table.counts.shape[1]
+        block = rows[len(rows) - table.counts.shape[0]:] if len(rows) >= table.counts.shape[0] else []
+        shown = [list(r[n_labels:]) for r in block]
+        problems += _grid_problems(name, shown, table, policy)
+        if any(len(r) != n_labels + n_values for r in block):
+            problems.append(f"{name}: a row of {table.where} has more or fewer cells than its labels and figures")
+    return problems
+
+
 def check_xlsx(data: bytes, response: Response, file: str = "tables.xlsx") -> None:
-    """The XLSX package: no numeric cell on any sheet from 1 to threshold-1, and each table sheet's grid,
-    found below its header rows, cell by cell against the counts."""
+    """The XLSX package, read with openpyxl: see :func:`_sheet_problems`."""
     from openpyxl import load_workbook
 
     policy = response.policy.leak_policy
     wb = load_workbook(io.BytesIO(data))
-    problems = [f"{ws.title}!{cell.coordinate}: shows {cell.value}, a count from 1 to {policy.threshold - 1}"
-                for ws in wb.worksheets for row in ws.iter_rows() for cell in row
-                if isinstance(cell.value, int | float) and not isinstance(cell.value, bool)
-                and 1 <= cell.value < policy.threshold]
-    tables = list(_tables(response))
-    sheets = wb.worksheets[1:]
-    if len(sheets) != len(tables):
-        problems.append(f"{len(sheets)} table sheets for {len(tables)} tables")
-    for ws, table in zip(sheets, tables, strict=False):
+    sheets = []
+    for ws in wb.worksheets:
         rows = [list(r) for r in ws.iter_rows(values_only=True)]
-        n_labels, n_values = table.counts.index.nlevels, table.counts.shape[1]
-        # title, blank, column headers, then the row dimensions' names (a table with none has no such row)
-        first = 2 + table.counts.columns.nlevels + (1 if any(table.counts.index.names) else 0)
-        block = rows[first: first + table.counts.shape[0]]
-        shown = [r[n_labels: n_labels + n_values] for r in block]
-        problems += _grid_problems(ws.title, shown, table, policy)
-    _refuse(file, problems, policy)
+        sheets.append((ws.title, [r[:max((i + 1 for i, v in enumerate(r) if v is not None), default=0)]
+                                  for r in rows]))  # without the empty cells right of a row's last one
+    _refuse(file, _sheet_problems(sheets, response, policy), policy)
+
+
+def check_ods(data: bytes, response: Response, file: str = "tables.ods") -> None:
+    """The OpenDocument spreadsheet, read with pandas' odf reader: see :func:`_sheet_problems`."""
+    policy = response.policy.leak_policy
+    try:
+        frames = pd.read_excel(io.BytesIO(data), sheet_name=None, header=None, engine="odf", dtype=object,
+                               keep_default_na=False)
+    except (ValueError, KeyError, OSError) as exc:
+        raise DisclosureError(f"leak check: {file}: not a readable OpenDocument spreadsheet ({exc}); nothing "
+                              "was written") from None
+    sheets = []
+    for name, frame in frames.items():
+        rows = [list(r) for r in frame.itertuples(index=False)]
+        sheets.append((str(name), [r[:max((i + 1 for i, v in enumerate(r) if v != ""), default=0)]
+                                   for r in rows]))
+    _refuse(file, _sheet_problems(sheets, response, policy), policy)
 
 
 def check_letter(html: str, docx: bytes, response: Response) -> None:

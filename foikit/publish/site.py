@@ -50,14 +50,14 @@ from foikit.layout import (
     PUBLISHED_CSV,
     PUBLISHED_CSVW,
     PUBLISHED_FILES,
+    TABLES_ODS,
     TABLES_XLSX,
     WITNESSES_JSON,
 )
 from foikit.ledger.store import LedgerEntry, read_report_entry
 
 TEMPLATES = Path(__file__).parents[1] / "templates" / "site"
-TABLES_ODS = "tables.ods"  # the spreadsheet in OpenDocument, where a report has one
-COPIED = tuple(sorted({*PUBLISHED_FILES, TABLES_ODS}))  # the only files of a report that reach the site
+COPIED = tuple(sorted(PUBLISHED_FILES))  # the only files of a report that reach the site
 MARKER = ".foikit-site"  # says that a folder is a site foikit built, so a rebuild may replace it
 MARKER_TEXT = "A disclosure log built by foikit site; rebuilt (replaced whole) by the next foikit site.\n"
 MAX_FILE_BYTES = 256 * 2**20  # a published file larger than this is not read

@@ -13,7 +13,7 @@ snapshot the run gave it) and writes the files. The gate checks those files, not
 * the joint audit against the ledger the kernel was given must pass with nothing more withheld;
 * ``cells.json`` (the report's ledger entry) must be exactly the entry of what ``published.csv`` shows,
   ``audit.json`` must state the same verdict, policy and withheld cells, and the leak check reads every
-  other publishable file (``tables.xlsx``, ``letter.html``, ``letter.docx``) against the counts;
+  other publishable file (``tables.xlsx``, ``tables.ods``, ``letter.html``, ``letter.docx``) against the counts;
   ``witnesses.json`` must pass the stand-alone proof check against ``published.csv`` and cover every
   withheld small count. (The
   record's charts are not published; the kernel checks their data as it draws them.)
@@ -42,6 +42,7 @@ from foikit.layout import (
     LETTER_HTML,
     PUBLISHED_CSV,
     PUBLISHED_CSVW,
+    TABLES_ODS,
     TABLES_XLSX,
     WITNESSES_JSON,
 )
@@ -188,6 +189,7 @@ def check_written(folder: Path, request: Request, data: CaseData, cubes: Sequenc
     if (folder / PUBLISHED_CSVW).read_text(encoding="utf-8") != csvw_text(response):
         raise _refused(PUBLISHED_CSVW, f"does not describe {PUBLISHED_CSV} and its markers as the policy states them")
     leakcheck.check_xlsx((folder / TABLES_XLSX).read_bytes(), response)
+    leakcheck.check_ods((folder / TABLES_ODS).read_bytes(), response)
     leakcheck.check_letter((folder / LETTER_HTML).read_text(encoding="utf-8"), (folder / LETTER_DOCX).read_bytes(),
                            response)
     leakcheck.check_witnesses((folder / WITNESSES_JSON).read_text(encoding="utf-8"), text, response)
