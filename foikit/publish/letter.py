@@ -20,6 +20,7 @@ from markupsafe import Markup
 
 from foikit.exceptions import DataError
 from foikit.layout import LETTER_DOCX, LETTER_HTML
+from foikit.publish.a11y import scoped_headers
 from foikit.publish.leakcheck import check_letter
 from foikit.publish.ooxml import normalise_package
 from foikit.response import PartResult, Response
@@ -38,7 +39,7 @@ def _notes(part: PartResult) -> list[str]:
 
 
 def _grid(table: pd.DataFrame) -> Markup:
-    return Markup(table.to_html(border=0, na_rep="", escape=True))
+    return Markup(scoped_headers(table.to_html(border=0, na_rep="", escape=True)))
 
 
 def reflow(text: str) -> list[str]:
