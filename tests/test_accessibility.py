@@ -1,18 +1,23 @@
 """Accessibility: axe-core (vendored in tests/vendor, see its README) run in headless Chromium on the pages the public
-reads — the disclosure log's index, a response page, a dataset page, and a committed response letter — finds no
-violation of WCAG 2.0/2.1/2.2 at levels A and AA. A page with known violations shows that the check can fail."""
+reads — the disclosure log's index, a response page, a dataset page, and a committed response letter — and on the
+record of a fresh run of the example finds no violation of WCAG 2.0/2.1/2.2 at levels A and AA. A page with known
+violations shows that the check can fail."""
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from bs4 import BeautifulSoup
 
 from foikit.cli import main
+from foikit.publish.a11y import scoped_headers
+from foikit.publish.charts import chart_alt
 
 from .conftest import ROOT, chromium_dom
 
@@ -93,6 +98,53 @@ def test_a_committed_response_letter_has_no_wcag_a_or_aa_violation(tmp_path):
     result = axe(letter, tmp_path)
     assert violations(result) == {}
     assert {"html-has-lang", "document-title", "color-contrast", "td-headers-attr"} <= set(result["passed"])
+
+
+def test_the_letter_of_a_fresh_run_has_no_wcag_a_or_aa_violation(built_report, tmp_path):
+    """As the committed letter, with each table in a box of its own that scrolls on a narrow screen."""
+    letter = tmp_path / "letter.html"
+    shutil.copyfile(built_report / "letter.html", letter)
+    result = axe(letter, tmp_path)
+    assert violations(result) == {}
+    assert {"aria-allowed-attr", "color-contrast", "td-headers-attr"} <= set(result["passed"])
+
+
+def test_the_record_of_a_fresh_run_has_no_wcag_a_or_aa_violation(built_report, tmp_path):
+    """The record (nbconvert's lab template with foikit's): its code, prompts, scrolling tables and charts."""
+    record = tmp_path / "report.html"
+    shutil.copyfile(built_report / "report.html", record)
+    result = axe(record, tmp_path)
+    assert violations(result) == {}
+    assert {"html-has-lang", "document-title", "color-contrast", "image-alt", "scrollable-region-focusable",
+            "th-has-data-cells"} <= set(result["passed"])
+
+
+def test_each_chart_of_the_record_states_its_figures_as_alt_text(built_report):
+    """The first chart (domestic abuse by year) says what published.csv publishes for that table: 120, 210 and 250
+    in 2020, 2022 and 2023 (the grand total, 580, is not a bar)."""
+    with (built_report / "published.csv").open(encoding="utf-8", newline="") as f:
+        by_year = [r for r in csv.DictReader(f) if (r["part"], r["table"]) == ("domestic_abuse", "by_year")]
+    assert [(r["year"], r["value"]) for r in by_year] == [("2020", "120"), ("2022", "210"), ("2023", "250"),
+                                                         ("", "580")]
+    images = BeautifulSoup((built_report / "report.html").read_text(encoding="utf-8"), "html.parser")("img")
+    assert len(images) == 9  # one chart per table: 5 tables of domestic abuse, 4 of indecent exposure
+    assert images[0]["alt"] == "Bar chart, By year. Total: 2020 120, 2022 210, 2023 250."
+    assert all(img["alt"].startswith("Bar chart, By ") for img in images)
+
+
+def test_a_withheld_bar_is_told_by_its_marker_never_its_value():
+    table = pd.DataFrame({"2020": ["5", "[x]", "7"], "2021": ["3", "4", "7"]}, index=["A", "B", "Total"])
+    assert chart_alt(table, "T") == "Bar chart, T. A: 2020 5, 2021 3; B: 2020 [x] (withheld), 2021 4."
+    assert chart_alt(table[["2020"]], "T") == "Bar chart, T. A: 5; B: [x] (withheld)."
+
+
+def test_each_table_header_gets_the_scope_of_what_it_heads():
+    html = ('<table><thead><tr><th colspan="2">year</th><th>x</th></tr></thead><tbody><tr><th rowspan="2">A</th>'
+            '<th>a</th><td>1</td></tr><tr><th scope="col">kept</th><td>2</td></tr></tbody></table>')
+    scopes = [(th.get_text(), th["scope"]) for th in BeautifulSoup(scoped_headers(html), "html.parser")("th")]
+    assert scopes == [("year", "colgroup"), ("x", "col"), ("A", "rowgroup"), ("a", "row"), ("kept", "col")]
+    # nothing else changes
+    assert re.sub(r' scope="(col|row)(group)?"', "", scoped_headers(html)) == html.replace(' scope="col"', "")
 
 
 def test_axe_finds_the_violations_put_into_a_page_of_the_log(built, tmp_path):

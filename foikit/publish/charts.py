@@ -57,6 +57,18 @@ def chart_data(published: pd.DataFrame) -> ChartData:
     return ChartData([label(k) for k in rows], [label(k) for k in cols], heights, np.where(numeric, "", shown))
 
 
+def chart_alt(published: pd.DataFrame, title: str) -> str:
+    """The chart's figures as text, for its ``alt``: the title, then each category's bars in order, a withheld bar
+    by its marker (the same published values the chart draws, nothing more)."""
+    data = chart_data(published)
+    def bar(i: int, j: int) -> str:
+        value = data.markers[i][j] + " (withheld)" if data.markers[i][j] else str(int(data.heights[i][j]))
+        return f"{data.series[i]} {value}" if len(data.series) > 1 else value
+    groups = [f"{category}: " + ", ".join(bar(i, j) for i in range(len(data.series)))
+              for j, category in enumerate(data.categories)]
+    return f"Bar chart, {title}. " + "; ".join(groups) + "."
+
+
 def chart_png(published: pd.DataFrame, title: str) -> bytes:
     """The chart as PNG bytes (the same table always gives the same bytes). Every text on it (title,
     categories, markers) is drawn literally: '$' never starts matplotlib's mathtext."""

@@ -10,7 +10,7 @@ import yaml
 from IPython.display import HTML, Image, Markdown, display
 
 from foikit.cube.tables import TOTAL
-from foikit.publish.charts import chart_png
+from foikit.publish.charts import chart_alt, chart_png
 from foikit.publish.proof import part_witness_sets, witnesses_record
 from foikit.request.params import Request
 from foikit.response import PartResult, Response
@@ -87,7 +87,9 @@ def full_table(frame: pd.DataFrame, name: str) -> HTML:
     """Every row and the whole of every value (pandas' notebook view shows 10 rows of a long table and cuts
     long text), escaped, in a box that scrolls when the table is long."""
     table = frame.to_html(escape=True, index=False, border=0, classes="dataframe foikit-full")
-    return HTML(f'<div class="foikit-scroll" data-table="{name}" data-rows="{len(frame)}" '
+    # a box that scrolls is a labelled region a keyboard can reach (WCAG 2.1.1)
+    return HTML(f'<div class="foikit-scroll" data-table="{name}" data-rows="{len(frame)}" tabindex="0" '
+                f'role="region" aria-label="Table: {name} ({len(frame)} rows)" '
                 f'style="max-height:32em;overflow:auto">{table}</div>')
 
 
@@ -141,7 +143,9 @@ def show_part(part: PartResult) -> None:
                          f"{TOTAL!r} sums over a dimension):"))
         published = part.published_table(table.name)
         display(published)
-        display(Image(data=chart_png(published, table.title), format="png"))
+        # the alt (as display metadata, which the record's template writes out) states the chart's figures
+        display(Image(data=chart_png(published, table.title), format="png",
+                      metadata={"alt": chart_alt(published, table.title)}))
         display(Markdown("True counts (internal record, not for publication):"))
         display(part.true_table(table.name))
 

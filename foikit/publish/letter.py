@@ -22,6 +22,7 @@ from markupsafe import Markup
 
 from foikit.exceptions import DataError, capped, capped_text
 from foikit.layout import LETTER_DOCX, LETTER_HTML
+from foikit.publish.a11y import scoped_headers
 from foikit.publish.leakcheck import check_letter
 from foikit.publish.ooxml import normalise_package
 from foikit.response import PartResult, Response
@@ -49,7 +50,7 @@ def _notes(part: PartResult) -> list[str]:
 
 
 def _grid(table: pd.DataFrame) -> Markup:
-    return Markup(table.to_html(border=0, na_rep="", escape=True))
+    return Markup(scoped_headers(table.to_html(border=0, na_rep="", escape=True)))
 
 
 def _shown(value: object) -> str:

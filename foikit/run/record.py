@@ -7,6 +7,8 @@ from pathlib import Path
 import nbformat
 from nbconvert import HTMLExporter
 
+from foikit.publish.a11y import scoped_headers
+
 TEMPLATES = Path(__file__).parents[1] / "templates" / "nbconvert"
 
 # papermill metadata that differs between two runs of the same inputs (times, temporary paths).
@@ -41,7 +43,7 @@ def export_html(nb: nbformat.NotebookNode, path: Path, title: str,
     )
     resources = {"metadata": {"name": title}, "foikit_provenance": provenance or []}
     body, _ = exporter.from_notebook_node(nb, resources=resources)
-    path.write_text(body, encoding="utf-8")
+    path.write_text(scoped_headers(body), encoding="utf-8")
     return path
 
 
