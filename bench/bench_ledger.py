@@ -3,9 +3,11 @@
 Builds N earlier domestic-abuse responses from the embedded data (each answered and protected on its own,
 as foikit would have published it): random periods (calendar years, or date ranges with month boundaries,
 2017 to 2023) and one or two breakdowns (outcome, rank, unit). Then times the new request
-01.FOI.24.000211 (from the later extract) audited and protected against all of them, and writes a table.
+01.FOI.24.000211 (from the later extract) audited and protected against all of them, and writes a table:
+with witnesses (the default, issue 16) and, up to ``--old-up-to`` responses, the full joint audit that bounds
+every earlier small count with its own LPs, and whether both give the same public result (or refusal).
 
-    python bench/bench_ledger.py --responses 50        # about 5 minutes on 2 cores
+    python bench/bench_ledger.py --responses 10 25 50 100 --old-up-to 50 --repeat 3
 """
 
 from __future__ import annotations

@@ -446,6 +446,11 @@ class BoundEngine:
         key = (g, sense, "settled" if settle else "lp")
         if self.collect_witnesses and key in self._memo:
             return self._memo[key]
+        if self.collect_witnesses and settle and (g, sense, "lp") in self._memo:
+            # this pattern's LP bound is known: integral, it is the integer optimum; else settle it by MILP
+            value, exact = self._memo[(g, sense, "lp")]
+            self._memo[key] = out = (value, True) if exact else self.milp_bound(g, sense)
+            return out
         self._memo[key] = out = self._bound(g, sense, settle)
         return out
 
