@@ -54,6 +54,9 @@ from foikit.source.data import CaseData
 from foikit.suppress import is_small
 
 PERIOD = "period__"
+# Earlier responses' small counts are proved protected by witnesses where they can be, bounded where not
+# (BoundEngine.run_audit's ``prove``): the same verdicts, far fewer LPs. Off only to compare (tests).
+WITNESSES = True
 REST = "(any other value)"
 
 
@@ -492,7 +495,7 @@ def _protect_group(response: Response, parts: list[PartRecord], linked: list[Par
         # for its own small counts are exact.
         hid, lo, hi = _bands(system, hidden, band)
         res = engine.run_audit(hid, lo, hi, sensitive, rule, bound_all=False, settle="rule",
-                               also=new_hidden if ranges else None)
+                               also=new_hidden if ranges else None, prove=fixed if WITNESSES else None)
         if ranges:
             groups = model.groups
             for g in dict.fromkeys(groups[sensitive & new_hidden].tolist()):
@@ -572,14 +575,20 @@ def _protect_group(response: Response, parts: list[PartRecord], linked: list[Par
         result = check(hidden, band0, targets, ranges=True)
         reasons = ["ledger" if hidden[i] and not hidden0[i] else "" for i in range(len(v))]
     if exposed_range:
-        # A count the earlier responses already narrow must not be narrowed further by this one.
-        now = exact_ranges(hidden, band0, exposed)
+        # A count the earlier responses already narrow must not be narrowed further by this one. This
+        # pattern only adds to what the earlier responses alone say, so its range lies inside theirs: where
+        # witnesses of this pattern reach both ends of theirs, the range is theirs (no bounds needed).
+        _, glo, ghi = engine.group_pattern(*_bands(system, hidden, band0))
+        engine.set_group_bounds(glo, ghi)
+        ends = {g: engine.witness_range(g) for g in exposed_range}
+        reached = {g for g, (lo, hi) in exposed_range.items() if WITNESSES and ends[g][0] <= lo and ends[g][1] >= hi}
+        now = {**exposed_range, **exact_ranges(hidden, band0, exposed & ~np.isin(model.groups, list(reached)))}
         narrowed = [g for g, (lo, hi) in exposed_range.items() if now[g][0] > lo + 1e-6 or now[g][1] < hi - 1e-6]
         if narrowed:
             refs = dict.fromkeys(r.ref for r in linked)
             lines = [f"  {system.labels[int(np.flatnonzero(model.groups == g)[0])]}: derivable range "
-                     f"[{int(exposed_range[g][0])}, {int(exposed_range[g][1])}] from the earlier responses, "
-                     f"[{int(now[g][0])}, {int(now[g][1])}] with this one" for g in narrowed]
+                     f"[{_end(exposed_range[g][0])}, {_end(exposed_range[g][1])}] from the earlier responses, "
+                     f"[{_end(now[g][0])}, {_end(now[g][1])}] with this one" for g in narrowed]
             raise DisclosureError(
                 f"{where}: {len(narrowed)} small counts that the earlier responses ({', '.join(refs)}) already "
                 "narrow would be narrowed further by this response; refusing to publish\n" + "\n".join(lines))
@@ -624,6 +633,10 @@ def _binding_refs(engine: BoundEngine, system: JointSystem, hidden: np.ndarray, 
             for b in engine.binding_groups(g, sense):
                 refs |= {system.owners[i][0] for i in np.flatnonzero((groups == b) & system.fixed)}
     return sorted(refs)
+
+
+def _end(x: float) -> str:
+    return "any" if np.isinf(x) else str(int(x))
 
 
 def _fmt_band(lo: float, hi: float, value: float | None) -> str:

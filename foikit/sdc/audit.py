@@ -39,6 +39,7 @@ __all__ = ["AuditResult", "BoundEngine", "CellRange", "ProtectionRule", "audit"]
 
 INF = highspy.kHighsInf
 _INT_TOL = 1e-6
+_POOL = 256  # witnesses kept (the latest), re-checked against each new pattern
 _banner_done = False
 
 
@@ -234,6 +235,14 @@ class BoundEngine:
         self._cost_idx: dict[int, np.ndarray] = {}
         self.n_lp = 0
         self.n_milp = 0
+        # Witnesses (only when ``collect_witnesses``): integer points met along the way, kept as their group
+        # values; ``_wlo``/``_whi`` the least and greatest value of each group over those valid now.
+        self.collect_witnesses = False
+        self._memo: dict[tuple[int, int, str], tuple[float, bool]] = {}  # bounds under the current pattern
+        self._pool: list[np.ndarray] = []
+        self._wlo = np.full(G, np.inf)
+        self._whi = np.full(G, -np.inf)
+        self.n_witnessed = 0
 
     # -- pattern -----------------------------------------------------------
     def group_pattern(self, hidden: np.ndarray, band_lo: np.ndarray, band_hi: np.ndarray
@@ -261,7 +270,86 @@ class BoundEngine:
         """Set what is known about each group: ``lo == hi == value`` if visible, its band if hidden."""
         self.lo = np.asarray(lo, float).copy()
         self.hi = np.asarray(hi, float).copy()
+        changed = np.any(self._lp_bounds[0] != self.lo) or np.any(self._lp_bounds[1] != self.hi)
         self._sync(self._lp, "_lp_bounds")
+        if changed:
+            self._memo.clear()
+        self._wlo[:], self._whi[:] = np.inf, -np.inf
+        for gv in self._pool:  # a witness of another pattern counts only if it keeps within this one
+            self._admit(gv)
+
+    # -- witnesses ---------------------------------------------------------
+    def _admit(self, gv: np.ndarray) -> None:
+        if np.all(gv >= self.lo) and np.all(gv <= self.hi):
+            np.minimum(self._wlo, gv, out=self._wlo)
+            np.maximum(self._whi, gv, out=self._whi)
+
+    def _witness(self, x: np.ndarray | None) -> None:
+        """Keep ``x`` if it is an integer point of the model (non-negative, ``E x = 0``): checked here in
+        exact integer arithmetic, whatever the solver claims, so that a witness is never wrong."""
+        if not self.collect_witnesses or x is None:
+            return
+        xr = np.round(x)
+        if np.any(np.abs(x - xr) > _INT_TOL) or np.any(xr < 0):
+            return
+        xi = xr.astype(np.int64)
+        if self.n_e and np.any(self.model.E @ xi != 0):
+            return
+        gv = (self.R @ xi).astype(float)
+        self._pool = [*self._pool[-(_POOL - 1):], gv]
+        self._admit(gv)
+
+    def witnessed(self, g: int, rule: ProtectionRule) -> bool:
+        """Whether integer points consistent with the current pattern already show that group ``g`` passes
+        ``rule``: its integer range holds every value they give it, and the rule only asks the range to be
+        wide enough (a wider range never fails where a narrower one passes)."""
+        return bool(self._wlo[g] <= self._whi[g] and rule.passes(self._wlo[g], self._whi[g]))
+
+    def witness_range(self, g: int) -> tuple[float, float]:
+        """The least and greatest value of group ``g`` over the witnesses valid now (inside its range)."""
+        return float(self._wlo[g]), float(self._whi[g])
+
+    def _prove(self, g: int, rule: ProtectionRule) -> tuple[float, float] | None:
+        """A verdict on group ``g`` without both its bounds, where one suffices: (lower, upper) that pass
+        ``rule`` from witnesses, or that fail it from its rounded LP lower bound alone (the integer minimum
+        is at least that: under "band" a minimum above 1 fails whatever the maximum; NaN stands for the
+        bound not computed). None: bound it in full."""
+        if self.witnessed(g, rule):
+            self.n_witnessed += 1
+            return self.witness_range(g)
+        if rule.kind != "band":
+            return None
+        lo, _ = self.bound(g, +1, settle=False)
+        if lo > 1:
+            return lo, math.nan
+        if self.witnessed(g, rule):  # the minimising vertex may be the witness still missing
+            self.n_witnessed += 1
+            return self.witness_range(g)
+        return None
+
+    def seek_witnesses(self, groups: np.ndarray, rule: ProtectionRule, rounds: int = 4) -> None:
+        """A few LPs whose objective pulls many groups at once to the ends the rule asks of them (the sum of
+        those still missing a low witness, then minus the sum of those missing a high one); each integral
+        vertex is a witness for every group it takes far enough. Where a group can grow without bound the
+        maximising LP is unbounded and gives nothing: those are left to their own LPs."""
+        lo_end, hi_end = rule.bands() if rule.kind == "band" else (-np.inf, np.inf)
+        for _ in range(rounds):
+            progress = False
+            for sign in (+1.0, -1.0):
+                need = [g for g in groups if not self.witnessed(int(g), rule)
+                        and (self._wlo[g] > lo_end if sign > 0 else self._whi[g] < hi_end)]
+                if not need:
+                    continue
+                before = int(sum(self.witnessed(int(g), rule) for g in need))
+                cost = sign * np.asarray(self.R[need].sum(axis=0), float).ravel()
+                self._set_cost(self._lp, 0, np.flatnonzero(cost), cost[cost != 0])
+                status, _, x = self._solve(self._lp)
+                self.n_lp += 1
+                if status != "unbounded":
+                    self._witness(x)
+                progress |= int(sum(self.witnessed(int(g), rule) for g in need)) > before
+            if not progress:
+                return
 
     def _sync(self, h: highspy.Highs, attr: str) -> None:
         old = getattr(self, attr)
@@ -277,12 +365,14 @@ class BoundEngine:
 
     # -- bounds ------------------------------------------------------------
     def _set_objective(self, h: highspy.Highs, key: int, g: int, sign: float) -> None:
+        lo, hi = self.R.indptr[g], self.R.indptr[g + 1]
+        self._set_cost(h, key, self.R.indices[lo:hi], sign * self.R.data[lo:hi].astype(float))
+
+    def _set_cost(self, h: highspy.Highs, key: int, idx: np.ndarray, cost: np.ndarray) -> None:
         prev = self._cost_idx.get(key)
         if prev is not None and len(prev):
             h.changeColsCost(len(prev), prev.astype(np.int32), np.zeros(len(prev)))
-        lo, hi = self.R.indptr[g], self.R.indptr[g + 1]
-        idx = self.R.indices[lo:hi]
-        h.changeColsCost(len(idx), idx.astype(np.int32), sign * self.R.data[lo:hi].astype(float))
+        h.changeColsCost(len(idx), idx.astype(np.int32), cost)
         self._cost_idx[key] = idx
 
     def _solve(self, h: highspy.Highs) -> tuple[str, float, np.ndarray | None]:
@@ -307,6 +397,8 @@ class BoundEngine:
             return (math.inf if sense < 0 else -math.inf), True
         assert x is not None  # an optimal solve has a vertex
         integral = bool(np.all(np.abs(x - np.round(x)) <= _INT_TOL))
+        if integral:
+            self._witness(x)
         return sense * obj, integral
 
     def binding_groups(self, g: int, sense: int) -> np.ndarray:
@@ -325,6 +417,13 @@ class BoundEngine:
         On a time-out we return the best *achievable* value found (a feasible
         integer table), so a pass is still certified.
         """
+        key = (g, sense, "milp")
+        if self.collect_witnesses and key in self._memo:  # the same pattern asked again: the same optimum
+            return self._memo[key]
+        self._memo[key] = out = self._milp_bound(g, sense)
+        return out
+
+    def _milp_bound(self, g: int, sense: int) -> tuple[float, bool]:
         if self._milp is None:
             self._milp = new_highs(time_limit=self._milp_time_limit, mip_rel_gap=0.0, mip_abs_gap=0.5)
             n = self.model.n_vars
@@ -335,14 +434,27 @@ class BoundEngine:
             self._milp_bounds = (self.lo.copy(), self.hi.copy())
         self._sync(self._milp, "_milp_bounds")
         self._set_objective(self._milp, 1, g, float(sense))
-        status, obj, _ = self._solve(self._milp)
+        status, obj, x = self._solve(self._milp)
         self.n_milp += 1
+        self._witness(x)
         if status == "unbounded":
             return (math.inf if sense < 0 else -math.inf), True
         return float(round(sense * obj)), status == "optimal"
 
     def bound(self, g: int, sense: int, settle: bool = True) -> tuple[float, bool]:
         """Integer bound of group ``g``: LP, rounded; settled by MILP if fractional and ``settle``."""
+        key = (g, sense, "settled" if settle else "lp")
+        if self.collect_witnesses and key in self._memo:
+            return self._memo[key]
+        if self.collect_witnesses and settle and (g, sense, "lp") in self._memo:
+            # this pattern's LP bound is known: integral, it is the integer optimum; else settle it by MILP
+            value, exact = self._memo[(g, sense, "lp")]
+            self._memo[key] = out = (value, True) if exact else self.milp_bound(g, sense)
+            return out
+        self._memo[key] = out = self._bound(g, sense, settle)
+        return out
+
+    def _bound(self, g: int, sense: int, settle: bool) -> tuple[float, bool]:
         if self.lo[g] == self.hi[g]:
             return self.lo[g], True
         v, integral = self.lp_bound(g, sense)
@@ -373,13 +485,21 @@ class BoundEngine:
 
     def run_audit(self, hidden: np.ndarray, band_lo: np.ndarray, band_hi: np.ndarray,
                   sensitive: np.ndarray, rule: ProtectionRule, *, bound_all: bool = True,
-                  settle: str = "sensitive", also: np.ndarray | None = None) -> AuditResult:
+                  settle: str = "sensitive", also: np.ndarray | None = None,
+                  prove: np.ndarray | None = None) -> AuditResult:
         """Full audit of a per-cell pattern (see :func:`audit`).
 
         ``settle``: "all" (every bound an integer optimum), "sensitive" (only
         sensitive cells') or "rule" (sensitive cells', only where it decides
         the rule).  ``bound_all=False`` skips non-sensitive hidden cells except
         those marked in ``also``.
+
+        ``prove``: sensitive cells of which only the verdict is wanted. A group all of whose cells are in it
+        passes without its own LPs when witnesses (integer points consistent with the pattern, from the
+        other solves and a few LPs that pull all of them at once) show its range wide enough; its
+        ``lower``/``upper`` are then the least and greatest value the witnesses give it (inside its range,
+        not its ends; ``exact`` False). The verdict is the same as bounding it: a range that holds values
+        passing the rule passes it. A group the witnesses do not settle is bounded as any other.
         """
         t0 = time.perf_counter()
         lp0, milp0 = self.n_lp, self.n_milp
@@ -396,13 +516,26 @@ class BoundEngine:
         wanted = gsens.copy()
         if also is not None:
             wanted[m.groups[np.asarray(also, bool)]] = True
+        gprove = np.zeros(m.n_groups, bool)
+        if prove is not None:
+            gprove[:] = True
+            np.logical_and.at(gprove, m.groups, np.asarray(prove, bool) & sensitive)
+            gprove &= ghid & gsens & (bound_all is False)  # bound_all asks for every range
+        if gprove.any():
+            self.collect_witnesses = True
+            self.seek_witnesses(np.flatnonzero(gprove), rule)
         for g in np.flatnonzero(ghid if bound_all else ghid & wanted):
+            members = m.groups == g
+            if gprove[g]:
+                verdict = self._prove(int(g), rule)
+                if verdict is not None:
+                    lower[members], upper[members], exact[members] = *verdict, False
+                    continue
             if settle == "all" or (settle == "sensitive" and gsens[g]):
                 mode = "all"
             else:
                 mode = "rule" if (settle == "rule" and gsens[g]) else "none"
             lo, hi, ex = self.group_range(int(g), rule if gsens[g] else None, settle=mode)
-            members = m.groups == g
             lower[members], upper[members], exact[members] = lo, hi, ex
         # Cells hidden but revealed by a visible twin are known exactly.
         twin = hidden & ~ghid[m.groups]
