@@ -40,7 +40,7 @@ KERNEL = "python3"
 PACKAGES = ("foikit", "pandas", "numpy", "scipy", "highspy", "pyarrow", "openpyxl", "papermill", "nbconvert",
             "nbclient", "nbformat", "ipykernel", "python-docx", "lxml", "jinja2", "MarkupSafe", "matplotlib",
             "pillow", "beautifulsoup4", "duckdb", "duckdb-engine", "SQLAlchemy", "pydantic", "PyYAML",
-            "cryptography", "rocrate")
+            "cryptography", "rocrate", "docxtpl", "odfpy")
 # Files of a report that hold unpublished counts or case-level rows: the internal record.
 
 
