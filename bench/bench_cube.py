@@ -105,10 +105,9 @@ class Phases:
     call time (nested calls are counted in both), and the SQL statements run."""
 
     WATCHED: ClassVar[dict[str, list[str]]] = {
-        "foikit.source.data": ["read_for_counting", "check_categories", "check_keys", "_key_hashes", "sha256_file",
-                           "read_coverage"],
-        "foikit.cube.engine": ["spec_for", "profile", "missing_anywhere", "build_spec", "check_frame", "_day_periods",
-                        "population", "_dim_codes", "pandas_cube", "cube_from_codes", "_count_in_database"],
+        "foikit.source.data": ["check_keys", "_key_hashes", "sha256_file", "read_coverage"],
+        "foikit.cube.engine": ["spec_for", "profile", "missing_anywhere", "build_spec", "cube_from_codes",
+                               "_count_in_database"],
         "foikit.source.sql": ["file_relation", "open_relation", "duplicate_keys", "count_rows", "missing_anywhere"],
         "foikit.cube.sql": ["column_profile", "population", "covered_days", "check", "sql_cube"],
     }
@@ -245,10 +244,8 @@ def child(kind: str, source: str, table: str | None) -> dict:
         gc.collect()
         out["base_kb"] = rss_now_kb()
         reset_peak()
-    if kind in {"pandas", "duckdb", "sqlite", "postgres", "spark"}:  # foikit's own paths
-        if kind == "pandas":
-            ds = DataSource(path=source, dictionary=dictionary)
-        elif kind in {"duckdb", "spark"}:
+    if kind in {"duckdb", "sqlite", "postgres", "spark"}:  # foikit's own paths
+        if kind in {"duckdb", "spark"}:
             ds = DataSource(path=source, engine=kind, dictionary=dictionary)
         elif kind == "sqlite":
             ds = DataSource(url=f"sqlite:///{source}", table=table, dictionary=dictionary)
@@ -269,10 +266,7 @@ def child(kind: str, source: str, table: str | None) -> dict:
         out["total"] = done - start
         out["n"] = [c.n_rows for c in cubes]
         out["digest"] = [cube_digest(c) for c in cubes]
-        if kind == "pandas":
-            out["input_bytes"] = int(data.frame.memory_usage(deep=True).sum())
-        if data.relation is not None:
-            data.relation.close()
+        data.relation.close()
     elif kind == "plain-pandas":
         specs = plain_parts(parts)
         start = time.perf_counter()
@@ -478,7 +472,6 @@ class Case:
 
 
 LABELS = {
-    "pandas": "foikit pandas path",
     "duckdb": "foikit DuckDB path",
     "sqlite": "foikit SQL path, SQLite",
     "postgres": "foikit SQL path, PostgreSQL",
@@ -576,20 +569,18 @@ def table_rows(size: Size) -> list[list[str]]:
         typical = case.typical() or {}
         queries = str(typical.get("queries", "")) if case.kind in {"duckdb", "sqlite", "postgres", "spark"} else ""
         open_s = case.median("", "open")
-        what = "load+count" if case.kind in {"pandas", "plain-pandas"} else \
+        what = "load+count" if case.kind == "plain-pandas" else \
             "open+count" if case.kind in {"duckdb", "sqlite", "postgres", "spark"} else "one query per part"
         out.append([f"{size.rows:,}", case.label, where, str(len(case.runs)), f"{what}: {fmt_s(total)}",
                     fmt_s(open_s), fmt_s(case.median("", "count")), fmt_x(ratio, TIME_TARGET), fmt_mb(peak),
                     fmt_mb(peak - base if peak else None), fmt_mb(input_kb), fmt_x(whole),
                     fmt_x(grow, MEMORY_TARGET), queries])
-        if case.kind in {"pandas", "plain-pandas"}:  # the same run, without the load
-            plain = size.find("plain-pandas", fmt)
-            ref = plain.median("", "count") if plain and case.kind == "pandas" else None
+        if case.kind == "plain-pandas":  # the same run, without the load
             count = case.median("", "count")
             loaded = statistics.median(r["loaded_kb"] for r in case.runs)
             count_peak = case.peak("count_peak_kb")
             out.append([f"{size.rows:,}", f"{case.label}, count only (frame loaded)", where, str(len(case.runs)),
-                        f"count: {fmt_s(count)}", "", "", fmt_x(count / ref if ref else None, TIME_TARGET), "",
+                        f"count: {fmt_s(count)}", "", "", "", "",
                         fmt_mb(count_peak - loaded if count_peak else None), fmt_mb(input_kb), "",
                         fmt_x((count_peak - loaded) / input_kb if count_peak and input_kb else None, MEMORY_TARGET),
                         ""])
@@ -642,7 +633,7 @@ def agreement(sizes: list[Size]) -> list[str]:
     return out
 
 
-SAME_ENGINE = {"pandas": "plain-pandas", "duckdb": "plain-duckdb", "sqlite": "plain-sqlite",
+SAME_ENGINE = {"duckdb": "plain-duckdb", "sqlite": "plain-sqlite",
                "postgres": "plain-postgres", "spark": "plain-spark"}
 
 
@@ -768,7 +759,7 @@ def main(argv: list[str] | None = None) -> int:
             pg_table = postgres_table(rows, args.seed, csv_path)
             cases.append(Case("plain-postgres", "postgres", "", pg_table))
         for fmt, path in files.items():
-            cases += [Case("pandas", fmt, str(path)), Case("duckdb", fmt, str(path))]
+            cases.append(Case("duckdb", fmt, str(path)))
             if args.spark:
                 cases.append(Case("spark", fmt, str(path)))
         if not args.no_sqlite:
@@ -828,12 +819,10 @@ def main(argv: list[str] | None = None) -> int:
         "`DataFrame.memory_usage(deep=True).sum()` of the file read by plain pandas (string columns; foikit's "
         "own frame is smaller: its columns of few values are categoricals).",
         "",
-        "- **foikit pandas path**: `open_source(DataSource(path=...))` (read, dictionary checks, duplicate-key "
-        "check, SHA-256 on the other core) then `count_cube` for every part. *time* includes the load; the "
-        "*count only* row is "
-        "`count_cube` alone on the loaded `CaseData`, compared with the plain pandas filter+groupby alone, "
-        "its memory over the RSS after the load.",
-        "- **foikit DuckDB path**: `open_source(DataSource(path=..., engine='duckdb'))` then `count_cube`; "
+        "- **plain pandas**: the *count only* row is the filter+groupby alone, its memory over the RSS after "
+        "the load.",
+        "- **foikit DuckDB path** (foikit's one engine for files): `open_source(DataSource(path=...))` then "
+        "`count_cube`; "
         "Parquet stays a view; a CSV is parsed once (into Arrow, scanned by DuckDB in place); the time "
         "includes reading `data.sha256` (the file's SHA-256, computed on another thread while the parts are "
         "counted).",
@@ -873,7 +862,7 @@ def main(argv: list[str] | None = None) -> int:
         "the days), `sql.duplicate_keys` the duplicate-key check (files: over the rows counted; databases: "
         "over the whole source, at open), `sql.missing_anywhere` whether a breakdown is ever missing (Parquet "
         "statistics, Arrow buffers, else one scan), `sql.sql_cube` the coded query of distinct units, "
-        "`sources._key_hashes` the pandas path's duplicate-key screen; `sql.check` runs only when a check "
+        "`sources._key_hashes` the screen that names a file's duplicate rows; `sql.check` runs only when a check "
         "fails.",
         "",
         breakdown_table(sizes[-1]) if sizes else "",
