@@ -185,3 +185,13 @@ def ods_with_number(data: bytes, marker: str, number: int) -> bytes:
                                           f'"{number}"><text:p>{number}</text:p></table:table-cell>'.encode(), 1)
             dst.writestr(info, content)
     return out.getvalue()
+
+
+def read_back(path: Path):
+    """A data file's columns as the engine reads them: text, '' for empty or null, in the file's order."""
+    import pandas as pd
+
+    from foikit.source.sql import file_relation, text_columns
+
+    with file_relation(path) as rel:
+        return pd.DataFrame(text_columns(rel, rel.names, "reading"))

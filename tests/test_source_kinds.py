@@ -130,7 +130,7 @@ def outcome(source: dict) -> tuple[str, object]:
     except foikit.DataError as exc:
         return "refused", str(exc)
     finally:
-        if data is not None and data.relation is not None:
+        if data is not None:
             data.relation.close()
 
 

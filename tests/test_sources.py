@@ -12,7 +12,7 @@ import foikit
 from foikit.request.dictionary import Dictionary
 from foikit.request.params import DataSource
 
-from .conftest import HAND_ROWS, hand_request
+from .conftest import HAND_ROWS, hand_request, read_back
 
 
 def _answer(raw: dict):
@@ -191,25 +191,18 @@ def test_missing_column_is_named(hand_csv):
 # --- the file reader: the values the file holds, as text ('' for empty or null) ---------------------------
 
 
-def _read_back(path) -> pd.DataFrame:
-    from foikit.source.sql import file_relation, text_columns
-
-    with file_relation(path) as rel:
-        return pd.DataFrame(text_columns(rel, rel.names, "reading"))
-
-
 def test_the_file_reader_gives_the_values_written(tmp_path):
     from foikit.datasets import synth
 
     frame = synth.generate(rows=3000, seed=5)
     frame.loc[frame.index[:7], "outcome"] = 'He said "no", then\nleft'  # quotes, comma, newline
     csv = synth.write(frame, tmp_path / "s.csv")
-    pd.testing.assert_frame_equal(_read_back(csv), frame.astype(str), check_dtype=False)
+    pd.testing.assert_frame_equal(read_back(csv), frame.astype(str), check_dtype=False)
     # Parquet: nulls as '', a column that is not text as its digits
     typed = frame.replace({"": None}).assign(n=range(len(frame)))
     typed.to_parquet(tmp_path / "t.parquet", index=False)
     expected = frame.assign(n=[str(i) for i in range(len(frame))])
-    pd.testing.assert_frame_equal(_read_back(tmp_path / "t.parquet"), expected, check_dtype=False)
+    pd.testing.assert_frame_equal(read_back(tmp_path / "t.parquet"), expected, check_dtype=False)
 
 
 def test_duplicate_keys_in_a_large_file(tmp_path):

@@ -8,7 +8,8 @@ from foikit.cli import main
 from foikit.datasets.synth import generate, write
 from foikit.request.dictionary import embedded_dictionary
 from foikit.source.data import embedded_data_path
-from foikit.source.sql import file_relation, text_columns
+
+from .conftest import read_back
 
 
 def test_embedded_dataset_is_reproducible_from_its_seed(tmp_path):
@@ -50,15 +51,10 @@ def test_rows_columns_and_values_fit_the_dictionary():
     assert df["officer_id"].duplicated().any()  # some officers face more than one allegation
 
 
-def _read_back(path) -> pd.DataFrame:
-    with file_relation(path) as rel:
-        return pd.DataFrame(text_columns(rel, rel.names, "reading"))
-
-
 def test_cli_writes_csv_and_parquet_with_the_same_rows(tmp_path):
     assert main(["synth", "--rows", "300", "--seed", "5", "--out", str(tmp_path / "s.csv")]) == 0
     assert main(["synth", "--rows", "300", "--seed", "5", "--out", str(tmp_path / "s.parquet")]) == 0
-    csv, parquet = _read_back(tmp_path / "s.csv"), _read_back(tmp_path / "s.parquet")
+    csv, parquet = read_back(tmp_path / "s.csv"), read_back(tmp_path / "s.parquet")
     assert len(csv) == 300
     pd.testing.assert_frame_equal(csv, parquet)
 
