@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -153,24 +154,26 @@ def write_csvw(response: Response, out_dir: Path) -> Path:
     return path
 
 
-def write_xlsx(response: Response, out_dir: Path) -> Path:
-    """tables.xlsx: the spreadsheet model (cover, contents, notes, one sheet per table) in Office Open XML."""
+def _write_spreadsheet(response: Response, out_dir: Path, name: str,
+                       to_bytes: Callable[[spreadsheet.Spreadsheet, str], bytes],
+                       check: Callable[[bytes, Response], None]) -> Path:
+    """One spreadsheet file of the model, leak-checked as read back from its bytes before it is written."""
     check_no_leak(response.published(), response.policy)
-    data = spreadsheet.xlsx_bytes(spreadsheet.model(response), TABLES_XLSX)
-    leakcheck.check_xlsx(data, response)
-    path = out_dir / TABLES_XLSX
+    data = to_bytes(spreadsheet.model(response), name)
+    check(data, response)
+    path = out_dir / name
     path.write_bytes(data)
     return path
+
+
+def write_xlsx(response: Response, out_dir: Path) -> Path:
+    """tables.xlsx: the spreadsheet model (cover, contents, notes, one sheet per table) in Office Open XML."""
+    return _write_spreadsheet(response, out_dir, TABLES_XLSX, spreadsheet.xlsx_bytes, leakcheck.check_xlsx)
 
 
 def write_ods(response: Response, out_dir: Path) -> Path:
     """tables.ods: the same spreadsheet model in OpenDocument."""
-    check_no_leak(response.published(), response.policy)
-    data = spreadsheet.ods_bytes(spreadsheet.model(response), TABLES_ODS)
-    leakcheck.check_ods(data, response)
-    path = out_dir / TABLES_ODS
-    path.write_bytes(data)
-    return path
+    return _write_spreadsheet(response, out_dir, TABLES_ODS, spreadsheet.ods_bytes, leakcheck.check_ods)
 
 
 def write_cells_json(response: Response, out_dir: Path) -> Path:
