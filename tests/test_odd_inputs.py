@@ -55,9 +55,17 @@ def test_ten_million_rows_counted_in_duckdb(tmp_path):
 
 
 def test_a_thousand_categories_in_one_dimension(tmp_path):
+    # most cells are well above the threshold; every 200th category has a few cases (5 categories, 10 small
+    # cells): the pattern is found across a 1,000-row table, one protection subproblem per small cell
     rng = np.random.default_rng(7)
-    cases = pd.DataFrame({"id": range(20_000), "a": [f"c{i:04d}" for i in rng.integers(0, 1000, 20_000)],
-                          "date_recorded": [f"{y}-03-01" for y in rng.choice([2020, 2021], 20_000)]})
+    per_cell = rng.poisson(30, size=(1000, 2))
+    per_cell[::200] = rng.integers(1, 5, size=(5, 2))
+    cells = [(f"c{i:04d}", year) for i in range(1000) for year in (2020, 2021)]
+    counts = per_cell.reshape(-1)
+    cases = pd.DataFrame({"a": np.repeat([a for a, _ in cells], counts),
+                          "date_recorded": np.repeat([f"{y}-03-01" for _, y in cells], counts)})
+    cases = cases.sample(frac=1, random_state=7).reset_index(drop=True)
+    cases.insert(0, "id", range(len(cases)))
     cases.to_csv(tmp_path / "k.csv", index=False)
     response = foikit.answer(request(tmp_path / "k.csv"))
     assert response.passed

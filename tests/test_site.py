@@ -11,6 +11,7 @@ import json
 import re
 import shutil
 import xml.etree.ElementTree as ET
+from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -429,10 +430,16 @@ def test_the_index_filters_from_the_query_in_chromium(built, tmp_path):
     assert shown(dom) == [ref for ref in shown(dump_dom(index, tmp_path))
                           if datasets[ref] == "conduct_allegations" and "24" in ref] == ["01.FOI.24.000211"]
 
-    dom = dump_dom(index + "?to=2026-12-03", tmp_path)  # every example was published on 2026-12-04
+    days = {ref: json.loads((REPORTS / ref / "manifest.json").read_text(encoding="utf-8"))["published_at"][:10]
+            for ref in titles}
+    first, last = min(days.values()), max(days.values())
+    before = (date.fromisoformat(first) - timedelta(days=1)).isoformat()
+    dom = dump_dom(index + f"?to={before}", tmp_path)  # the day before the first example was published
     assert shown(dom) == []
     assert words(dom.find(id="count").get_text()) == "Showing 0 of 6 responses."
-    assert len(shown(dump_dom(index + "?from=2026-12-04&to=2026-12-04", tmp_path))) == 6
+    assert len(shown(dump_dom(index + f"?from={first}&to={last}", tmp_path))) == 6
+    on_first = {ref for ref, day in days.items() if day == first}
+    assert set(shown(dump_dom(index + f"?from={first}&to={first}", tmp_path))) == on_first
 
 
 def test_a_hostile_response_page_runs_nothing_in_chromium(hostile_reports, tmp_path):
