@@ -430,8 +430,7 @@ def test_the_index_filters_from_the_query_in_chromium(built, tmp_path):
     assert shown(dom) == [ref for ref in shown(dump_dom(index, tmp_path))
                           if datasets[ref] == "conduct_allegations" and "24" in ref] == ["01.FOI.24.000211"]
 
-    manifests = {ref: json.loads((REPORTS / ref / "manifest.json").read_text(encoding="utf-8")) for ref in titles}
-    days = {ref: m["review"]["published_at"][:10] for ref, m in manifests.items()}
+    days = {ref: m["review"]["published_at"][:10] for ref, m in published_reports().items()}
     first, last = min(days.values()), max(days.values())
     before = (date.fromisoformat(first) - timedelta(days=1)).isoformat()
     dom = dump_dom(index + f"?to={before}", tmp_path)  # the day before the first example was published
